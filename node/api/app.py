@@ -1,0 +1,137 @@
+"""The node's FastAPI application. Long-lived resources are made in the lifespan and handed down."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from node import __version__
+from node.api import records
+from node.api.errors import install_error_handlers
+from node.context import NodeContext, build_context
+from node.metrics import Metrics
+from node.settings import Settings
+
+MAX_REQUEST_BYTES = 1024 * 1024
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+class BodyLimit:
+    """Refuse request bodies over ``limit`` bytes with 413, before they are parsed."""
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    too_big = int(value) > self.limit
+                except ValueError:
+                    too_big = True
+                if too_big:
+                    await _reject_too_large(send, self.limit)
+                    return
+        seen = 0
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _TooLarge:
+            await _reject_too_large(send, self.limit)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _reject_too_large(send: Send, limit: int) -> None:
+    response = JSONResponse(
+        {"error": "payload_too_large", "detail": f"request body over {limit} bytes"},
+        status_code=413,
+    )
+    await send({"type": "http.response.start", "status": 413,
+                "headers": response.raw_headers})
+    await send({"type": "http.response.body", "body": response.body})
+
+
+def create_app(settings: Settings | None = None, *, ctx: NodeContext | None = None) -> FastAPI:
+    """Build the app. ``ctx`` may be supplied (tests, the demo); otherwise it is built at start-up."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        context = ctx or build_context(settings or Settings())
+        app.state.ctx = context
+        replication = None
+        if context.settings.nats_url:
+            from node.replication.service import ReplicationService
+
+            replication = ReplicationService(context, app.state.metrics)
+            await replication.start()
+        app.state.replication = replication
+        try:
+            yield
+        finally:
+            if replication is not None:
+                await replication.stop()
+            if ctx is None:
+                context.engine.dispose()
+
+    app = FastAPI(
+        title="fedshare 巡视巡察上下联动信息共享平台",
+        version=__version__,
+        lifespan=lifespan,
+        description="Federated information sharing for the inspection linkage network.",
+    )
+    app.state.metrics = Metrics()
+    install_error_handlers(app)
+    app.include_router(records.router)
+    from node.api import federation, meta
+
+    app.include_router(meta.router)
+    app.include_router(federation.router)
+
+    @app.middleware("http")
+    async def _measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        metrics: Metrics = request.app.state.metrics
+        metrics.requests.labels(request.method, path, str(response.status_code)).inc()
+        metrics.latency.labels(path).observe(time.perf_counter() - started)
+        return response
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/metrics", tags=["ops"])
+    def metrics_endpoint(request: Request) -> Response:
+        metrics: Metrics = request.app.state.metrics
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    app.add_middleware(BodyLimit, limit=MAX_REQUEST_BYTES)
+    return app

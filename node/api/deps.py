@@ -1,0 +1,98 @@
+"""Dependencies: the request's session (it owns the transaction), the current user, the context.
+
+The session commits after the endpoint returns and before the response is sent. A refusal rolls
+the work back and then writes the denial to the audit chain in its own transaction; if even that
+cannot be written the request fails with 503 (access that cannot be audited is refused).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from node.audit.chain import SYSTEM_ACTOR
+from node.context import NodeContext
+from node.errors import AuditUnavailable, PermissionDenied, Unauthenticated
+from node.policy import Actor
+from node.users.service import authenticate
+
+log = logging.getLogger("fedshare.api")
+
+
+def get_context(request: Request) -> NodeContext:
+    ctx: NodeContext = request.app.state.ctx
+    return ctx
+
+
+ContextDep = Annotated[NodeContext, Depends(get_context)]
+
+
+def _record_denial(
+    ctx: NodeContext, session: Session, actor: Actor, action: str, object_type: str,
+    object_id: str | None, reason: str,
+) -> None:
+    session.rollback()
+    try:
+        ctx.audit.append(
+            session, actor=actor, action=action, object_type=object_type,
+            object_id=object_id, decision="deny", reason=reason,
+        )
+        session.commit()
+    except SQLAlchemyError as exc:
+        session.rollback()
+        log.error("audit write failed for a denial (%s); refusing", type(exc).__name__)
+        raise AuditUnavailable("the audit log cannot be written; access refused") from exc
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    ctx = get_context(request)
+    session = ctx.sessions()
+    try:
+        yield session
+        session.commit()
+    except PermissionDenied as denial:
+        actor = getattr(request.state, "actor", SYSTEM_ACTOR)
+        request.app.state.metrics.denials.labels(denial.action).inc()
+        _record_denial(
+            ctx, session, actor, denial.action, denial.object_type, denial.object_id, denial.code
+        )
+        raise
+    except Unauthenticated as refusal:
+        request.app.state.metrics.denials.labels("authenticate").inc()
+        _record_denial(
+            ctx, session, SYSTEM_ACTOR, "authenticate", "session", None, refusal.message
+        )
+        raise
+    except SQLAlchemyError as exc:
+        session.rollback()
+        raise AuditUnavailable("the database refused the change; nothing was stored") from exc
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def get_actor(request: Request, session: SessionDep) -> Actor:
+    actor = authenticate(session, bearer_token(request))
+    request.state.actor = actor
+    return actor
+
+
+CurrentActor = Annotated[Actor, Depends(get_actor)]

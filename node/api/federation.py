@@ -1,0 +1,31 @@
+"""``/api/v1/federation/status``: peers, link state, outbox backlog, last applied, dead letters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from node.api.deps import ContextDep, CurrentActor, SessionDep
+from node.replication.service import database_status
+
+router = APIRouter(prefix="/api/v1/federation", tags=["federation 联邦"])
+
+
+@router.get("/status", summary="联邦状态 Federation status")
+async def federation_status(
+    request: Request, session: SessionDep, ctx: ContextDep, actor: CurrentActor
+) -> dict[str, Any]:
+    topology = ctx.topology
+    result: dict[str, Any] = {
+        "node": ctx.node_id,
+        "name": topology.get(ctx.node_id).name,
+        "parent": topology.parent(ctx.node_id),
+        "children": topology.children(ctx.node_id),
+    }
+    result.update(database_status(session))
+    replication = request.app.state.replication
+    result["transport"] = await replication.status() if replication else {"enabled": False}
+    request.app.state.metrics.outbox_backlog.set(result["outbox_backlog"])
+    return result
+

@@ -1,0 +1,73 @@
+"""``/api/v1/records``: thin endpoints over node.records.service."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from node.api.deps import ContextDep, CurrentActor, SessionDep
+from node.records import service
+from node.records.schemas import Classification, RecordCreate, RecordOut, RecordPage, RecordUpdate
+
+router = APIRouter(prefix="/api/v1/records", tags=["records 记录"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=RecordOut,
+             summary="新建记录 Create a record")
+def create_record(
+    data: RecordCreate, session: SessionDep, ctx: ContextDep, actor: CurrentActor
+) -> RecordOut:
+    record = service.create_record(session, ctx, actor, data)
+    return service.to_out(ctx, record, full=True)
+
+
+@router.get("", response_model=RecordPage,
+            summary="记录列表 List records")
+def list_records(
+    session: SessionDep,
+    ctx: ContextDep,
+    actor: CurrentActor,
+    classification: Annotated[Classification | None, Query(alias="class")] = None,
+    category: Annotated[str | None, Query(max_length=40)] = None,
+    origin: Annotated[str | None, Query(pattern=r"^[a-z0-9-]+$", max_length=64)] = None,
+    updated_since: datetime | None = None,
+    include_deleted: bool = False,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> RecordPage:
+    filters = service.RecordFilters(
+        classification=classification,
+        category=category,
+        origin=origin,
+        updated_since=updated_since,
+        include_deleted=include_deleted,
+    )
+    return service.list_records(session, ctx, actor, filters, cursor=cursor, limit=limit)
+
+
+@router.get("/{record_id}", response_model=RecordOut,
+            summary="查看记录 Read a record")
+def read_record(
+    record_id: str, session: SessionDep, ctx: ContextDep, actor: CurrentActor
+) -> RecordOut:
+    return service.read_record(session, ctx, actor, record_id)
+
+
+@router.patch("/{record_id}", response_model=RecordOut,
+              summary="修改记录 Update a record (origin only)")
+def update_record(
+    record_id: str, data: RecordUpdate, session: SessionDep, ctx: ContextDep, actor: CurrentActor
+) -> RecordOut:
+    record = service.update_record(session, ctx, actor, record_id, data)
+    return service.to_out(ctx, record, full=True)
+
+
+@router.delete("/{record_id}", response_model=RecordOut,
+               summary="删除记录 Delete (tombstone) a record")
+def delete_record(
+    record_id: str, session: SessionDep, ctx: ContextDep, actor: CurrentActor
+) -> RecordOut:
+    record = service.delete_record(session, ctx, actor, record_id)
+    return service.to_out(ctx, record, full=True)

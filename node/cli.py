@@ -1,0 +1,259 @@
+"""``fedshare``: keys, db upgrade, user add, node run, demo, audit verify, bench."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from node.crypto import generate_keys, load_keys, public_key_text, write_keys
+from node.settings import Settings
+
+app = typer.Typer(help="fedshare: 巡视巡察上下联动信息共享平台 node and federation tools.",
+                  no_args_is_help=True)
+keys_app = typer.Typer(help="Node keys.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema (Alembic).", no_args_is_help=True)
+user_app = typer.Typer(help="Users and tokens.", no_args_is_help=True)
+node_app = typer.Typer(help="Run a node.", no_args_is_help=True)
+audit_app = typer.Typer(help="Audit chain.", no_args_is_help=True)
+demo_app = typer.Typer(help="The demo federation.", invoke_without_command=True)
+bench_app = typer.Typer(help="Benchmarks (figures as ratios to a baseline).", no_args_is_help=True)
+topology_app = typer.Typer(help="Topology files.", no_args_is_help=True)
+for sub, name in ((keys_app, "keys"), (db_app, "db"), (user_app, "user"), (node_app, "node"),
+                  (audit_app, "audit"), (demo_app, "demo"), (bench_app, "bench"),
+                  (topology_app, "topology")):
+    app.add_typer(sub, name=name)
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Node data directory.")]
+NodeIdOpt = Annotated[str | None, typer.Option("--node-id", help="This node's id.")]
+DbUrl = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy database URL.")]
+TopologyOpt = Annotated[Path | None, typer.Option("--topology", help="Topology file (TOML).")]
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def load_settings(
+    data_dir: Path | None = None,
+    node_id: str | None = None,
+    database_url: str | None = None,
+    topology: Path | None = None,
+) -> Settings:
+    overrides: dict[str, object] = {}
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    if node_id is not None:
+        overrides["node_id"] = node_id
+    if database_url is not None:
+        overrides["database_url"] = database_url
+    if topology is not None:
+        overrides["topology_file"] = topology
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        messages = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise fail(f"invalid settings: {messages}") from exc
+
+
+@keys_app.command("init")
+def keys_init(
+    data_dir: DataDir = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing keys.")] = False,
+) -> None:
+    """Make this node's Ed25519 signing and X25519 encryption keys (mode 0600)."""
+    settings = load_settings(data_dir)
+    keys = generate_keys()
+    try:
+        write_keys(keys, settings.keys_dir, force=force)
+    except FileExistsError as exc:
+        raise fail(f"keys already exist in {settings.keys_dir} ({exc}); use --force") from exc
+    typer.echo(f"# public keys of node {settings.node_id}: paste into its topology entry")
+    typer.echo(public_key_text(keys), nl=False)
+
+
+@keys_app.command("show")
+def keys_show(data_dir: DataDir = None) -> None:
+    """Print this node's public keys in topology form."""
+    settings = load_settings(data_dir)
+    try:
+        keys = load_keys(settings.keys_dir)
+    except FileNotFoundError as exc:
+        raise fail(str(exc)) from exc
+    typer.echo(public_key_text(keys), nl=False)
+
+
+@db_app.command("upgrade")
+def db_upgrade(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
+    """Create or migrate the schema to the newest revision."""
+    from node.db import upgrade_database
+
+    settings = load_settings(data_dir, database_url=database_url)
+    upgrade_database(settings.database_url)
+    typer.echo("database at head")
+
+
+@user_app.command("add")
+def user_add(
+    name: Annotated[str, typer.Argument(help="User name (Chinese allowed).")],
+    role: Annotated[str, typer.Option("--role", help="inspector|approver|security_officer|admin")],
+    data_dir: DataDir = None,
+    node_id: NodeIdOpt = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Add a user and print its bearer token (shown once, stored hashed)."""
+    from node.db import make_engine, make_sessionmaker
+    from node.errors import NodeError
+    from node.users.service import add_user
+
+    settings = load_settings(data_dir, node_id, database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        with make_sessionmaker(engine)() as session, session.begin():
+            _user, token = add_user(session, name=name, role=role, node=settings.node_id)
+    except NodeError as exc:
+        raise fail(exc.message) from exc
+    finally:
+        engine.dispose()
+    typer.echo(token)
+
+
+@node_app.command("run")
+def node_run(
+    host: Annotated[str, typer.Option(help="Listen address.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Listen port.")] = 8000,
+    data_dir: DataDir = None,
+    node_id: NodeIdOpt = None,
+    database_url: DbUrl = None,
+    topology: TopologyOpt = None,
+) -> None:
+    """Serve this node's API (and replication, when FEDSHARE_NATS_URL is set)."""
+    import uvicorn
+
+    from node.api.app import create_app
+    from node.context import build_context
+
+    settings = load_settings(data_dir, node_id, database_url, topology)
+    try:
+        ctx = build_context(settings)
+    except (FileNotFoundError, ValueError) as exc:
+        raise fail(str(exc)) from exc
+    uvicorn.run(create_app(ctx=ctx), host=host, port=port, log_level="warning")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    data_dir: DataDir = None,
+    node_id: NodeIdOpt = None,
+    database_url: DbUrl = None,
+    topology: TopologyOpt = None,
+    federation: Annotated[
+        bool, typer.Option("--federation", help="Also check subordinates' checkpoints.")
+    ] = False,
+) -> None:
+    """Verify the audit chain; exit 1 and name each problem if it was tampered with."""
+    from node.audit.verify import verify_chain
+    from node.db import make_engine, make_sessionmaker
+
+    settings = load_settings(data_dir, node_id, database_url, topology)
+    try:
+        keys = load_keys(settings.keys_dir)
+    except FileNotFoundError as exc:
+        raise fail(str(exc)) from exc
+    engine = make_engine(settings.database_url)
+    ok = True
+    try:
+        with make_sessionmaker(engine)() as session:
+            report = verify_chain(
+                session, node=settings.node_id, signing_public_key=keys.signing_public_b64
+            )
+            typer.echo(f"node {report.node}: {report.entries} entries")
+            for problem in report.problems:
+                typer.echo(f"  TAMPERED: {problem}")
+            ok = report.ok
+            if federation:
+                from node.audit.federation import verify_federation
+
+                for line, good in verify_federation(session, settings):
+                    typer.echo(line)
+                    ok = ok and good
+    finally:
+        engine.dispose()
+    if not ok:
+        raise typer.Exit(1)
+    typer.echo("audit chain intact")
+
+
+@topology_app.command("check")
+def topology_check(path: Path) -> None:
+    """Validate a topology file."""
+    from node.topology import TopologyError, load_topology
+
+    try:
+        topology = load_topology(path)
+    except TopologyError as exc:
+        raise fail(str(exc)) from exc
+    for node_id, info in topology.nodes.items():
+        typer.echo(f"{'  ' * topology.depth(node_id)}{node_id} ({info.name})")
+
+
+@demo_app.callback()
+def demo(
+    typer_ctx: typer.Context,
+    detach: Annotated[bool, typer.Option("--detach", help="Run in the background.")] = False,
+    base_dir: Annotated[Path, typer.Option("--dir", help="Demo directory.")] = Path("var/demo"),
+    base_port: Annotated[int, typer.Option("--base-port")] = 18100,
+) -> None:
+    """Start the five-node demo federation (Ctrl-C stops it; --detach runs it in the background)."""
+    if typer_ctx.invoked_subcommand is not None:
+        return
+    from node.demo import run_demo
+
+    sys.exit(run_demo(base_dir, base_port=base_port, detach=detach))
+
+
+@demo_app.command("stop")
+def demo_stop(
+    base_dir: Annotated[Path, typer.Option("--dir", help="Demo directory.")] = Path("var/demo"),
+) -> None:
+    """Stop a detached demo federation."""
+    from node.demo import stop_demo
+
+    sys.exit(stop_demo(base_dir))
+
+
+@bench_app.command("list")
+def bench_list(
+    records: Annotated[int, typer.Option(help="Records to seed.")] = 100_000,
+    pages: Annotated[int, typer.Option(help="Pages to time per role.")] = 200,
+    database_url: DbUrl = None,
+) -> None:
+    """Seed records of mixed classes; time policy-filtered list pages per role."""
+    from bench.list_bench import run
+
+    sys.exit(run(records=records, pages=pages, database_url=database_url))
+
+
+@bench_app.command("replication")
+def bench_replication(
+    records: Annotated[int, typer.Option(help="Records per throughput run.")] = 2000,
+    samples: Annotated[int, typer.Option(help="Latency samples.")] = 100,
+) -> None:
+    """Raw JetStream baseline, then county->province and county->central throughput and latency."""
+    from bench.replication_bench import run
+
+    sys.exit(run(records=records, samples=samples))
+
+
+def main() -> None:
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    app()
+
+
+if __name__ == "__main__":
+    main()

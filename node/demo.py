@@ -1,0 +1,143 @@
+"""``fedshare demo``: the five-node demo federation on localhost, seeded with Chinese records."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from node.federation import Federation
+
+PID_FILE = "demo.pid"
+DESCRIPTION = "federation.json"
+
+SAMPLES: list[tuple[str, dict[str, object]]] = [
+    ("shaanxi", {"category": "work_requirement", "title": "关于开展接力式巡视巡察联动的工作要求",
+                 "body": "各市县巡察机构要按照省委巡视组反馈的问题,开展靶向巡察,按期报告。"}),
+    ("huanglong", {"category": "practice", "title": "黄龙县巡察人才库建设经验做法",
+                   "body": "建立60人巡察人才库,22名组长轮换。"}),
+    ("huanglong", {"category": "inspection_finding", "parties": ["shaanxi"],
+                   "title": "县水利局巡察发现问题汇总",
+                   "body": "发现问题14个,其中工程招投标不规范5个。"}),
+    ("huanglong", {"category": "problem_clue", "title": "关于某局负责人违规收受礼金的问题线索",
+                   "body": "举报人:王某(联系方式略)。反映该负责人春节期间收受礼金。"}),
+    ("yanan", {"category": "supervision_check", "parties": ["huanglong", "yichuan"],
+               "title": "延安市整改落实情况监督检查通报",
+               "body": "两县整改销号率分别为82%和76%。"}),
+    ("yichuan", {"category": "petition", "title": "群众来信反映乡镇干部作风问题",
+                 "body": "来信人:李某。反映某乡镇干部工作作风粗暴。"}),
+]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+def _seed(federation: Federation) -> None:
+    for node_id, body in SAMPLES:
+        handle = federation.nodes[node_id]
+        response = httpx.post(
+            f"{handle.api_url}/api/v1/records", json=body, timeout=10,
+            headers={"Authorization": f"Bearer {handle.tokens['inspector']}"},
+        )
+        response.raise_for_status()
+
+
+def _print_summary(federation: Federation, base_dir: Path) -> None:
+    print("fedshare demo federation 演示联邦 is running:")
+    for node_id, handle in federation.nodes.items():
+        assert federation.topology is not None
+        depth = federation.topology.depth(node_id)
+        print(f"  {'  ' * depth}{handle.name} ({node_id})  {handle.api_url}/docs")
+    print(f"tokens and addresses: {base_dir / DESCRIPTION}")
+
+
+def run_demo(base_dir: Path, *, base_port: int, detach: bool) -> int:
+    base_dir = base_dir.resolve()
+    pid_path = base_dir / PID_FILE
+    if pid_path.exists() and _alive(int(pid_path.read_text().strip() or 0)):
+        print(f"error: a demo is already running (pid {pid_path.read_text().strip()}); "
+              "run 'fedshare demo stop' first", file=sys.stderr)
+        return 1
+    if detach:
+        return _detach(base_dir, base_port)
+    if base_dir.exists():
+        shutil.rmtree(base_dir)
+    base_dir.mkdir(parents=True)
+    pid_path.write_text(str(os.getpid()))
+    federation = Federation(base_dir, base_port=base_port)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        print("preparing keys, databases and users ...", flush=True)
+        federation.prepare()
+        federation.start()
+        _seed(federation)
+        federation.write_description(base_dir / DESCRIPTION)
+        _print_summary(federation, base_dir)
+        print("press Ctrl-C to stop", flush=True)
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("stopping the demo federation ...", flush=True)
+        federation.stop()
+        pid_path.unlink(missing_ok=True)
+    return 0
+
+
+def _detach(base_dir: Path, base_port: int) -> int:
+    base_dir.parent.mkdir(parents=True, exist_ok=True)
+    log_path = base_dir.parent / "demo.log"
+    description = base_dir / DESCRIPTION
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "node.cli", "demo", "--dir", str(base_dir),
+             "--base-port", str(base_port)],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            print(f"error: the demo exited early; see {log_path}", file=sys.stderr)
+            return 1
+        if description.exists():
+            data = json.loads(description.read_text(encoding="utf-8"))
+            print(f"fedshare demo running in the background (pid {process.pid})")
+            for node_id, node in data["nodes"].items():
+                print(f"  {node['name']} ({node_id})  {node['api']}/docs")
+            print(f"tokens and addresses: {description}; stop with 'fedshare demo stop'")
+            return 0
+        time.sleep(0.3)
+    print("error: the demo did not come up in time", file=sys.stderr)
+    return 1
+
+
+def stop_demo(base_dir: Path) -> int:
+    pid_path = base_dir.resolve() / PID_FILE
+    if not pid_path.exists():
+        print("no demo is running")
+        return 0
+    pid = int(pid_path.read_text().strip() or 0)
+    if pid and _alive(pid):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 60
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    pid_path.unlink(missing_ok=True)
+    print("demo stopped")
+    return 0

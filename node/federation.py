@@ -1,0 +1,227 @@
+"""Run a whole federation on one machine: per node a nats-server and a node API process.
+
+Used by ``fedshare demo`` and by the multi-node tests (which kill, restart and cut these processes
+for real). Every node gets its own data directory, keys, SQLite database (or a given URL), users,
+nats-server with JetStream domain, and API process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from node.crypto import generate_keys, write_keys
+from node.db import make_engine, make_sessionmaker, upgrade_database
+from node.policy.enforcer import ROLES
+from node.replication.natsconf import NatsServerProcess, host_port, wait_for_port, write_config
+from node.topology import NodeInfo, Topology, dump_topology
+from node.users.service import add_user
+
+DEMO_TREE: list[tuple[str, str, str | None]] = [
+    ("central", "中央", None),
+    ("shaanxi", "陕西省", "central"),
+    ("yanan", "延安市", "shaanxi"),
+    ("huanglong", "黄龙县", "yanan"),
+    ("yichuan", "宜川县", "yanan"),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class NodeHandle:
+    id: str
+    name: str
+    data_dir: Path
+    api_port: int
+    database_url: str
+    nats: NatsServerProcess
+    tokens: dict[str, str] = field(default_factory=dict)
+    api: subprocess.Popen[bytes] | None = None
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+
+class Federation:
+    def __init__(
+        self,
+        base_dir: Path,
+        tree: list[tuple[str, str, str | None]] | None = None,
+        *,
+        base_port: int | None = None,
+        database_urls: dict[str, str] | None = None,
+    ) -> None:
+        self.base_dir = base_dir.resolve()
+        self.tree = tree or DEMO_TREE
+        self.base_port = base_port
+        self.database_urls = database_urls or {}
+        self.nodes: dict[str, NodeHandle] = {}
+        self.topology: Topology | None = None
+        self.topology_path = self.base_dir / "topology.toml"
+
+    def _port(self, index: int, offset: int) -> int:
+        if self.base_port is None:
+            return free_port()
+        return self.base_port + offset * 100 + index
+
+    def prepare(self) -> Topology:
+        """Keys, topology file, migrated databases, one user per role per node, NATS configs."""
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        infos: list[NodeInfo] = []
+        ports: dict[str, tuple[int, int, int]] = {}
+        for index, (node_id, name, parent) in enumerate(self.tree):
+            keys = generate_keys()
+            node_dir = self.base_dir / node_id
+            write_keys(keys, node_dir / "keys", force=True)
+            api_port, nats_port, leaf_port = (self._port(index, k) for k in range(3))
+            ports[node_id] = (api_port, nats_port, leaf_port)
+            infos.append(NodeInfo(
+                id=node_id, name=name, parent=parent,
+                api=f"http://127.0.0.1:{api_port}",
+                nats=f"nats://127.0.0.1:{nats_port}",
+                leaf=f"nats-leaf://127.0.0.1:{leaf_port}",
+                signing_key=keys.signing_public_b64,
+                encryption_key=keys.encryption_public_b64,
+            ))
+        topology = Topology(infos)
+        self.topology = topology
+        self.topology_path.write_text(dump_topology(topology), encoding="utf-8")
+        for node_id, name, _parent in self.tree:
+            node_dir = self.base_dir / node_id
+            url = self.database_urls.get(node_id) or f"sqlite:///{node_dir / 'node.db'}"
+            upgrade_database(url)
+            handle = NodeHandle(
+                id=node_id, name=name, data_dir=node_dir, api_port=ports[node_id][0],
+                database_url=url,
+                nats=write_config(topology, node_id, node_dir),
+            )
+            engine = make_engine(url)
+            with make_sessionmaker(engine)() as session, session.begin():
+                for role in ROLES:
+                    _user, token = add_user(session, name=f"{node_id}-{role}", role=role,
+                                            node=node_id)
+                    handle.tokens[role] = token
+            engine.dispose()
+            self.nodes[node_id] = handle
+        return topology
+
+    def reroute_leaf(self, node_id: str, parent_leaf_url: str) -> None:
+        """Point ``node_id``'s leaf link at another address (a cuttable proxy, in tests)."""
+        assert self.topology is not None
+        handle = self.nodes[node_id]
+        handle.nats = write_config(self.topology, node_id, handle.data_dir,
+                                   parent_leaf_url=parent_leaf_url)
+
+    def env_for(self, node_id: str) -> dict[str, str]:
+        handle = self.nodes[node_id]
+        assert self.topology is not None
+        env = dict(os.environ)
+        env.update(
+            FEDSHARE_NODE_ID=node_id,
+            FEDSHARE_DATA_DIR=str(handle.data_dir),
+            FEDSHARE_DATABASE_URL=handle.database_url,
+            FEDSHARE_TOPOLOGY_FILE=str(self.topology_path),
+            FEDSHARE_NATS_URL=self.topology.get(node_id).nats,
+        )
+        return env
+
+    def start_nats(self, node_id: str) -> None:
+        self.nodes[node_id].nats.start()
+
+    def stop_nats(self, node_id: str, *, kill: bool = False) -> None:
+        self.nodes[node_id].nats.stop(kill=kill)
+
+    def start_api(self, node_id: str, *, wait: bool = True) -> None:
+        handle = self.nodes[node_id]
+        log = (handle.data_dir / "api.log").open("ab")
+        handle.api = subprocess.Popen(
+            [sys.executable, "-m", "node.cli", "node", "run", "--port", str(handle.api_port)],
+            env=self.env_for(node_id), stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        if wait:
+            self.wait_api(node_id)
+
+    def wait_api(self, node_id: str, timeout: float = 60.0) -> None:
+        handle = self.nodes[node_id]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if handle.api is not None and handle.api.poll() is not None:
+                raise RuntimeError(f"node {node_id} API exited; see {handle.data_dir / 'api.log'}")
+            try:
+                if httpx.get(f"{handle.api_url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"node {node_id} API did not come up")
+
+    def stop_api(self, node_id: str, *, kill: bool = False) -> None:
+        handle = self.nodes[node_id]
+        if handle.api is None:
+            return
+        if handle.api.poll() is None:
+            handle.api.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+            try:
+                handle.api.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                handle.api.kill()
+                handle.api.wait()
+        handle.api = None
+
+    def start(self) -> None:
+        for node_id in self.nodes:
+            self.start_nats(node_id)
+        for node_id in self.nodes:
+            self.start_api(node_id, wait=False)
+        for node_id in self.nodes:
+            self.wait_api(node_id)
+
+    def stop(self) -> None:
+        for node_id in self.nodes:
+            self.stop_api(node_id)
+        for node_id in self.nodes:
+            self.stop_nats(node_id)
+
+    def describe(self) -> dict[str, object]:
+        assert self.topology is not None
+        return {
+            "nodes": {
+                node_id: {
+                    "name": handle.name,
+                    "api": handle.api_url,
+                    "parent": self.topology.parent(node_id),
+                    "nats": self.topology.get(node_id).nats,
+                    "data_dir": str(handle.data_dir),
+                    "tokens": dict(handle.tokens),
+                }
+                for node_id, handle in self.nodes.items()
+            }
+        }
+
+    def write_description(self, path: Path) -> None:
+        path.write_text(json.dumps(self.describe(), ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+def leaf_port_of(topology: Topology, node_id: str) -> int:
+    return host_port(topology.get(node_id).leaf)[1]
+
+
+__all__ = ["DEMO_TREE", "Federation", "NodeHandle", "free_port", "leaf_port_of", "wait_for_port"]

@@ -1,0 +1,200 @@
+"""SQLAlchemy models. The schema itself is only ever created by the Alembic migrations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from node.db import Base
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(32))
+    node: Mapped[str] = mapped_column(String(64))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Record(Base):
+    """A record, or (``is_stub``) the metadata-only stub of a case-secret record held elsewhere."""
+
+    __tablename__ = "records"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    origin: Mapped[str] = mapped_column(String(64))
+    author: Mapped[str] = mapped_column(String(100))
+    category: Mapped[str] = mapped_column(String(40))
+    classification: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str | None] = mapped_column(Text, nullable=True)
+    body: Mapped[str | None] = mapped_column(Text, nullable=True)
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_stub: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    parties: Mapped[list[RecordParty]] = relationship(
+        back_populates="record", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+    __table_args__ = (
+        Index("ix_records_class_id", "classification", "id"),
+        Index("ix_records_origin_id", "origin", "id"),
+        Index("ix_records_category_id", "category", "id"),
+        Index("ix_records_updated_at", "updated_at"),
+    )
+
+    @property
+    def party_ids(self) -> list[str]:
+        return sorted(p.node_id for p in self.parties)
+
+
+class RecordParty(Base):
+    __tablename__ = "record_parties"
+
+    record_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("records.id", ondelete="CASCADE"), primary_key=True
+    )
+    node_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+    record: Mapped[Record] = relationship(back_populates="parties")
+
+    __table_args__ = (Index("ix_record_parties_node", "node_id", "record_id"),)
+
+
+class AuditEntry(Base):
+    """One link of the append-only, hash-chained audit log. Never holds titles or bodies."""
+
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    node: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(40))
+    object_type: Mapped[str] = mapped_column(String(40))
+    object_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    decision: Mapped[str] = mapped_column(String(8))
+    reason: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    grant_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (
+        Index("ix_audit_actor", "actor"),
+        Index("ix_audit_object", "object_id"),
+        Index("ix_audit_at", "at"),
+    )
+
+
+class AuditHead(Base):
+    """The chain's head, updated in the same transaction as each append (catches truncation)."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(String(128))
+
+
+class AuditCheckpoint(Base):
+    """A signed statement (node, seq, head hash, time): our own, or one received from below."""
+
+    __tablename__ = "audit_checkpoints"
+
+    node: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    signature: Mapped[str] = mapped_column(String(128))
+
+
+class OutboxMessage(Base):
+    """An envelope waiting to be published; written in the same transaction as the change."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    msg_id: Mapped[str] = mapped_column(String(36))
+    subject: Mapped[str] = mapped_column(String(200))
+    envelope: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    __table_args__ = (
+        Index("ix_outbox_pending", "sent_at", "id"),
+        Index("ux_outbox_msg_subject", "msg_id", "subject", unique=True),
+    )
+
+
+class InboxMessage(Base):
+    """An envelope applied here; the key that makes applying idempotent."""
+
+    __tablename__ = "inbox"
+
+    msg_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    origin: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(40))
+    object_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    stream_seq: Mapped[int] = mapped_column(BigInteger)
+    applied_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_inbox_object", "origin", "object_id", "version"),)
+
+
+class DeadLetter(Base):
+    """A rejected envelope: why, and a digest of it (never its bytes: they may hold content)."""
+
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str] = mapped_column(String(40))
+    subject: Mapped[str] = mapped_column(String(200))
+    msg_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    origin: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    kind: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    digest: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+
+
+class Grant(Base):
+    """Access to one case-secret record for one user, for a while (an approval or an order)."""
+
+    __tablename__ = "grants"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    record_id: Mapped[str] = mapped_column(String(36))
+    record_origin: Mapped[str] = mapped_column(String(64))
+    grantee_id: Mapped[str] = mapped_column(String(36))
+    grantee_name: Mapped[str] = mapped_column(String(100))
+    grantee_node: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(16))
+    request_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    order_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    granted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+
+    __table_args__ = (Index("ix_grants_record_grantee", "record_id", "grantee_id"),)

@@ -1,0 +1,1 @@
+"""Replication: signed envelopes, a transactional outbox, an idempotent inbox, NATS transport."""

@@ -1,0 +1,345 @@
+"""The node's replication service: outbox relay, inbox consumer, streams over its local NATS.
+
+Streams (JetStream domain = node id, all on the node's own nats-server):
+- ``OUT`` holds subjects ``fs.<node>.>``: what this node sends up (``fs.<node>.up``) and down to
+  each child (``fs.<node>.down.<child>``). Limits retention, a one-hour duplicate window.
+- ``IN`` holds no subjects of its own; it *sources* the parent's ``OUT`` filtered to
+  ``fs.<parent>.down.<node>`` and each child's ``OUT`` filtered to ``fs.<child>.up``, across the
+  leafnode links. When a link is down the source stalls and catches up once it heals.
+
+Guarantees:
+- Outbox rows are published in commit order with ``Nats-Msg-Id`` and marked sent on PubAck.
+- The consumer verifies each envelope, applies it (idempotently) and commits, then forwards it
+  unchanged to the next hops, then acks. A crash at any point leads to a redelivery that applies
+  nothing twice (inbox) and forwards nothing twice within the duplicate window (``Nats-Msg-Id``).
+- The relay is woken by commits and the consumer by the server: a quiet system does not poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import nats
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js import api
+from nats.js.errors import BadRequestError, NotFoundError
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from node.clock import utcnow
+from node.context import NodeContext
+from node.metrics import Metrics
+from node.models import DeadLetter, InboxMessage, OutboxMessage
+from node.replication import inbox
+from node.replication.envelope import Envelope, EnvelopeRejected, open_envelope
+from node.replication.routing import arrival_source, down_subject, next_hops, out_subjects, up_subject
+
+log = logging.getLogger("fedshare.replication")
+
+OUT_STREAM = "OUT"
+IN_STREAM = "IN"
+CONSUMER = "apply"
+RETENTION_S = 7 * 24 * 3600.0
+DUPLICATE_WINDOW_S = 3600.0
+BATCH = 256
+
+
+@dataclass
+class Delivery:
+    msg: Any
+    subject: str
+    stream_seq: int
+    envelope: Envelope | None = None
+    rejection: EnvelopeRejected | None = None
+    forward_to: list[str] | None = None
+
+
+class ReplicationService:
+    def __init__(self, ctx: NodeContext, metrics: Metrics) -> None:
+        self.ctx = ctx
+        self.metrics = metrics
+        self.me = ctx.node_id
+        self.nc: Any = None
+        self.js: Any = None
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping = False
+        self.last_error: str | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.nc = await nats.connect(
+            servers=[self.ctx.settings.nats_url or ""],
+            name=f"fedshare-{self.me}",
+            allow_reconnect=True,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            connect_timeout=2,
+        )
+        self.js = self.nc.jetstream(timeout=5)
+        await self.ensure_streams()
+        self.ctx.outbox.set_wakeup(self.wakeup)
+        self._tasks = [
+            asyncio.create_task(self._relay_loop(), name="outbox-relay"),
+            asyncio.create_task(self._consume_loop(), name="inbox-consumer"),
+        ]
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self.ctx.outbox.set_wakeup(None)
+        self._wake.set()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.nc is not None:
+            with contextlib.suppress(Exception):
+                await self.nc.drain()
+
+    def wakeup(self) -> None:
+        """Called from any thread after a commit that added outbox rows."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    # -- streams ---------------------------------------------------------------------------
+
+    def in_sources(self) -> list[api.StreamSource]:
+        topology = self.ctx.topology
+        sources = []
+        parent = topology.parent(self.me)
+        if parent is not None:
+            sources.append(api.StreamSource(
+                name=OUT_STREAM,
+                filter_subject=down_subject(parent, self.me),
+                external=api.ExternalStream(api=f"$JS.{parent}.API"),
+            ))
+        for child in topology.children(self.me):
+            sources.append(api.StreamSource(
+                name=OUT_STREAM,
+                filter_subject=up_subject(child),
+                external=api.ExternalStream(api=f"$JS.{child}.API"),
+            ))
+        return sources
+
+    async def _upsert_stream(self, config: api.StreamConfig) -> None:
+        try:
+            await self.js.add_stream(config)
+        except BadRequestError:
+            await self.js.update_stream(config)
+
+    async def ensure_streams(self) -> None:
+        await self._upsert_stream(api.StreamConfig(
+            name=OUT_STREAM,
+            subjects=[out_subjects(self.me)],
+            retention=api.RetentionPolicy.LIMITS,
+            storage=api.StorageType.FILE,
+            max_age=RETENTION_S,
+            duplicate_window=DUPLICATE_WINDOW_S,
+        ))
+        sources = self.in_sources()
+        if sources:
+            await self._upsert_stream(api.StreamConfig(
+                name=IN_STREAM,
+                retention=api.RetentionPolicy.LIMITS,
+                storage=api.StorageType.FILE,
+                max_age=RETENTION_S,
+                duplicate_window=DUPLICATE_WINDOW_S,
+                sources=sources,
+            ))
+
+    # -- outbox relay ----------------------------------------------------------------------
+
+    def _pending(self, limit: int) -> list[tuple[int, str, str, bytes]]:
+        with self.ctx.sessions() as session:
+            rows = session.execute(
+                select(OutboxMessage.id, OutboxMessage.msg_id, OutboxMessage.subject,
+                       OutboxMessage.envelope)
+                .where(OutboxMessage.sent_at.is_(None))
+                .order_by(OutboxMessage.id)
+                .limit(limit)
+            ).all()
+            session.rollback()
+        return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+    def _mark_sent(self, ids: list[int]) -> None:
+        with self.ctx.sessions() as session, session.begin():
+            session.execute(
+                update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(sent_at=utcnow())
+            )
+
+    async def publish_pending(self) -> int:
+        rows = await asyncio.to_thread(self._pending, BATCH)
+        sent: list[int] = []
+        try:
+            for row_id, msg_id, subject, raw in rows:
+                await self.js.publish(subject, raw, headers={"Nats-Msg-Id": f"{msg_id}|{subject}"})
+                sent.append(row_id)
+        finally:
+            if sent:
+                await asyncio.to_thread(self._mark_sent, sent)
+                self.metrics.published.inc(len(sent))
+        return len(rows)
+
+    async def _relay_loop(self) -> None:
+        backoff = 0.2
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                count = await self.publish_pending()
+                backoff = 0.2
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - transport faults are retried, not fatal
+                self.last_error = f"relay: {type(exc).__name__}"
+                log.warning("outbox relay: %s; retrying in %.1fs", type(exc).__name__, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            if count >= BATCH:
+                continue
+            with contextlib.suppress(asyncio.TimeoutError):
+                # Commits wake us at once; the timeout only bounds retries after a fault.
+                await asyncio.wait_for(self._wake.wait(), timeout=10.0)
+
+    # -- inbox consumer --------------------------------------------------------------------
+
+    def _apply_batch(self, deliveries: list[Delivery]) -> None:
+        ctx = self.ctx
+        with ctx.sessions() as session, session.begin():
+            for delivery in deliveries:
+                self._apply_one(session, delivery)
+
+    def _apply_one(self, session: Session, delivery: Delivery) -> None:
+        ctx = self.ctx
+        envelope = delivery.envelope
+        rejection = delivery.rejection
+        if envelope is not None:
+            try:
+                with session.begin_nested():
+                    outcome = inbox.process(
+                        session, ctx, envelope,
+                        subject=delivery.subject, stream_seq=delivery.stream_seq,
+                    )
+                if outcome.status == "applied":
+                    self.metrics.applied.labels(envelope.kind).inc()
+                came_from = arrival_source(delivery.subject, self.me)
+                delivery.forward_to = next_hops(ctx.topology, self.me, envelope.dest, came_from)
+                return
+            except EnvelopeRejected as exc:
+                rejection = exc
+        assert rejection is not None
+        self.metrics.dead_letters.labels(rejection.reason).inc()
+        inbox.dead_letter(
+            session, ctx, raw=delivery.msg.data, subject=delivery.subject,
+            reason=rejection.reason, msg_id=rejection.msg_id, origin=rejection.origin,
+            kind=rejection.kind,
+        )
+
+    def _decode(self, msg: Any) -> Delivery:
+        delivery = Delivery(msg=msg, subject=msg.subject, stream_seq=msg.metadata.sequence.stream)
+        if arrival_source(msg.subject, self.me) is None:
+            delivery.rejection = EnvelopeRejected("bad_subject")
+            return delivery
+        try:
+            delivery.envelope = open_envelope(msg.data, self.ctx.topology)
+        except EnvelopeRejected as exc:
+            delivery.rejection = exc
+        return delivery
+
+    async def _forward(self, deliveries: list[Delivery]) -> None:
+        for delivery in deliveries:
+            if delivery.envelope is None or not delivery.forward_to:
+                continue
+            for subject in delivery.forward_to:
+                await self.js.publish(
+                    subject, delivery.envelope.raw,
+                    headers={"Nats-Msg-Id": f"{delivery.envelope.msg_id}|{subject}"},
+                )
+                self.metrics.relayed.inc()
+
+    async def _consume_loop(self) -> None:
+        if not self.in_sources():
+            return
+        config = api.ConsumerConfig(
+            durable_name=CONSUMER,
+            ack_policy=api.AckPolicy.EXPLICIT,
+            ack_wait=30,
+            max_ack_pending=4 * BATCH,
+            deliver_policy=api.DeliverPolicy.ALL,
+        )
+        sub = None
+        while not self._stopping:
+            try:
+                if sub is None:
+                    sub = await self.js.pull_subscribe("fs.>", durable=CONSUMER, stream=IN_STREAM,
+                                                       config=config)
+                try:
+                    msgs = await sub.fetch(BATCH, timeout=5)
+                except (NatsTimeout, asyncio.TimeoutError):
+                    continue
+                deliveries = [self._decode(m) for m in msgs]
+                await asyncio.to_thread(self._apply_batch, deliveries)
+                await self._forward(deliveries)
+                for delivery in deliveries:
+                    await delivery.msg.ack()
+            except asyncio.CancelledError:
+                raise
+            except (NotFoundError, BadRequestError) as exc:
+                self.last_error = f"consumer: {type(exc).__name__}"
+                sub = None
+                await asyncio.sleep(0.5)
+            except Exception as exc:  # noqa: BLE001 - retried; redelivery keeps effects exact
+                self.last_error = f"consumer: {type(exc).__name__}"
+                log.warning("inbox consumer: %s; retrying", type(exc).__name__)
+                await asyncio.sleep(0.5)
+
+    # -- status ----------------------------------------------------------------------------
+
+    async def status(self) -> dict[str, Any]:
+        peers: list[dict[str, Any]] = []
+        try:
+            info = await self.js.stream_info(IN_STREAM)
+            for source in info.sources or []:
+                external = getattr(source, "external", None)
+                api_prefix = getattr(external, "api", "") or ""
+                peer = api_prefix.split(".")[1] if api_prefix.count(".") >= 2 else source.name
+                peers.append({
+                    "node": peer,
+                    "relation": "parent" if peer == self.ctx.topology.parent(self.me) else "child",
+                    "lag": source.lag,
+                    "active_ms_ago": None if source.active is None else int(source.active / 1e6),
+                    "link": "up" if source.active is not None and source.active < 30e9 else "down",
+                })
+        except Exception as exc:  # noqa: BLE001 - status reports, never fails
+            peers.append({"error": type(exc).__name__})
+        return {"connected": bool(self.nc and self.nc.is_connected), "peers": peers,
+                "last_error": self.last_error}
+
+
+def database_status(session: Session) -> dict[str, Any]:
+    backlog = session.scalar(
+        select(func.count()).select_from(OutboxMessage).where(OutboxMessage.sent_at.is_(None))
+    ) or 0
+    dead = dict(
+        session.execute(select(DeadLetter.reason, func.count()).group_by(DeadLetter.reason)).all()
+    )
+    last = session.execute(
+        select(InboxMessage.origin, func.max(InboxMessage.applied_at), func.count())
+        .group_by(InboxMessage.origin)
+    ).all()
+    return {
+        "outbox_backlog": int(backlog),
+        "dead_letters": {str(k): int(v) for k, v in dead.items()},
+        "applied_by_origin": {
+            str(origin): {"last_applied_at": at.isoformat() if at else None, "count": int(n)}
+            for origin, at, n in last
+        },
+    }
