@@ -250,6 +250,18 @@ def bench_replication(
     sys.exit(run(records=records, samples=samples))
 
 
+@bench_app.command("stats")
+def bench_stats(
+    records: Annotated[int, typer.Option(help="Records in the subtree.")] = 1_000_000,
+    orders: Annotated[int, typer.Option(help="Orders in the subtree.")] = 10_000,
+    database_url: DbUrl = None,
+) -> None:
+    """Statistics queries over a large subtree."""
+    from bench.stats_bench import run
+
+    sys.exit(run(records=records, orders=orders, database_url=database_url))
+
+
 def main() -> None:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     app()

@@ -72,6 +72,10 @@ def build_context(settings: Settings) -> NodeContext:
             raise ValueError("this node's encryption key does not match the topology")
     else:
         topology = single_node_topology(settings, keys)
+    return make_context(settings, topology, keys)
+
+
+def make_context(settings: Settings, topology: Topology, keys: NodeKeys) -> NodeContext:
     engine = make_engine(settings.database_url)
     return NodeContext(
         settings=settings,

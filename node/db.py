@@ -53,7 +53,7 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
-def upgrade_database(url: str, revision: str = "head") -> None:
+def upgrade_database(url: str, revision: str = "heads") -> None:
     """Run the Alembic migrations up to ``revision``: the only way the schema is created."""
     from alembic import command
     from alembic.config import Config

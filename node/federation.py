@@ -195,6 +195,9 @@ class Federation:
             self.wait_api(node_id)
 
     def stop(self) -> None:
+        for handle in self.nodes.values():
+            if handle.api is not None and handle.api.poll() is None:
+                handle.api.send_signal(signal.SIGTERM)
         for node_id in self.nodes:
             self.stop_api(node_id)
         for node_id in self.nodes:

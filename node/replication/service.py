@@ -36,6 +36,7 @@ from node.metrics import Metrics
 from node.models import DeadLetter, InboxMessage, OutboxMessage
 from node.replication import inbox
 from node.replication.envelope import Envelope, EnvelopeRejected, open_envelope
+from node.replication.kinds import load_handlers
 from node.replication.routing import arrival_source, down_subject, next_hops, out_subjects, up_subject
 
 log = logging.getLogger("fedshare.replication")
@@ -74,6 +75,7 @@ class ReplicationService:
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
+        load_handlers()
         self._loop = asyncio.get_running_loop()
         self.nc = await nats.connect(
             servers=[self.ctx.settings.nats_url or ""],
@@ -102,7 +104,7 @@ class ReplicationService:
                 await task
         if self.nc is not None:
             with contextlib.suppress(Exception):
-                await self.nc.drain()
+                await asyncio.wait_for(self.nc.close(), timeout=2)
 
     def wakeup(self) -> None:
         """Called from any thread after a commit that added outbox rows."""
