@@ -70,6 +70,7 @@ def render_config(
         f'  host: "{leaf_host}"',
         f"  port: {leaf_port}",
         "  reconnect: 1",
+        "  no_advertise: true",
     ]
     if me.parent is not None:
         parent_leaf = parent_leaf_url or topology.get(me.parent).leaf

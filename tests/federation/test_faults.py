@@ -1,0 +1,165 @@
+"""Real faults: kill -9 a node, restart a NATS server, cut a leaf link. Each time every record
+version is applied exactly once at every entitled node, in version order, and nothing is
+dead-lettered."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from node.federation import Federation, leaf_port_of
+from tests.support import FederationClient, LinkProxy, wait_for
+
+pytestmark = pytest.mark.federation
+
+CHAIN = [("central", "中央", None), ("shaanxi", "陕西省", "central"), ("huanglong", "黄龙县", "shaanxi")]
+BODY = "巡察发现问题整改情况。" * 40  # about 1 KiB of UTF-8
+LINK_CUT_SECONDS = float(os.environ.get("FEDSHARE_TEST_LINK_CUT_SECONDS", "30"))
+
+
+@pytest.fixture
+def chain(tmp_path: Path) -> Iterator[FederationClient]:
+    federation = Federation(tmp_path / "fed", CHAIN)
+    federation.prepare()
+    client = FederationClient(federation)
+    yield client
+    client.close()
+    federation.stop()
+
+
+class Writer(threading.Thread):
+    """Writes ``creates`` general records at ``node``, updating every fourth one once."""
+
+    def __init__(self, client: FederationClient, node: str, creates: int) -> None:
+        super().__init__(daemon=True)
+        self.client = client
+        self.node = node
+        self.creates = creates
+        self.expected: dict[str, int] = {}
+        self.progress = 0
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            for index in range(self.creates):
+                record = self.client.create_record(
+                    self.node, {"category": "practice", "title": f"{self.node}-{index}", "body": BODY}
+                )
+                self.expected[record["id"]] = 1
+                if index % 4 == 0:
+                    updated = self.client.request(
+                        "PATCH", self.node, "inspector", f"/api/v1/records/{record['id']}",
+                        json={"body": BODY + "(更新)"},
+                    )
+                    assert updated.status_code == 200, updated.text
+                    self.expected[record["id"]] = 2
+                self.progress = index + 1
+        except BaseException as exc:  # reported by the test
+            self.error = exc
+
+    def wait_progress(self, count: int) -> None:
+        wait_for(lambda: self.progress >= count or self.error is not None, timeout=120,
+                 message=f"{self.node} writer at {count}")
+
+
+def applied_exactly_once(client: FederationClient, node: str, origin: str,
+                         expected: dict[str, int]) -> Callable[[], bool]:
+    def check() -> bool:
+        rows = client.db_rows(node, "SELECT id, version FROM records WHERE origin = :o", o=origin)
+        return {r[0]: r[1] for r in rows} == expected
+    return check
+
+
+def assert_exactly_once_in_order(client: FederationClient, node: str, origin: str,
+                                 expected: dict[str, int]) -> None:
+    rows = client.db_rows(
+        node,
+        "SELECT object_id, version, stream_seq FROM inbox WHERE origin = :o AND kind = 'record' "
+        "ORDER BY stream_seq", o=origin)
+    applied = [(r[0], r[1]) for r in rows]
+    assert len(applied) == len(set(applied)), f"{node}: a version was applied twice"
+    wanted = {(rid, v) for rid, top in expected.items() for v in range(1, top + 1)}
+    assert set(applied) == wanted, f"{node}: applied versions differ from what {origin} wrote"
+    seen: dict[str, list[int]] = defaultdict(list)
+    for rid, version, _seq in rows:
+        seen[rid].append(version)
+    assert all(versions == sorted(versions) for versions in seen.values()), "out of version order"
+    dead = client.db_rows(node, "SELECT reason, count(*) FROM dead_letters GROUP BY reason")
+    assert dead == [], f"{node}: dead letters {dead}"
+
+
+def test_kill_9_receiving_node_mid_stream(chain: FederationClient) -> None:
+    federation = chain.federation
+    federation.start()
+    writer = Writer(chain, "huanglong", 800)  # 800 creates + 200 updates = 1,000 versions
+    writer.start()
+    writer.wait_progress(200)
+    federation.stop_api("shaanxi", kill=True)  # kill -9 the receiver mid-stream
+    writer.wait_progress(350)
+    federation.start_api("shaanxi")
+    writer.join(timeout=300)
+    assert writer.error is None, writer.error
+    for node in ("shaanxi", "central"):
+        wait_for(applied_exactly_once(chain, node, "huanglong", writer.expected), timeout=120,
+                 message=f"all versions at {node}")
+        assert_exactly_once_in_order(chain, node, "huanglong", writer.expected)
+
+
+def test_restart_nats_server_mid_stream(chain: FederationClient) -> None:
+    federation = chain.federation
+    federation.start()
+    writer = Writer(chain, "huanglong", 300)
+    writer.start()
+    writer.wait_progress(80)
+    federation.stop_nats("shaanxi", kill=True)
+    time.sleep(2)
+    federation.start_nats("shaanxi")
+    writer.join(timeout=300)
+    assert writer.error is None, writer.error
+    for node in ("shaanxi", "central"):
+        wait_for(applied_exactly_once(chain, node, "huanglong", writer.expected), timeout=120,
+                 message=f"all versions at {node}")
+        assert_exactly_once_in_order(chain, node, "huanglong", writer.expected)
+
+
+def test_cut_leaf_link_while_both_sides_write(chain: FederationClient) -> None:
+    federation = chain.federation
+    assert federation.topology is not None
+    proxy = LinkProxy(leaf_port_of(federation.topology, "shaanxi"))
+    federation.reroute_leaf("huanglong", proxy.url)
+    try:
+        federation.start()
+        before = chain.create_record("huanglong", {"category": "practice", "title": "before"})
+        wait_for(lambda: chain.record_version("central", before["id"]) == 1,
+                 message="link up before the cut")
+        proxy.cut()
+        county = Writer(chain, "huanglong", 60)
+        province = Writer(chain, "shaanxi", 60)
+        county.start()
+        province.start()
+        county.join(timeout=120)
+        province.join(timeout=120)
+        assert county.error is None and province.error is None
+        time.sleep(max(0.0, LINK_CUT_SECONDS - 5))
+        # While cut, nothing crossed the link.
+        sample = next(iter(county.expected))
+        assert chain.record_version("shaanxi", sample) is None
+        assert chain.record_version("huanglong", next(iter(province.expected))) is None
+        proxy.heal()
+        county.expected[before["id"]] = 1
+        for node in ("shaanxi", "central"):
+            wait_for(applied_exactly_once(chain, node, "huanglong", county.expected),
+                     timeout=120, message=f"county records at {node} after heal")
+            assert_exactly_once_in_order(chain, node, "huanglong", county.expected)
+        for node in ("huanglong", "central"):
+            wait_for(applied_exactly_once(chain, node, "shaanxi", province.expected),
+                     timeout=120, message=f"province records at {node} after heal")
+            assert_exactly_once_in_order(chain, node, "shaanxi", province.expected)
+    finally:
+        proxy.close()
