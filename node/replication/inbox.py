@@ -79,6 +79,36 @@ def dead_letter(
     )
 
 
+PREFETCHED_RECORDS = "fedshare_prefetched_records"
+
+
+def prefetch(session: Session, envelopes: list[Envelope]) -> dict[str, int]:
+    """Load, in two queries, what a batch will look up: the inbox keys already applied (id ->
+    stream seq) and the records the batch touches (kept in the session for ``existing_record``)."""
+    msg_ids = [e.msg_id for e in envelopes]
+    seen = dict(
+        session.execute(
+            select(InboxMessage.msg_id, InboxMessage.stream_seq).where(
+                InboxMessage.msg_id.in_(msg_ids)
+            )
+        ).tuples().all()
+    ) if msg_ids else {}
+    record_ids = [str(e.ref.get("record")) for e in envelopes if e.kind == "record"]
+    records = session.execute(
+        select(Record).where(Record.id.in_(record_ids))
+    ).scalars().all() if record_ids else []
+    session.info[PREFETCHED_RECORDS] = {r.id: r for r in records}
+    return seen
+
+
+def existing_record(session: Session, record_id: str) -> Record | None:
+    """The stored record, from the batch prefetch when there is one (no query per envelope)."""
+    prefetched: dict[str, Record] | None = session.info.get(PREFETCHED_RECORDS)
+    if prefetched is not None:
+        return prefetched.get(record_id)
+    return session.get(Record, record_id)
+
+
 def process(
     session: Session,
     ctx: NodeContext,
@@ -86,11 +116,19 @@ def process(
     *,
     subject: str,
     stream_seq: int,
+    seen: dict[str, int] | None = None,
 ) -> Outcome:
-    """Apply (or only note the relay of) one verified envelope, inside the caller's transaction."""
-    seen = session.get(InboxMessage, envelope.msg_id)
+    """Apply (or only note the relay of) one verified envelope, inside the caller's transaction.
+
+    ``seen`` (from ``prefetch``) maps already-applied message ids to their stream sequence;
+    without it the inbox is queried."""
     if seen is not None:
-        if seen.stream_seq == stream_seq:
+        seen_seq = seen.get(envelope.msg_id)
+    else:
+        row = session.get(InboxMessage, envelope.msg_id)
+        seen_seq = row.stream_seq if row is not None else None
+    if seen_seq is not None:
+        if seen_seq == stream_seq:
             return Outcome("duplicate")  # a redelivery of the same stream message
         raise EnvelopeRejected("replay", msg_id=envelope.msg_id, origin=envelope.origin,
                                kind=envelope.kind)
@@ -105,6 +143,8 @@ def process(
         payload = envelope.payload(ctx.node_id, ctx.keys)
         object_id, version = handler(session, ctx, envelope, payload)
         status = "applied"
+    if seen is not None:
+        seen[envelope.msg_id] = stream_seq
     session.add(
         InboxMessage(
             msg_id=envelope.msg_id,
@@ -148,9 +188,7 @@ def apply_record(
         raise _reject(envelope, "not_a_party")
     if classification not in ("general", "restricted", "secret"):
         raise _reject(envelope, "malformed")
-    existing = session.execute(
-        select(Record).where(Record.id == record_id).with_for_update()
-    ).scalar_one_or_none()
+    existing = existing_record(session, record_id)
     if existing is not None:
         if existing.origin != origin:
             raise _reject(envelope, "origin_mismatch")
@@ -176,10 +214,12 @@ def apply_record(
     if existing is None:
         record.parties = [RecordParty(node_id=p) for p in parties]
         session.add(record)
+        prefetched: dict[str, Record] | None = session.info.get(PREFETCHED_RECORDS)
+        if prefetched is not None:
+            prefetched[record_id] = record
     else:
         current = {p.node_id for p in record.parties}
         for party in parties:
             if party not in current:
                 record.parties.append(RecordParty(node_id=party))
-    session.flush()
     return record_id, version

@@ -177,17 +177,33 @@ class ReplicationService:
                 update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(sent_at=utcnow())
             )
 
+    async def publish_in_order(self, items: list[tuple[str, str, bytes]]) -> int:
+        """Publish (msg id, subject, bytes) in order, pipelined on one connection; return how
+        many of the leading items the server acknowledged (the rest are retried, and the
+        duplicate window drops any that did land)."""
+        futures = [
+            await self.js.publish_async(subject, raw, headers={"Nats-Msg-Id": f"{msg_id}|{subject}"})
+            for msg_id, subject, raw in items
+        ]
+        results = await asyncio.wait_for(
+            asyncio.gather(*futures, return_exceptions=True), timeout=30
+        )
+        for index, result in enumerate(results):
+            if isinstance(result, BaseException):
+                self.last_error = f"publish: {type(result).__name__}"
+                return index
+        return len(results)
+
     async def publish_pending(self) -> int:
         rows = await asyncio.to_thread(self._pending, BATCH)
-        sent: list[int] = []
-        try:
-            for row_id, msg_id, subject, raw in rows:
-                await self.js.publish(subject, raw, headers={"Nats-Msg-Id": f"{msg_id}|{subject}"})
-                sent.append(row_id)
-        finally:
-            if sent:
-                await asyncio.to_thread(self._mark_sent, sent)
-                self.metrics.published.inc(len(sent))
+        if not rows:
+            return 0
+        acked = await self.publish_in_order([(msg_id, subject, raw) for _, msg_id, subject, raw in rows])
+        if acked:
+            await asyncio.to_thread(self._mark_sent, [row[0] for row in rows[:acked]])
+            self.metrics.published.inc(acked)
+        if acked < len(rows):
+            raise ConnectionError("the server did not acknowledge every envelope")
         return len(rows)
 
     async def _relay_loop(self) -> None:
@@ -215,21 +231,24 @@ class ReplicationService:
 
     def _apply_batch(self, deliveries: list[Delivery]) -> None:
         ctx = self.ctx
-        with ctx.sessions() as session, session.begin():
+        with ctx.sessions() as session, session.begin(), session.no_autoflush:
+            seen = inbox.prefetch(
+                session, [d.envelope for d in deliveries if d.envelope is not None]
+            )
             for delivery in deliveries:
-                self._apply_one(session, delivery)
+                self._apply_one(session, delivery, seen)
 
-    def _apply_one(self, session: Session, delivery: Delivery) -> None:
+    def _apply_one(self, session: Session, delivery: Delivery, seen: dict[str, int]) -> None:
         ctx = self.ctx
         envelope = delivery.envelope
         rejection = delivery.rejection
         if envelope is not None:
             try:
-                with session.begin_nested():
-                    outcome = inbox.process(
-                        session, ctx, envelope,
-                        subject=delivery.subject, stream_seq=delivery.stream_seq,
-                    )
+                # process() raises EnvelopeRejected before it writes anything, so no savepoint.
+                outcome = inbox.process(
+                    session, ctx, envelope,
+                    subject=delivery.subject, stream_seq=delivery.stream_seq, seen=seen,
+                )
                 if outcome.status == "applied":
                     self.metrics.applied.labels(envelope.kind).inc()
                 came_from = arrival_source(delivery.subject, self.me)
@@ -257,15 +276,18 @@ class ReplicationService:
         return delivery
 
     async def _forward(self, deliveries: list[Delivery]) -> None:
-        for delivery in deliveries:
-            if delivery.envelope is None or not delivery.forward_to:
-                continue
-            for subject in delivery.forward_to:
-                await self.js.publish(
-                    subject, delivery.envelope.raw,
-                    headers={"Nats-Msg-Id": f"{delivery.envelope.msg_id}|{subject}"},
-                )
-                self.metrics.relayed.inc()
+        items = [
+            (delivery.envelope.msg_id, subject, delivery.envelope.raw)
+            for delivery in deliveries
+            if delivery.envelope is not None and delivery.forward_to
+            for subject in delivery.forward_to
+        ]
+        if not items:
+            return
+        acked = await self.publish_in_order(items)
+        self.metrics.relayed.inc(acked)
+        if acked < len(items):
+            raise ConnectionError("the server did not acknowledge every forwarded envelope")
 
     async def _consume_loop(self) -> None:
         if not self.in_sources():
@@ -288,8 +310,15 @@ class ReplicationService:
                 except (NatsTimeout, asyncio.TimeoutError):
                     continue
                 deliveries = [self._decode(m) for m in msgs]
-                await asyncio.to_thread(self._apply_batch, deliveries)
-                await self._forward(deliveries)
+                try:
+                    await asyncio.to_thread(self._apply_batch, deliveries)
+                    await self._forward(deliveries)
+                except Exception:
+                    # Not acked: redelivered soon; applying is idempotent, forwarding deduplicated.
+                    for delivery in deliveries:
+                        with contextlib.suppress(Exception):
+                            await delivery.msg.nak(delay=0.5)
+                    raise
                 for delivery in deliveries:
                     await delivery.msg.ack()
             except asyncio.CancelledError:
