@@ -202,6 +202,25 @@ def topology_check(path: Path) -> None:
         typer.echo(f"{'  ' * topology.depth(node_id)}{node_id} ({info.name})")
 
 
+@topology_app.command("nats-config")
+def topology_nats_config(
+    path: Annotated[Path, typer.Argument(help="Topology file.")],
+    node_id: Annotated[str, typer.Option("--node-id", help="Node to render the config for.")],
+    store_dir: Annotated[Path, typer.Option("--store-dir", help="JetStream store directory.")],
+) -> None:
+    """Print the nats-server config of one node (JetStream domain, leafnode links)."""
+    from node.replication.natsconf import render_config
+    from node.topology import TopologyError, load_topology
+
+    try:
+        topology = load_topology(path)
+    except TopologyError as exc:
+        raise fail(str(exc)) from exc
+    if node_id not in topology:
+        raise fail(f"node {node_id!r} is not in {path}")
+    typer.echo(render_config(topology, node_id, store_dir), nl=False)
+
+
 @demo_app.callback()
 def demo(
     typer_ctx: typer.Context,
