@@ -37,8 +37,12 @@ from node.replication.natsconf import NatsServerProcess
 from node.settings import Settings
 from node.topology import load_topology
 
-CHAIN = [("central", "中央", None), ("shaanxi", "陕西省", "central"),
-         ("yanan", "延安市", "shaanxi"), ("huanglong", "黄龙县", "yanan")]
+CHAIN = [
+    ("central", "中央", None),
+    ("shaanxi", "陕西省", "central"),
+    ("yanan", "延安市", "shaanxi"),
+    ("huanglong", "黄龙县", "yanan"),
+]
 BODY = ("巡察发现问题整改情况。" * 35)[:340]  # 340 CJK chars = 1,020 bytes of UTF-8
 
 
@@ -51,8 +55,9 @@ async def _raw_jetstream(workdir: Path, count: int) -> float:
     try:
         nc = await nats.connect(f"nats://127.0.0.1:{port}")
         js = nc.jetstream()
-        await js.add_stream(api.StreamConfig(name="BENCH", subjects=["bench.>"],
-                                             storage=api.StorageType.FILE))
+        await js.add_stream(
+            api.StreamConfig(name="BENCH", subjects=["bench.>"], storage=api.StorageType.FILE)
+        )
         payload = ("x" * 1024).encode()
         sub = await js.pull_subscribe("bench.>", durable="c", stream="BENCH")
         started = time.perf_counter()
@@ -72,16 +77,24 @@ async def _raw_jetstream(workdir: Path, count: int) -> float:
 
 def _seed_county(federation: Federation, count: int) -> None:
     handle = federation.nodes["huanglong"]
-    settings = Settings(node_id="huanglong", data_dir=handle.data_dir,
-                        database_url=handle.database_url,
-                        topology_file=federation.topology_path)
-    ctx = make_context(settings, load_topology(federation.topology_path),
-                       load_keys(handle.data_dir / "keys"))
+    settings = Settings(
+        node_id="huanglong",
+        data_dir=handle.data_dir,
+        database_url=handle.database_url,
+        topology_file=federation.topology_path,
+    )
+    ctx = make_context(
+        settings, load_topology(federation.topology_path), load_keys(handle.data_dir / "keys")
+    )
     actor = Actor(user_id="bench", name="bench", role="inspector", node="huanglong")
     with ctx.sessions() as session, session.begin():
         for index in range(count):
-            create_record(session, ctx, actor,
-                          RecordCreate(category="practice", title=f"bench {index}", body=BODY))
+            create_record(
+                session,
+                ctx,
+                actor,
+                RecordCreate(category="practice", title=f"bench {index}", body=BODY),
+            )
     ctx.engine.dispose()
 
 
@@ -98,18 +111,23 @@ def _throughput(federation: Federation, count: int) -> dict[str, float]:
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
             with engine.connect() as conn:
-                done = conn.scalar(select(func.count()).select_from(InboxMessage).where(
-                    InboxMessage.origin == "huanglong", InboxMessage.object_id.is_not(None)))
+                done = conn.scalar(
+                    select(func.count())
+                    .select_from(InboxMessage)
+                    .where(InboxMessage.origin == "huanglong", InboxMessage.object_id.is_not(None))
+                )
             if done is not None and done >= count:
                 break
             time.sleep(0.05)
         with engine.connect() as conn:
-            last = conn.scalar(select(func.max(InboxMessage.applied_at)).where(
-                InboxMessage.origin == "huanglong"))
+            last = conn.scalar(
+                select(func.max(InboxMessage.applied_at)).where(InboxMessage.origin == "huanglong")
+            )
         with origin_engine.connect() as conn:
             first = conn.scalar(select(func.min(OutboxMessage.sent_at)))
         engine.dispose()
-        assert first is not None and last is not None
+        assert first is not None
+        assert last is not None
         seconds = (as_aware(last) - as_aware(first)).total_seconds()
         results[node] = count / seconds
     origin_engine.dispose()
@@ -123,16 +141,19 @@ def _latency(federation: Federation, samples: int) -> dict[str, list[float]]:
     with httpx.Client(timeout=10) as http:
         for index in range(samples):
             for node in latencies:
-                created = http.post(f"{county.api_url}/api/v1/records", headers=headers,
-                                    json={"category": "practice", "title": f"lat {index}",
-                                          "body": BODY})
+                created = http.post(
+                    f"{county.api_url}/api/v1/records",
+                    headers=headers,
+                    json={"category": "practice", "title": f"lat {index}", "body": BODY},
+                )
                 committed = time.perf_counter()
                 record_id = created.json()["id"]
                 target = federation.nodes[node]
                 read_headers = {"Authorization": f"Bearer {target.tokens['inspector']}"}
                 while True:
-                    seen = http.get(f"{target.api_url}/api/v1/records/{record_id}",
-                                    headers=read_headers)
+                    seen = http.get(
+                        f"{target.api_url}/api/v1/records/{record_id}", headers=read_headers
+                    )
                     if seen.status_code == 200:
                         latencies[node].append(time.perf_counter() - committed)
                         break
@@ -159,13 +180,22 @@ def run(*, records: int, samples: int) -> int:
         finally:
             federation.stop()
     hops = {"yanan": 1, "shaanxi": 2, "central": 3}
-    rows = [[f"huanglong->{node} ({hops[node]} hop{'s' if hops[node] > 1 else ''})",
-             f"{throughput[node]:.0f}", f"{throughput[node] / baseline:.2f}",
-             summary_ms(latency[node])["p50_ms"], summary_ms(latency[node])["p99_ms"]]
-            for node in ("yanan", "shaanxi", "central")]
+    rows = [
+        [
+            f"huanglong->{node} ({hops[node]} hop{'s' if hops[node] > 1 else ''})",
+            f"{throughput[node]:.0f}",
+            f"{throughput[node] / baseline:.2f}",
+            summary_ms(latency[node])["p50_ms"],
+            summary_ms(latency[node])["p99_ms"],
+        ]
+        for node in ("yanan", "shaanxi", "central")
+    ]
     print()
-    print_table(f"replication (baseline raw JetStream: {baseline:.0f} msg/s)",
-                ["path", "records/s", "ratio to baseline", "p50 ms", "p99 ms"], rows)
+    print_table(
+        f"replication (baseline raw JetStream: {baseline:.0f} msg/s)",
+        ["path", "records/s", "ratio to baseline", "p50 ms", "p99 ms"],
+        rows,
+    )
     figures: dict[str, Any] = {
         "bench": "replication",
         "records": records,

@@ -13,8 +13,9 @@ from pydantic import ValidationError
 from node.crypto import generate_keys, load_keys, public_key_text, write_keys
 from node.settings import Settings
 
-app = typer.Typer(help="fedshare: 巡视巡察上下联动信息共享平台 node and federation tools.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="fedshare: 巡视巡察上下联动信息共享平台 node and federation tools.", no_args_is_help=True
+)
 keys_app = typer.Typer(help="Node keys.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema (Alembic).", no_args_is_help=True)
 user_app = typer.Typer(help="Users and tokens.", no_args_is_help=True)
@@ -23,9 +24,16 @@ audit_app = typer.Typer(help="Audit chain.", no_args_is_help=True)
 demo_app = typer.Typer(help="The demo federation.", invoke_without_command=True)
 bench_app = typer.Typer(help="Benchmarks (figures as ratios to a baseline).", no_args_is_help=True)
 topology_app = typer.Typer(help="Topology files.", no_args_is_help=True)
-for sub, name in ((keys_app, "keys"), (db_app, "db"), (user_app, "user"), (node_app, "node"),
-                  (audit_app, "audit"), (demo_app, "demo"), (bench_app, "bench"),
-                  (topology_app, "topology")):
+for sub, name in (
+    (keys_app, "keys"),
+    (db_app, "db"),
+    (user_app, "user"),
+    (node_app, "node"),
+    (audit_app, "audit"),
+    (demo_app, "demo"),
+    (bench_app, "bench"),
+    (topology_app, "topology"),
+):
     app.add_typer(sub, name=name)
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Node data directory.")]

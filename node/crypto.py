@@ -137,11 +137,18 @@ def seal(plaintext: bytes, recipients: dict[str, str], *, aad: bytes) -> dict[st
         wrap_nonce = os.urandom(12)
         sealed_key = AESGCM(kek).encrypt(wrap_nonce, data_key, node_id.encode())
         wrapped[node_id] = b64e(wrap_nonce + sealed_key)
-    return {"alg": "x25519-hkdf-aesgcm", "epk": b64e(epk), "nonce": b64e(nonce),
-            "ct": b64e(ciphertext), "keys": wrapped}
+    return {
+        "alg": "x25519-hkdf-aesgcm",
+        "epk": b64e(epk),
+        "nonce": b64e(nonce),
+        "ct": b64e(ciphertext),
+        "keys": wrapped,
+    }
 
 
-def open_sealed(sealed: dict[str, Any], node_id: str, key: X25519PrivateKey, *, aad: bytes) -> bytes:
+def open_sealed(
+    sealed: dict[str, Any], node_id: str, key: X25519PrivateKey, *, aad: bytes
+) -> bytes:
     """Decrypt a ``seal`` result addressed to ``node_id``; ``CryptoError`` if not possible."""
     try:
         wrapped = b64d(sealed["keys"][node_id])
@@ -161,4 +168,6 @@ def public_key_text(keys: NodeKeys) -> str:
 
 
 def pem_public(key: Ed25519PublicKey) -> bytes:
-    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )

@@ -20,20 +20,56 @@ PID_FILE = "demo.pid"
 DESCRIPTION = "federation.json"
 
 SAMPLES: list[tuple[str, dict[str, object]]] = [
-    ("shaanxi", {"category": "work_requirement", "title": "关于开展接力式巡视巡察联动的工作要求",
-                 "body": "各市县巡察机构要按照省委巡视组反馈的问题,开展靶向巡察,按期报告。"}),
-    ("huanglong", {"category": "practice", "title": "黄龙县巡察人才库建设经验做法",
-                   "body": "建立60人巡察人才库,22名组长轮换。"}),
-    ("huanglong", {"category": "inspection_finding", "parties": ["shaanxi"],
-                   "title": "县水利局巡察发现问题汇总",
-                   "body": "发现问题14个,其中工程招投标不规范5个。"}),
-    ("huanglong", {"category": "problem_clue", "title": "关于某局负责人违规收受礼金的问题线索",
-                   "body": "举报人:王某(联系方式略)。反映该负责人春节期间收受礼金。"}),
-    ("yanan", {"category": "supervision_check", "parties": ["huanglong", "yichuan"],
-               "title": "延安市整改落实情况监督检查通报",
-               "body": "两县整改销号率分别为82%和76%。"}),
-    ("yichuan", {"category": "petition", "title": "群众来信反映乡镇干部作风问题",
-                 "body": "来信人:李某。反映某乡镇干部工作作风粗暴。"}),
+    (
+        "shaanxi",
+        {
+            "category": "work_requirement",
+            "title": "关于开展接力式巡视巡察联动的工作要求",
+            "body": "各市县巡察机构要按照省委巡视组反馈的问题,开展靶向巡察,按期报告。",
+        },
+    ),
+    (
+        "huanglong",
+        {
+            "category": "practice",
+            "title": "黄龙县巡察人才库建设经验做法",
+            "body": "建立60人巡察人才库,22名组长轮换。",
+        },
+    ),
+    (
+        "huanglong",
+        {
+            "category": "inspection_finding",
+            "parties": ["shaanxi"],
+            "title": "县水利局巡察发现问题汇总",
+            "body": "发现问题14个,其中工程招投标不规范5个。",
+        },
+    ),
+    (
+        "huanglong",
+        {
+            "category": "problem_clue",
+            "title": "关于某局负责人违规收受礼金的问题线索",
+            "body": "举报人:王某(联系方式略)。反映该负责人春节期间收受礼金。",
+        },
+    ),
+    (
+        "yanan",
+        {
+            "category": "supervision_check",
+            "parties": ["huanglong", "yichuan"],
+            "title": "延安市整改落实情况监督检查通报",
+            "body": "两县整改销号率分别为82%和76%。",
+        },
+    ),
+    (
+        "yichuan",
+        {
+            "category": "petition",
+            "title": "群众来信反映乡镇干部作风问题",
+            "body": "来信人:李某。反映某乡镇干部工作作风粗暴。",
+        },
+    ),
 ]
 
 
@@ -49,7 +85,9 @@ def _seed(federation: Federation) -> None:
     for node_id, body in SAMPLES:
         handle = federation.nodes[node_id]
         response = httpx.post(
-            f"{handle.api_url}/api/v1/records", json=body, timeout=10,
+            f"{handle.api_url}/api/v1/records",
+            json=body,
+            timeout=10,
             headers={"Authorization": f"Bearer {handle.tokens['inspector']}"},
         )
         response.raise_for_status()
@@ -68,8 +106,11 @@ def run_demo(base_dir: Path, *, base_port: int, detach: bool) -> int:
     base_dir = base_dir.resolve()
     pid_path = base_dir / PID_FILE
     if pid_path.exists() and _alive(int(pid_path.read_text().strip() or 0)):
-        print(f"error: a demo is already running (pid {pid_path.read_text().strip()}); "
-              "run 'fedshare demo stop' first", file=sys.stderr)
+        print(
+            f"error: a demo is already running (pid {pid_path.read_text().strip()}); "
+            "run 'fedshare demo stop' first",
+            file=sys.stderr,
+        )
         return 1
     if detach:
         return _detach(base_dir, base_port)
@@ -105,9 +146,19 @@ def _detach(base_dir: Path, base_port: int) -> int:
     description = base_dir / DESCRIPTION
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "node.cli", "demo", "--dir", str(base_dir),
-             "--base-port", str(base_port)],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "node.cli",
+                "demo",
+                "--dir",
+                str(base_dir),
+                "--base-port",
+                str(base_port),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
     deadline = time.monotonic() + 180

@@ -91,14 +91,18 @@ class Federation:
             write_keys(keys, node_dir / "keys", force=True)
             api_port, nats_port, leaf_port = (self._port(index, k) for k in range(3))
             ports[node_id] = (api_port, nats_port, leaf_port)
-            infos.append(NodeInfo(
-                id=node_id, name=name, parent=parent,
-                api=f"http://127.0.0.1:{api_port}",
-                nats=f"nats://127.0.0.1:{nats_port}",
-                leaf=f"nats-leaf://127.0.0.1:{leaf_port}",
-                signing_key=keys.signing_public_b64,
-                encryption_key=keys.encryption_public_b64,
-            ))
+            infos.append(
+                NodeInfo(
+                    id=node_id,
+                    name=name,
+                    parent=parent,
+                    api=f"http://127.0.0.1:{api_port}",
+                    nats=f"nats://127.0.0.1:{nats_port}",
+                    leaf=f"nats-leaf://127.0.0.1:{leaf_port}",
+                    signing_key=keys.signing_public_b64,
+                    encryption_key=keys.encryption_public_b64,
+                )
+            )
         topology = Topology(infos)
         self.topology = topology
         self.topology_path.write_text(dump_topology(topology), encoding="utf-8")
@@ -107,15 +111,19 @@ class Federation:
             url = self.database_urls.get(node_id) or f"sqlite:///{node_dir / 'node.db'}"
             upgrade_database(url)
             handle = NodeHandle(
-                id=node_id, name=name, data_dir=node_dir, api_port=ports[node_id][0],
+                id=node_id,
+                name=name,
+                data_dir=node_dir,
+                api_port=ports[node_id][0],
                 database_url=url,
                 nats=write_config(topology, node_id, node_dir),
             )
             engine = make_engine(url)
             with make_sessionmaker(engine)() as session, session.begin():
                 for role in ROLES:
-                    _user, token = add_user(session, name=f"{node_id}-{role}", role=role,
-                                            node=node_id)
+                    _user, token = add_user(
+                        session, name=f"{node_id}-{role}", role=role, node=node_id
+                    )
                     handle.tokens[role] = token
             engine.dispose()
             self.nodes[node_id] = handle
@@ -125,8 +133,9 @@ class Federation:
         """Point ``node_id``'s leaf link at another address (a cuttable proxy, in tests)."""
         assert self.topology is not None
         handle = self.nodes[node_id]
-        handle.nats = write_config(self.topology, node_id, handle.data_dir,
-                                   parent_leaf_url=parent_leaf_url)
+        handle.nats = write_config(
+            self.topology, node_id, handle.data_dir, parent_leaf_url=parent_leaf_url
+        )
 
     def env_for(self, node_id: str) -> dict[str, str]:
         handle = self.nodes[node_id]
@@ -152,7 +161,9 @@ class Federation:
         log = (handle.data_dir / "api.log").open("ab")
         handle.api = subprocess.Popen(
             [sys.executable, "-m", "node.cli", "node", "run", "--port", str(handle.api_port)],
-            env=self.env_for(node_id), stdout=log, stderr=subprocess.STDOUT,
+            env=self.env_for(node_id),
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         log.close()

@@ -9,11 +9,15 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "fedshare_http_requests_total", "HTTP requests", ["method", "route", "status"],
+            "fedshare_http_requests_total",
+            "HTTP requests",
+            ["method", "route", "status"],
             registry=self.registry,
         )
         self.latency = Histogram(
-            "fedshare_http_request_seconds", "HTTP request latency", ["route"],
+            "fedshare_http_request_seconds",
+            "HTTP request latency",
+            ["route"],
             registry=self.registry,
         )
         self.denials = Counter(
@@ -26,7 +30,8 @@ class Metrics:
             "fedshare_inbox_applied_total", "Envelopes applied", ["kind"], registry=self.registry
         )
         self.relayed = Counter(
-            "fedshare_envelopes_relayed_total", "Envelopes relayed to a next hop",
+            "fedshare_envelopes_relayed_total",
+            "Envelopes relayed to a next hop",
             registry=self.registry,
         )
         self.dead_letters = Counter(

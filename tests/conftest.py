@@ -29,7 +29,7 @@ BACKENDS = ["sqlite", "postgres"] if POSTGRES_URL else ["sqlite"]
 def _pg_admin_url() -> str:
     url = POSTGRES_URL
     if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
     return url
 
 
@@ -60,7 +60,12 @@ def demo_topology(demo_keys: dict[str, NodeKeys]) -> Topology:
     """The demo tree (central > shaanxi > yanan > huanglong, yichuan) with real keys."""
     return Topology(
         NodeInfo(
-            id=node_id, name=name, parent=parent, api="", nats="", leaf="",
+            id=node_id,
+            name=name,
+            parent=parent,
+            api="",
+            nats="",
+            leaf="",
             signing_key=demo_keys[node_id].signing_public_b64,
             encryption_key=demo_keys[node_id].encryption_public_b64,
         )
@@ -81,8 +86,10 @@ class NodeUnderTest:
         """Create a user of this node; return its bearer token."""
         with self.ctx.sessions() as session, session.begin():
             _user, token = add_user(
-                session, name=name or f"{self.ctx.node_id}-{role}-{uuid.uuid4().hex[:6]}",
-                role=role, node=self.ctx.node_id,
+                session,
+                name=name or f"{self.ctx.node_id}-{role}-{uuid.uuid4().hex[:6]}",
+                role=role,
+                node=self.ctx.node_id,
             )
         return token
 

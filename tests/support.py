@@ -1,4 +1,4 @@
-"""Test helpers for running federations: waiting, HTTP clients per node and role, direct DB reads."""
+"""Test helpers for running federations: waiting, per-node HTTP clients, direct DB reads."""
 
 from __future__ import annotations
 
@@ -14,8 +14,13 @@ from node.federation import Federation
 T = TypeVar("T")
 
 
-def wait_for(predicate: Callable[[], T], *, timeout: float = 30.0, interval: float = 0.1,
-             message: str = "condition") -> T:
+def wait_for(
+    predicate: Callable[[], T],
+    *,
+    timeout: float = 30.0,
+    interval: float = 0.1,
+    message: str = "condition",
+) -> T:
     """Poll ``predicate`` until it returns a truthy value; fail the test after ``timeout``."""
     deadline = time.monotonic() + timeout
     last: T | None = None
@@ -40,9 +45,12 @@ class FederationClient:
     def url(self, node_id: str, path: str) -> str:
         return f"{self.federation.nodes[node_id].api_url}{path}"
 
-    def request(self, method: str, node_id: str, role: str, path: str, **kwargs: Any) -> httpx.Response:
-        return self.http.request(method, self.url(node_id, path),
-                                 headers=self.headers(node_id, role), **kwargs)
+    def request(
+        self, method: str, node_id: str, role: str, path: str, **kwargs: Any
+    ) -> httpx.Response:
+        return self.http.request(
+            method, self.url(node_id, path), headers=self.headers(node_id, role), **kwargs
+        )
 
     def get(self, node_id: str, role: str, path: str, **kwargs: Any) -> httpx.Response:
         return self.request("GET", node_id, role, path, **kwargs)
@@ -50,7 +58,9 @@ class FederationClient:
     def post(self, node_id: str, role: str, path: str, **kwargs: Any) -> httpx.Response:
         return self.request("POST", node_id, role, path, **kwargs)
 
-    def create_record(self, node_id: str, body: dict[str, Any], role: str = "inspector") -> dict[str, Any]:
+    def create_record(
+        self, node_id: str, body: dict[str, Any], role: str = "inspector"
+    ) -> dict[str, Any]:
         response = self.post(node_id, role, "/api/v1/records", json=body)
         assert response.status_code == 201, response.text
         result: dict[str, Any] = response.json()
@@ -58,8 +68,11 @@ class FederationClient:
 
     def db_rows(self, node_id: str, sql: str, **params: Any) -> list[tuple[Any, ...]]:
         """Read a node's database directly (what is *stored* there, not what the API shows)."""
-        engine = create_engine(self.federation.nodes[node_id].database_url.replace(
-            "postgresql://", "postgresql+psycopg://"))
+        engine = create_engine(
+            self.federation.nodes[node_id].database_url.replace(
+                "postgresql://", "postgresql+psycopg://"
+            )
+        )
         try:
             with engine.connect() as conn:
                 return [tuple(row) for row in conn.execute(text(sql), params)]

@@ -28,8 +28,14 @@ HEADER_FIELDS = ("v", "id", "kind", "origin", "dest", "time", "ref")
 class EnvelopeRejected(Exception):
     """Why an envelope was refused: a stable reason code (no content)."""
 
-    def __init__(self, reason: str, *, msg_id: str | None = None, origin: str | None = None,
-                 kind: str | None = None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        *,
+        msg_id: str | None = None,
+        origin: str | None = None,
+        kind: str | None = None,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.msg_id = msg_id
@@ -66,8 +72,9 @@ class Envelope:
                 )
                 value = json.loads(plaintext)
             except (CryptoError, ValueError) as exc:
-                raise EnvelopeRejected("undecryptable", msg_id=self.msg_id, origin=self.origin,
-                                       kind=self.kind) from exc
+                raise EnvelopeRejected(
+                    "undecryptable", msg_id=self.msg_id, origin=self.origin, kind=self.kind
+                ) from exc
         if not isinstance(value, dict):
             raise EnvelopeRejected("malformed", msg_id=self.msg_id, origin=self.origin)
         return value
@@ -134,12 +141,16 @@ def open_envelope(raw: bytes, topology: Topology) -> Envelope:
     )
     if not shape_ok:
         raise EnvelopeRejected("malformed", msg_id=msg_id, origin=origin, kind=kind)
-    assert msg_id is not None and origin is not None and kind is not None
+    assert msg_id is not None
+    assert origin is not None
+    assert kind is not None
     if origin not in topology:
         raise EnvelopeRejected("unknown_origin", msg_id=msg_id, origin=origin, kind=kind)
     unsigned = {k: v for k, v in document.items() if k != "sig"}
     try:
-        verify_signature(topology.get(origin).signing_key, canonical_json(unsigned), document["sig"])
+        verify_signature(
+            topology.get(origin).signing_key, canonical_json(unsigned), document["sig"]
+        )
     except CryptoError as exc:
         raise EnvelopeRejected("bad_signature", msg_id=msg_id, origin=origin, kind=kind) from exc
     dest = document["dest"]

@@ -86,17 +86,25 @@ def prefetch(session: Session, envelopes: list[Envelope]) -> dict[str, int]:
     """Load, in two queries, what a batch will look up: the inbox keys already applied (id ->
     stream seq) and the records the batch touches (kept in the session for ``existing_record``)."""
     msg_ids = [e.msg_id for e in envelopes]
-    seen = dict(
-        session.execute(
-            select(InboxMessage.msg_id, InboxMessage.stream_seq).where(
-                InboxMessage.msg_id.in_(msg_ids)
+    seen = (
+        dict(
+            session.execute(
+                select(InboxMessage.msg_id, InboxMessage.stream_seq).where(
+                    InboxMessage.msg_id.in_(msg_ids)
+                )
             )
-        ).tuples().all()
-    ) if msg_ids else {}
+            .tuples()
+            .all()
+        )
+        if msg_ids
+        else {}
+    )
     record_ids = [str(e.ref.get("record")) for e in envelopes if e.kind == "record"]
-    records = session.execute(
-        select(Record).where(Record.id.in_(record_ids))
-    ).scalars().all() if record_ids else []
+    records = (
+        session.execute(select(Record).where(Record.id.in_(record_ids))).scalars().all()
+        if record_ids
+        else []
+    )
     session.info[PREFETCHED_RECORDS] = {r.id: r for r in records}
     return seen
 
@@ -130,16 +138,18 @@ def process(
     if seen_seq is not None:
         if seen_seq == stream_seq:
             return Outcome("duplicate")  # a redelivery of the same stream message
-        raise EnvelopeRejected("replay", msg_id=envelope.msg_id, origin=envelope.origin,
-                               kind=envelope.kind)
+        raise EnvelopeRejected(
+            "replay", msg_id=envelope.msg_id, origin=envelope.origin, kind=envelope.kind
+        )
     object_id: str | None = None
     version: int | None = None
     status = "relayed"
     if envelope.addressed_to(ctx.node_id) and envelope.origin != ctx.node_id:
         handler = HANDLERS.get(envelope.kind)
         if handler is None:
-            raise EnvelopeRejected("unknown_kind", msg_id=envelope.msg_id, origin=envelope.origin,
-                                   kind=envelope.kind)
+            raise EnvelopeRejected(
+                "unknown_kind", msg_id=envelope.msg_id, origin=envelope.origin, kind=envelope.kind
+            )
         payload = envelope.payload(ctx.node_id, ctx.keys)
         object_id, version = handler(session, ctx, envelope, payload)
         status = "applied"
@@ -160,8 +170,9 @@ def process(
 
 
 def _reject(envelope: Envelope, reason: str) -> EnvelopeRejected:
-    return EnvelopeRejected(reason, msg_id=envelope.msg_id, origin=envelope.origin,
-                            kind=envelope.kind)
+    return EnvelopeRejected(
+        reason, msg_id=envelope.msg_id, origin=envelope.origin, kind=envelope.kind
+    )
 
 
 @handles("record")
@@ -176,8 +187,11 @@ def apply_record(
         origin = str(payload["origin"])
     except (KeyError, TypeError, ValueError) as exc:
         raise _reject(envelope, "malformed") from exc
-    if origin != envelope.origin or envelope.ref.get("record") != record_id \
-            or envelope.ref.get("version") != version:
+    if (
+        origin != envelope.origin
+        or envelope.ref.get("record") != record_id
+        or envelope.ref.get("version") != version
+    ):
         raise _reject(envelope, "origin_mismatch")
     if ctx.policy.categories.get(str(payload.get("category"))) is None:
         raise _reject(envelope, "unknown_category")

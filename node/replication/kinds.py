@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-HANDLER_MODULES: tuple[str, ...] = (
-    "node.replication.inbox",
-)
+HANDLER_MODULES: tuple[str, ...] = ("node.replication.inbox",)
 
 
 def load_handlers() -> None:

@@ -130,7 +130,8 @@ def write_config(
     node_dir.mkdir(parents=True, exist_ok=True)
     config_path = node_dir / "nats.conf"
     config_path.write_text(
-        render_config(topology, node_id, (node_dir / "jetstream").resolve(),
-                      parent_leaf_url=parent_leaf_url)
+        render_config(
+            topology, node_id, (node_dir / "jetstream").resolve(), parent_leaf_url=parent_leaf_url
+        )
     )
     return NatsServerProcess(config_path, topology.get(node_id).nats, node_dir / "nats.log")

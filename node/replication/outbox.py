@@ -102,9 +102,7 @@ class Outbox:
         )
         now = utcnow()
         for subject in subjects:
-            session.add(
-                OutboxMessage(msg_id=msg_id, subject=subject, envelope=raw, created_at=now)
-            )
+            session.add(OutboxMessage(msg_id=msg_id, subject=subject, envelope=raw, created_at=now))
         session.info[PENDING_FLAG] = True
         return msg_id
 

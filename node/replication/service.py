@@ -37,7 +37,13 @@ from node.models import DeadLetter, InboxMessage, OutboxMessage
 from node.replication import inbox
 from node.replication.envelope import Envelope, EnvelopeRejected, open_envelope
 from node.replication.kinds import load_handlers
-from node.replication.routing import arrival_source, down_subject, next_hops, out_subjects, up_subject
+from node.replication.routing import (
+    arrival_source,
+    down_subject,
+    next_hops,
+    out_subjects,
+    up_subject,
+)
 
 log = logging.getLogger("fedshare.replication")
 
@@ -118,17 +124,21 @@ class ReplicationService:
         sources = []
         parent = topology.parent(self.me)
         if parent is not None:
-            sources.append(api.StreamSource(
-                name=OUT_STREAM,
-                filter_subject=down_subject(parent, self.me),
-                external=api.ExternalStream(api=f"$JS.{parent}.API"),
-            ))
+            sources.append(
+                api.StreamSource(
+                    name=OUT_STREAM,
+                    filter_subject=down_subject(parent, self.me),
+                    external=api.ExternalStream(api=f"$JS.{parent}.API"),
+                )
+            )
         for child in topology.children(self.me):
-            sources.append(api.StreamSource(
-                name=OUT_STREAM,
-                filter_subject=up_subject(child),
-                external=api.ExternalStream(api=f"$JS.{child}.API"),
-            ))
+            sources.append(
+                api.StreamSource(
+                    name=OUT_STREAM,
+                    filter_subject=up_subject(child),
+                    external=api.ExternalStream(api=f"$JS.{child}.API"),
+                )
+            )
         return sources
 
     async def _upsert_stream(self, config: api.StreamConfig) -> None:
@@ -138,32 +148,40 @@ class ReplicationService:
             await self.js.update_stream(config)
 
     async def ensure_streams(self) -> None:
-        await self._upsert_stream(api.StreamConfig(
-            name=OUT_STREAM,
-            subjects=[out_subjects(self.me)],
-            retention=api.RetentionPolicy.LIMITS,
-            storage=api.StorageType.FILE,
-            max_age=RETENTION_S,
-            duplicate_window=DUPLICATE_WINDOW_S,
-        ))
-        sources = self.in_sources()
-        if sources:
-            await self._upsert_stream(api.StreamConfig(
-                name=IN_STREAM,
+        await self._upsert_stream(
+            api.StreamConfig(
+                name=OUT_STREAM,
+                subjects=[out_subjects(self.me)],
                 retention=api.RetentionPolicy.LIMITS,
                 storage=api.StorageType.FILE,
                 max_age=RETENTION_S,
                 duplicate_window=DUPLICATE_WINDOW_S,
-                sources=sources,
-            ))
+            )
+        )
+        sources = self.in_sources()
+        if sources:
+            await self._upsert_stream(
+                api.StreamConfig(
+                    name=IN_STREAM,
+                    retention=api.RetentionPolicy.LIMITS,
+                    storage=api.StorageType.FILE,
+                    max_age=RETENTION_S,
+                    duplicate_window=DUPLICATE_WINDOW_S,
+                    sources=sources,
+                )
+            )
 
     # -- outbox relay ----------------------------------------------------------------------
 
     def _pending(self, limit: int) -> list[tuple[int, str, str, bytes]]:
         with self.ctx.sessions() as session:
             rows = session.execute(
-                select(OutboxMessage.id, OutboxMessage.msg_id, OutboxMessage.subject,
-                       OutboxMessage.envelope)
+                select(
+                    OutboxMessage.id,
+                    OutboxMessage.msg_id,
+                    OutboxMessage.subject,
+                    OutboxMessage.envelope,
+                )
                 .where(OutboxMessage.sent_at.is_(None))
                 .order_by(OutboxMessage.id)
                 .limit(limit)
@@ -182,7 +200,9 @@ class ReplicationService:
         many of the leading items the server acknowledged (the rest are retried, and the
         duplicate window drops any that did land)."""
         futures = [
-            await self.js.publish_async(subject, raw, headers={"Nats-Msg-Id": f"{msg_id}|{subject}"})
+            await self.js.publish_async(
+                subject, raw, headers={"Nats-Msg-Id": f"{msg_id}|{subject}"}
+            )
             for msg_id, subject, raw in items
         ]
         results = await asyncio.wait_for(
@@ -198,7 +218,9 @@ class ReplicationService:
         rows = await asyncio.to_thread(self._pending, BATCH)
         if not rows:
             return 0
-        acked = await self.publish_in_order([(msg_id, subject, raw) for _, msg_id, subject, raw in rows])
+        acked = await self.publish_in_order(
+            [(msg_id, subject, raw) for _, msg_id, subject, raw in rows]
+        )
         if acked:
             await asyncio.to_thread(self._mark_sent, [row[0] for row in rows[:acked]])
             self.metrics.published.inc(acked)
@@ -246,8 +268,12 @@ class ReplicationService:
             try:
                 # process() raises EnvelopeRejected before it writes anything, so no savepoint.
                 outcome = inbox.process(
-                    session, ctx, envelope,
-                    subject=delivery.subject, stream_seq=delivery.stream_seq, seen=seen,
+                    session,
+                    ctx,
+                    envelope,
+                    subject=delivery.subject,
+                    stream_seq=delivery.stream_seq,
+                    seen=seen,
                 )
                 if outcome.status == "applied":
                     self.metrics.applied.labels(envelope.kind).inc()
@@ -259,8 +285,13 @@ class ReplicationService:
         assert rejection is not None
         self.metrics.dead_letters.labels(rejection.reason).inc()
         inbox.dead_letter(
-            session, ctx, raw=delivery.msg.data, subject=delivery.subject,
-            reason=rejection.reason, msg_id=rejection.msg_id, origin=rejection.origin,
+            session,
+            ctx,
+            raw=delivery.msg.data,
+            subject=delivery.subject,
+            reason=rejection.reason,
+            msg_id=rejection.msg_id,
+            origin=rejection.origin,
             kind=rejection.kind,
         )
 
@@ -303,11 +334,12 @@ class ReplicationService:
         while not self._stopping:
             try:
                 if sub is None:
-                    sub = await self.js.pull_subscribe("fs.>", durable=CONSUMER, stream=IN_STREAM,
-                                                       config=config)
+                    sub = await self.js.pull_subscribe(
+                        "fs.>", durable=CONSUMER, stream=IN_STREAM, config=config
+                    )
                 try:
                     msgs = await sub.fetch(BATCH, timeout=5)
-                except (NatsTimeout, asyncio.TimeoutError):
+                except (TimeoutError, NatsTimeout):
                     continue
                 deliveries = [self._decode(m) for m in msgs]
                 try:
@@ -342,29 +374,44 @@ class ReplicationService:
                 external = getattr(source, "external", None)
                 api_prefix = getattr(external, "api", "") or ""
                 peer = api_prefix.split(".")[1] if api_prefix.count(".") >= 2 else source.name
-                peers.append({
-                    "node": peer,
-                    "relation": "parent" if peer == self.ctx.topology.parent(self.me) else "child",
-                    "lag": source.lag,
-                    "active_ms_ago": None if source.active is None else int(source.active / 1e6),
-                    "link": "up" if source.active is not None and source.active < 30e9 else "down",
-                })
+                peers.append(
+                    {
+                        "node": peer,
+                        "relation": "parent"
+                        if peer == self.ctx.topology.parent(self.me)
+                        else "child",
+                        "lag": source.lag,
+                        "active_ms_ago": None
+                        if source.active is None
+                        else int(source.active / 1e6),
+                        "link": "up"
+                        if source.active is not None and source.active < 30e9
+                        else "down",
+                    }
+                )
         except Exception as exc:  # noqa: BLE001 - status reports, never fails
             peers.append({"error": type(exc).__name__})
-        return {"connected": bool(self.nc and self.nc.is_connected), "peers": peers,
-                "last_error": self.last_error}
+        return {
+            "connected": bool(self.nc and self.nc.is_connected),
+            "peers": peers,
+            "last_error": self.last_error,
+        }
 
 
 def database_status(session: Session) -> dict[str, Any]:
-    backlog = session.scalar(
-        select(func.count()).select_from(OutboxMessage).where(OutboxMessage.sent_at.is_(None))
-    ) or 0
+    backlog = (
+        session.scalar(
+            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.sent_at.is_(None))
+        )
+        or 0
+    )
     dead = dict(
         session.execute(select(DeadLetter.reason, func.count()).group_by(DeadLetter.reason)).all()
     )
     last = session.execute(
-        select(InboxMessage.origin, func.max(InboxMessage.applied_at), func.count())
-        .group_by(InboxMessage.origin)
+        select(InboxMessage.origin, func.max(InboxMessage.applied_at), func.count()).group_by(
+            InboxMessage.origin
+        )
     ).all()
     return {
         "outbox_backlog": int(backlog),

@@ -18,8 +18,9 @@ pytestmark = pytest.mark.federation
 
 
 def fedshare(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "node.cli", *args], capture_output=True,
-                          text=True, timeout=240)
+    return subprocess.run(
+        [sys.executable, "-m", "node.cli", *args], capture_output=True, text=True, timeout=240
+    )
 
 
 def test_demo_detach_and_stop(tmp_path: Path) -> None:
@@ -31,12 +32,14 @@ def test_demo_detach_and_stop(tmp_path: Path) -> None:
         description = json.loads((demo_dir / "federation.json").read_text(encoding="utf-8"))
         nodes = description["nodes"]
         assert set(nodes) == {"central", "shaanxi", "yanan", "huanglong", "yichuan"}
-        assert nodes["central"]["parent"] is None and nodes["huanglong"]["parent"] == "yanan"
+        assert nodes["central"]["parent"] is None
+        assert nodes["huanglong"]["parent"] == "yanan"
         for node in nodes.values():
             assert set(node["tokens"]) == {"inspector", "approver", "security_officer", "admin"}
             assert node["api"].startswith("http://127.0.0.1:")
         again = fedshare("demo", "--detach", "--dir", str(demo_dir), "--base-port", str(base_port))
-        assert again.returncode != 0 and "already running" in again.stderr
+        assert again.returncode != 0
+        assert "already running" in again.stderr
 
         central = nodes["central"]
         headers = {"Authorization": f"Bearer {central['tokens']['inspector']}"}
@@ -45,6 +48,7 @@ def test_demo_detach_and_stop(tmp_path: Path) -> None:
             page = httpx.get(f"{central['api']}/api/v1/records", headers=headers, timeout=10)
             items: list[dict[str, object]] = page.json()["items"]
             return items if len(items) >= 4 else []
+
         items = wait_for(central_holds_seeds, timeout=60, message="seeded records at central")
         titles = {i.get("title") for i in items if not i["stub"]}
         assert "关于开展接力式巡视巡察联动的工作要求" in titles

@@ -29,6 +29,7 @@ def publish(url: str, subject: str, data: bytes) -> None:
             await nc.jetstream().publish(subject, data, headers={"Nats-Msg-Id": uuid7()})
         finally:
             await nc.close()
+
     asyncio.run(go())
 
 
@@ -41,6 +42,7 @@ def last_envelope(url: str, stream: str, subject: str) -> bytes:
             return data
         finally:
             await nc.close()
+
     return asyncio.run(go())
 
 
@@ -54,8 +56,10 @@ def test_forged_tampered_replayed_unknown_are_rejected(demo_federation: Federati
     yanan_nats = fed.topology.get("yanan").nats  # type: ignore[union-attr]
     title = "真实标题"
     record = demo_federation.create_record("shaanxi", {"category": "policy", "title": title})
-    wait_for(lambda: demo_federation.record_version("huanglong", record["id"]) == 1,
-             message="record at huanglong")
+    wait_for(
+        lambda: demo_federation.record_version("huanglong", record["id"]) == 1,
+        message="record at huanglong",
+    )
     before = dead_letters(demo_federation, "huanglong")
     genuine = last_envelope(yanan_nats, "OUT", SUBJECT)
     document: dict[str, Any] = json.loads(genuine)
@@ -77,19 +81,24 @@ def test_forged_tampered_replayed_unknown_are_rejected(demo_federation: Federati
     publish(yanan_nats, SUBJECT, genuine)  # a replay of bytes already applied
 
     expected = {"bad_signature": 2, "unknown_origin": 1, "replay": 1}
+
     def arrived() -> bool:
         now = dead_letters(demo_federation, "huanglong")
         return all(now.get(k, 0) - before.get(k, 0) >= n for k, n in expected.items())
+
     wait_for(arrived, message="four dead letters at huanglong")
     rows = demo_federation.db_rows(
-        "huanglong", "SELECT title, version FROM records WHERE id = :id", id=record["id"])
+        "huanglong", "SELECT title, version FROM records WHERE id = :id", id=record["id"]
+    )
     assert rows == [(title, 1)]
     audited = demo_federation.db_rows(
         "huanglong",
-        "SELECT count(*) FROM audit_log WHERE action = 'reject-envelope' AND decision = 'deny'")
+        "SELECT count(*) FROM audit_log WHERE action = 'reject-envelope' AND decision = 'deny'",
+    )
     assert audited[0][0] >= 4
-    stored = demo_federation.db_rows("huanglong", "SELECT count(*) FROM dead_letters WHERE "
-                                     "reason = 'bad_signature' AND size > 0")
+    stored = demo_federation.db_rows(
+        "huanglong", "SELECT count(*) FROM dead_letters WHERE reason = 'bad_signature' AND size > 0"
+    )
     assert stored[0][0] >= 2
     status = demo_federation.get("huanglong", "admin", "/api/v1/federation/status").json()
     assert status["dead_letters"]["bad_signature"] >= 2
@@ -102,36 +111,69 @@ def test_updates_and_tombstones_replicate_and_stale_never_overwrites(
 ) -> None:
     fed = demo_federation.federation
     record = demo_federation.create_record("huanglong", {"category": "practice", "title": "v1"})
-    patched = demo_federation.request("PATCH", "huanglong", "inspector",
-                                      f"/api/v1/records/{record['id']}", json={"title": "v2"})
-    assert patched.status_code == 200 and patched.json()["version"] == 2
+    patched = demo_federation.request(
+        "PATCH", "huanglong", "inspector", f"/api/v1/records/{record['id']}", json={"title": "v2"}
+    )
+    assert patched.status_code == 200
+    assert patched.json()["version"] == 2
     for node in ("central", "yichuan"):
-        wait_for(lambda node=node: demo_federation.record_version(node, record["id"]) == 2,
-                 message=f"v2 at {node}")
+        wait_for(
+            lambda node=node: demo_federation.record_version(node, record["id"]) == 2,
+            message=f"v2 at {node}",
+        )
     # The origin itself re-sends version 1 under a new message id: a stale version is refused.
     data_dir = Path(fed.nodes["huanglong"].data_dir)
     topology = load_topology(fed.topology_path)
     _msg_id, stale = seal_envelope(
-        keys=load_keys(data_dir / "keys"), topology=topology, origin="huanglong",
-        kind="record", dest=["*"], ref={"record": record["id"], "version": 1},
-        payload={**{k: record[k] for k in ("id", "origin", "category", "classification",
-                                           "created_at", "updated_at", "deleted")},
-                 "version": 1, "stub": False, "author": "x", "title": "v1", "body": "",
-                 "parties": []},
+        keys=load_keys(data_dir / "keys"),
+        topology=topology,
+        origin="huanglong",
+        kind="record",
+        dest=["*"],
+        ref={"record": record["id"], "version": 1},
+        payload={
+            **{
+                k: record[k]
+                for k in (
+                    "id",
+                    "origin",
+                    "category",
+                    "classification",
+                    "created_at",
+                    "updated_at",
+                    "deleted",
+                )
+            },
+            "version": 1,
+            "stub": False,
+            "author": "x",
+            "title": "v1",
+            "body": "",
+            "parties": [],
+        },
         encrypt=False,
     )
     publish(topology.get("shaanxi").nats, "fs.shaanxi.down.yanan", stale)
-    wait_for(lambda: dead_letters(demo_federation, "yanan").get("stale_version", 0) >= 1,
-             message="stale version dead-lettered at yanan")
-    rows = demo_federation.db_rows("yanan", "SELECT title, version FROM records WHERE id = :id",
-                                   id=record["id"])
+    wait_for(
+        lambda: dead_letters(demo_federation, "yanan").get("stale_version", 0) >= 1,
+        message="stale version dead-lettered at yanan",
+    )
+    rows = demo_federation.db_rows(
+        "yanan", "SELECT title, version FROM records WHERE id = :id", id=record["id"]
+    )
     assert rows == [("v2", 2)]
-    deleted = demo_federation.request("DELETE", "huanglong", "inspector",
-                                      f"/api/v1/records/{record['id']}")
-    assert deleted.status_code == 200 and deleted.json()["deleted"] is True
+    deleted = demo_federation.request(
+        "DELETE", "huanglong", "inspector", f"/api/v1/records/{record['id']}"
+    )
+    assert deleted.status_code == 200
+    assert deleted.json()["deleted"] is True
     for node in ("central", "yanan"):
-        wait_for(lambda node=node: demo_federation.record_version(node, record["id"]) == 3,
-                 message=f"tombstone at {node}")
-        rows = demo_federation.db_rows(node, "SELECT deleted, title FROM records WHERE id = :id",
-                                       id=record["id"])
-        assert bool(rows[0][0]) is True and rows[0][1] == ""
+        wait_for(
+            lambda node=node: demo_federation.record_version(node, record["id"]) == 3,
+            message=f"tombstone at {node}",
+        )
+        rows = demo_federation.db_rows(
+            node, "SELECT deleted, title FROM records WHERE id = :id", id=record["id"]
+        )
+        assert bool(rows[0][0]) is True
+        assert rows[0][1] == ""

@@ -18,7 +18,11 @@ from tests.support import FederationClient, LinkProxy, wait_for
 
 pytestmark = pytest.mark.federation
 
-CHAIN = [("central", "中央", None), ("shaanxi", "陕西省", "central"), ("huanglong", "黄龙县", "shaanxi")]
+CHAIN = [
+    ("central", "中央", None),
+    ("shaanxi", "陕西省", "central"),
+    ("huanglong", "黄龙县", "shaanxi"),
+]
 BODY = "巡察发现问题整改情况。" * 40  # about 1 KiB of UTF-8
 LINK_CUT_SECONDS = float(os.environ.get("FEDSHARE_TEST_LINK_CUT_SECONDS", "30"))
 
@@ -49,12 +53,16 @@ class Writer(threading.Thread):
         try:
             for index in range(self.creates):
                 record = self.client.create_record(
-                    self.node, {"category": "practice", "title": f"{self.node}-{index}", "body": BODY}
+                    self.node,
+                    {"category": "practice", "title": f"{self.node}-{index}", "body": BODY},
                 )
                 self.expected[record["id"]] = 1
                 if index % 4 == 0:
                     updated = self.client.request(
-                        "PATCH", self.node, "inspector", f"/api/v1/records/{record['id']}",
+                        "PATCH",
+                        self.node,
+                        "inspector",
+                        f"/api/v1/records/{record['id']}",
                         json={"body": BODY + "(更新)"},
                     )
                     assert updated.status_code == 200, updated.text
@@ -64,24 +72,32 @@ class Writer(threading.Thread):
             self.error = exc
 
     def wait_progress(self, count: int) -> None:
-        wait_for(lambda: self.progress >= count or self.error is not None, timeout=120,
-                 message=f"{self.node} writer at {count}")
+        wait_for(
+            lambda: self.progress >= count or self.error is not None,
+            timeout=120,
+            message=f"{self.node} writer at {count}",
+        )
 
 
-def applied_exactly_once(client: FederationClient, node: str, origin: str,
-                         expected: dict[str, int]) -> Callable[[], bool]:
+def applied_exactly_once(
+    client: FederationClient, node: str, origin: str, expected: dict[str, int]
+) -> Callable[[], bool]:
     def check() -> bool:
         rows = client.db_rows(node, "SELECT id, version FROM records WHERE origin = :o", o=origin)
         return {r[0]: r[1] for r in rows} == expected
+
     return check
 
 
-def assert_exactly_once_in_order(client: FederationClient, node: str, origin: str,
-                                 expected: dict[str, int]) -> None:
+def assert_exactly_once_in_order(
+    client: FederationClient, node: str, origin: str, expected: dict[str, int]
+) -> None:
     rows = client.db_rows(
         node,
         "SELECT object_id, version, stream_seq FROM inbox WHERE origin = :o AND kind = 'record' "
-        "ORDER BY stream_seq", o=origin)
+        "ORDER BY stream_seq",
+        o=origin,
+    )
     applied = [(r[0], r[1]) for r in rows]
     assert len(applied) == len(set(applied)), f"{node}: a version was applied twice"
     wanted = {(rid, v) for rid, top in expected.items() for v in range(1, top + 1)}
@@ -106,8 +122,11 @@ def test_kill_9_receiving_node_mid_stream(chain: FederationClient) -> None:
     writer.join(timeout=300)
     assert writer.error is None, writer.error
     for node in ("shaanxi", "central"):
-        wait_for(applied_exactly_once(chain, node, "huanglong", writer.expected), timeout=120,
-                 message=f"all versions at {node}")
+        wait_for(
+            applied_exactly_once(chain, node, "huanglong", writer.expected),
+            timeout=120,
+            message=f"all versions at {node}",
+        )
         assert_exactly_once_in_order(chain, node, "huanglong", writer.expected)
 
 
@@ -123,8 +142,11 @@ def test_restart_nats_server_mid_stream(chain: FederationClient) -> None:
     writer.join(timeout=300)
     assert writer.error is None, writer.error
     for node in ("shaanxi", "central"):
-        wait_for(applied_exactly_once(chain, node, "huanglong", writer.expected), timeout=120,
-                 message=f"all versions at {node}")
+        wait_for(
+            applied_exactly_once(chain, node, "huanglong", writer.expected),
+            timeout=120,
+            message=f"all versions at {node}",
+        )
         assert_exactly_once_in_order(chain, node, "huanglong", writer.expected)
 
 
@@ -136,8 +158,10 @@ def test_cut_leaf_link_while_both_sides_write(chain: FederationClient) -> None:
     try:
         federation.start()
         before = chain.create_record("huanglong", {"category": "practice", "title": "before"})
-        wait_for(lambda: chain.record_version("central", before["id"]) == 1,
-                 message="link up before the cut")
+        wait_for(
+            lambda: chain.record_version("central", before["id"]) == 1,
+            message="link up before the cut",
+        )
         proxy.cut()
         county = Writer(chain, "huanglong", 60)
         province = Writer(chain, "shaanxi", 60)
@@ -145,7 +169,8 @@ def test_cut_leaf_link_while_both_sides_write(chain: FederationClient) -> None:
         province.start()
         county.join(timeout=120)
         province.join(timeout=120)
-        assert county.error is None and province.error is None
+        assert county.error is None
+        assert province.error is None
         time.sleep(max(0.0, LINK_CUT_SECONDS - 5))
         # While cut, nothing crossed the link.
         sample = next(iter(county.expected))
@@ -154,12 +179,18 @@ def test_cut_leaf_link_while_both_sides_write(chain: FederationClient) -> None:
         proxy.heal()
         county.expected[before["id"]] = 1
         for node in ("shaanxi", "central"):
-            wait_for(applied_exactly_once(chain, node, "huanglong", county.expected),
-                     timeout=120, message=f"county records at {node} after heal")
+            wait_for(
+                applied_exactly_once(chain, node, "huanglong", county.expected),
+                timeout=120,
+                message=f"county records at {node} after heal",
+            )
             assert_exactly_once_in_order(chain, node, "huanglong", county.expected)
         for node in ("huanglong", "central"):
-            wait_for(applied_exactly_once(chain, node, "shaanxi", province.expected),
-                     timeout=120, message=f"province records at {node} after heal")
+            wait_for(
+                applied_exactly_once(chain, node, "shaanxi", province.expected),
+                timeout=120,
+                message=f"province records at {node} after heal",
+            )
             assert_exactly_once_in_order(chain, node, "shaanxi", province.expected)
     finally:
         proxy.close()

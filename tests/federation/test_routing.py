@@ -18,8 +18,10 @@ def test_general_record_reaches_every_node(demo_federation: FederationClient) ->
         "huanglong", {"category": "policy", "title": "黄龙县巡察工作规则", "body": "第一条"}
     )
     for node in ALL:
-        wait_for(lambda node=node: demo_federation.record_version(node, record["id"]) == 1,
-                 message=f"general record at {node}")
+        wait_for(
+            lambda node=node: demo_federation.record_version(node, record["id"]) == 1,
+            message=f"general record at {node}",
+        )
         shown = demo_federation.get(node, "inspector", f"/api/v1/records/{record['id']}")
         assert shown.status_code == 200
         assert shown.json()["title"] == "黄龙县巡察工作规则"
@@ -29,11 +31,17 @@ def test_restricted_record_reaches_only_its_party(demo_federation: FederationCli
     secret_words = "县水利局招投标问题核查情况"
     record = demo_federation.create_record(
         "huanglong",
-        {"category": "inspection_finding", "title": secret_words, "body": secret_words + "正文",
-         "parties": ["shaanxi"]},
+        {
+            "category": "inspection_finding",
+            "title": secret_words,
+            "body": secret_words + "正文",
+            "parties": ["shaanxi"],
+        },
     )
-    wait_for(lambda: demo_federation.record_version("shaanxi", record["id"]) == 1,
-             message="restricted record at the named party")
+    wait_for(
+        lambda: demo_federation.record_version("shaanxi", record["id"]) == 1,
+        message="restricted record at the named party",
+    )
     shown = demo_federation.get("shaanxi", "inspector", f"/api/v1/records/{record['id']}")
     assert shown.json()["title"] == secret_words
     # A general record written afterwards has passed every node: the restricted one would have too.
@@ -41,18 +49,22 @@ def test_restricted_record_reaches_only_its_party(demo_federation: FederationCli
         "huanglong", {"category": "practice", "title": "marker", "body": ""}
     )
     for node in ALL:
-        wait_for(lambda node=node: demo_federation.record_version(node, marker["id"]) == 1,
-                 message=f"marker at {node}")
+        wait_for(
+            lambda node=node: demo_federation.record_version(node, marker["id"]) == 1,
+            message=f"marker at {node}",
+        )
     for node in ("central", "yanan", "yichuan"):
         assert demo_federation.record_version(node, record["id"]) is None
-        rows = demo_federation.db_rows(node, "SELECT count(*) FROM records WHERE title = :t",
-                                       t=secret_words)
+        rows = demo_federation.db_rows(
+            node, "SELECT count(*) FROM records WHERE title = :t", t=secret_words
+        )
         assert rows[0][0] == 0
     # No NATS store directory of any node holds the plaintext (it travels sealed).
     for node in ALL:
         store = Path(demo_federation.federation.nodes[node].data_dir) / "jetstream"
-        found = subprocess.run(["grep", "-rl", secret_words, str(store)],
-                               capture_output=True, text=True)
+        found = subprocess.run(
+            ["grep", "-rl", secret_words, str(store)], capture_output=True, text=True
+        )
         assert found.stdout == "", f"plaintext found in {node}'s NATS store"
 
 
@@ -62,12 +74,16 @@ def test_secret_record_sends_stubs_to_ancestors_only(demo_federation: Federation
         "huanglong", {"category": "problem_clue", "title": title, "body": "举报人:王某"}
     )
     for node in ("yanan", "shaanxi", "central"):
-        wait_for(lambda node=node: demo_federation.record_version(node, record["id"]) == 1,
-                 message=f"stub at {node}")
+        wait_for(
+            lambda node=node: demo_federation.record_version(node, record["id"]) == 1,
+            message=f"stub at {node}",
+        )
         rows = demo_federation.db_rows(
-            node, "SELECT is_stub, title, body FROM records WHERE id = :id", id=record["id"])
+            node, "SELECT is_stub, title, body FROM records WHERE id = :id", id=record["id"]
+        )
         assert rows == [(True, None, None)] or rows == [(1, None, None)]
         shown = demo_federation.get(node, "inspector", f"/api/v1/records/{record['id']}").json()
         assert shown["stub"] is True
-        assert "title" not in shown and "body" not in shown
+        assert "title" not in shown
+        assert "body" not in shown
     assert demo_federation.record_version("yichuan", record["id"]) is None

@@ -13,17 +13,29 @@ from node.topology import Topology, TopologyError, dump_topology, load_topology,
 def entry(node_id: str, parent: str = "", **overrides: object) -> dict[str, object]:
     keys = generate_keys()
     base: dict[str, object] = {
-        "id": node_id, "name": node_id, "parent": parent, "api": "http://127.0.0.1:1",
-        "nats": "nats://127.0.0.1:2", "leaf": "nats-leaf://127.0.0.1:3",
-        "signing_key": keys.signing_public_b64, "encryption_key": keys.encryption_public_b64,
+        "id": node_id,
+        "name": node_id,
+        "parent": parent,
+        "api": "http://127.0.0.1:1",
+        "nats": "nats://127.0.0.1:2",
+        "leaf": "nats-leaf://127.0.0.1:3",
+        "signing_key": keys.signing_public_b64,
+        "encryption_key": keys.encryption_public_b64,
     }
     base.update(overrides)
     return base
 
 
 def test_valid_tree_round_trips_through_toml(tmp_path: Path) -> None:
-    topology = parse_topology({"nodes": [entry("central"), entry("shaanxi", "central", name="陕西省"),
-                                         entry("huanglong", "shaanxi")]})
+    topology = parse_topology(
+        {
+            "nodes": [
+                entry("central"),
+                entry("shaanxi", "central", name="陕西省"),
+                entry("huanglong", "shaanxi"),
+            ]
+        }
+    )
     path = tmp_path / "topology.toml"
     path.write_text(dump_topology(topology), encoding="utf-8")
     loaded = load_topology(path)

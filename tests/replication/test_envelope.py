@@ -15,8 +15,14 @@ SECRET = "举报人:王某,联系电话略"
 
 def sealed(demo_keys: dict[str, NodeKeys], topology: Topology, dest: list[str]) -> bytes:
     _msg_id, raw = seal_envelope(
-        keys=demo_keys["huanglong"], topology=topology, origin="huanglong", kind="record",
-        dest=dest, ref={"record": "r", "version": 1}, payload={"title": SECRET}, encrypt=True,
+        keys=demo_keys["huanglong"],
+        topology=topology,
+        origin="huanglong",
+        kind="record",
+        dest=dest,
+        ref={"record": "r", "version": 1},
+        payload={"title": SECRET},
+        encrypt=True,
     )
     return raw
 
@@ -39,8 +45,12 @@ def test_any_change_breaks_the_signature(
     demo_keys: dict[str, NodeKeys], demo_topology: Topology
 ) -> None:
     document = json.loads(sealed(demo_keys, demo_topology, ["shaanxi"]))
-    for field, value in (("dest", ["yanan"]), ("kind", "order"), ("origin", "yichuan"),
-                         ("ref", {"record": "r", "version": 2})):
+    for field, value in (
+        ("dest", ["yanan"]),
+        ("kind", "order"),
+        ("origin", "yichuan"),
+        ("ref", {"record": "r", "version": 2}),
+    ):
         tampered = dict(document, **{field: value})
         with pytest.raises(EnvelopeRejected) as caught:
             open_envelope(canonical_json(tampered), demo_topology)

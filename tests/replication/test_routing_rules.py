@@ -37,7 +37,8 @@ def test_directed_message_reaches_destinations_and_only_the_path(demo_topology: 
     assert arrivals == Counter({"yanan": 1, "yichuan": 1})  # up to the common parent, then down
     arrivals = deliver(demo_topology, "huanglong", ["shaanxi"])
     assert arrivals == Counter({"yanan": 1, "shaanxi": 1})
-    assert "central" not in arrivals and "yichuan" not in arrivals
+    assert "central" not in arrivals
+    assert "yichuan" not in arrivals
     arrivals = deliver(demo_topology, "central", ["huanglong", "yichuan"])
     assert arrivals == Counter({"shaanxi": 1, "yanan": 1, "huanglong": 1, "yichuan": 1})
 
