@@ -47,9 +47,22 @@ from node.replication.routing import (
 
 log = logging.getLogger("fedshare.replication")
 
-OUT_STREAM = "OUT"
-IN_STREAM = "IN"
-CONSUMER = "apply"
+
+def out_stream(node: str) -> str:
+    return f"OUT_{node}"
+
+
+def in_stream(node: str) -> str:
+    return f"IN_{node}"
+
+
+def consumer_name(node: str) -> str:
+    # Names are per node on purpose: JetStream ack subjects ($JS.ACK.<stream>.<consumer>...) are
+    # not scoped by domain, and the leaf links share one account, so equal names would let one
+    # node's acks reach another node's consumer.
+    return f"apply_{node}"
+
+
 RETENTION_S = 7 * 24 * 3600.0
 DUPLICATE_WINDOW_S = 3600.0
 BATCH = 256
@@ -126,7 +139,7 @@ class ReplicationService:
         if parent is not None:
             sources.append(
                 api.StreamSource(
-                    name=OUT_STREAM,
+                    name=out_stream(parent),
                     filter_subject=down_subject(parent, self.me),
                     external=api.ExternalStream(api=f"$JS.{parent}.API"),
                 )
@@ -134,7 +147,7 @@ class ReplicationService:
         for child in topology.children(self.me):
             sources.append(
                 api.StreamSource(
-                    name=OUT_STREAM,
+                    name=out_stream(child),
                     filter_subject=up_subject(child),
                     external=api.ExternalStream(api=f"$JS.{child}.API"),
                 )
@@ -150,7 +163,7 @@ class ReplicationService:
     async def ensure_streams(self) -> None:
         await self._upsert_stream(
             api.StreamConfig(
-                name=OUT_STREAM,
+                name=out_stream(self.me),
                 subjects=[out_subjects(self.me)],
                 retention=api.RetentionPolicy.LIMITS,
                 storage=api.StorageType.FILE,
@@ -162,7 +175,7 @@ class ReplicationService:
         if sources:
             await self._upsert_stream(
                 api.StreamConfig(
-                    name=IN_STREAM,
+                    name=in_stream(self.me),
                     retention=api.RetentionPolicy.LIMITS,
                     storage=api.StorageType.FILE,
                     max_age=RETENTION_S,
@@ -324,7 +337,7 @@ class ReplicationService:
         if not self.in_sources():
             return
         config = api.ConsumerConfig(
-            durable_name=CONSUMER,
+            durable_name=consumer_name(self.me),
             ack_policy=api.AckPolicy.EXPLICIT,
             ack_wait=30,
             max_ack_pending=4 * BATCH,
@@ -335,7 +348,10 @@ class ReplicationService:
             try:
                 if sub is None:
                     sub = await self.js.pull_subscribe(
-                        "fs.>", durable=CONSUMER, stream=IN_STREAM, config=config
+                        "fs.>",
+                        durable=consumer_name(self.me),
+                        stream=in_stream(self.me),
+                        config=config,
                     )
                 try:
                     msgs = await sub.fetch(BATCH, timeout=5)
@@ -369,7 +385,7 @@ class ReplicationService:
     async def status(self) -> dict[str, Any]:
         peers: list[dict[str, Any]] = []
         try:
-            info = await self.js.stream_info(IN_STREAM)
+            info = await self.js.stream_info(in_stream(self.me))
             for source in info.sources or []:
                 external = getattr(source, "external", None)
                 api_prefix = getattr(external, "api", "") or ""

@@ -61,7 +61,7 @@ def test_forged_tampered_replayed_unknown_are_rejected(demo_federation: Federati
         message="record at huanglong",
     )
     before = dead_letters(demo_federation, "huanglong")
-    genuine = last_envelope(yanan_nats, "OUT", SUBJECT)
+    genuine = last_envelope(yanan_nats, "OUT_yanan", SUBJECT)
     document: dict[str, Any] = json.loads(genuine)
     assert document["ref"]["record"] == record["id"]
 
