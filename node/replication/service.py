@@ -30,7 +30,7 @@ from nats.js.errors import BadRequestError, NotFoundError
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from node.clock import utcnow
+from node.clock import iso, utcnow
 from node.context import NodeContext
 from node.metrics import Metrics
 from node.models import DeadLetter, InboxMessage, OutboxMessage
@@ -386,23 +386,18 @@ class ReplicationService:
         peers: list[dict[str, Any]] = []
         try:
             info = await self.js.stream_info(in_stream(self.me))
+            parent = self.ctx.topology.parent(self.me)
             for source in info.sources or []:
-                external = getattr(source, "external", None)
-                api_prefix = getattr(external, "api", "") or ""
-                peer = api_prefix.split(".")[1] if api_prefix.count(".") >= 2 else source.name
+                peer = str(source.name).removeprefix("OUT_")
+                active_ns = source.active
                 peers.append(
                     {
                         "node": peer,
-                        "relation": "parent"
-                        if peer == self.ctx.topology.parent(self.me)
-                        else "child",
+                        "relation": "parent" if peer == parent else "child",
                         "lag": source.lag,
-                        "active_ms_ago": None
-                        if source.active is None
-                        else int(source.active / 1e6),
-                        "link": "up"
-                        if source.active is not None and source.active < 30e9
-                        else "down",
+                        "active_ms_ago": None if active_ns is None else int(active_ns / 1e6),
+                        # Sources heartbeat while linked; silence means the leaf link is down.
+                        "link": "up" if active_ns is not None and 0 <= active_ns < 30e9 else "down",
                     }
                 )
         except Exception as exc:  # noqa: BLE001 - status reports, never fails
@@ -425,15 +420,22 @@ def database_status(session: Session) -> dict[str, Any]:
         session.execute(select(DeadLetter.reason, func.count()).group_by(DeadLetter.reason)).all()
     )
     last = session.execute(
-        select(InboxMessage.origin, func.max(InboxMessage.applied_at), func.count()).group_by(
-            InboxMessage.origin
-        )
+        select(
+            InboxMessage.origin,
+            func.max(InboxMessage.applied_at),
+            func.max(InboxMessage.stream_seq),
+            func.count(),
+        ).group_by(InboxMessage.origin)
     ).all()
     return {
         "outbox_backlog": int(backlog),
         "dead_letters": {str(k): int(v) for k, v in dead.items()},
         "applied_by_origin": {
-            str(origin): {"last_applied_at": at.isoformat() if at else None, "count": int(n)}
-            for origin, at, n in last
+            str(origin): {
+                "last_applied_at": iso(at) if at else None,
+                "last_stream_seq": int(seq or 0),
+                "count": int(n),
+            }
+            for origin, at, seq, n in last
         },
     }

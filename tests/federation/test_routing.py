@@ -87,3 +87,33 @@ def test_secret_record_sends_stubs_to_ancestors_only(demo_federation: Federation
         assert "title" not in shown
         assert "body" not in shown
     assert demo_federation.record_version("yichuan", record["id"]) is None
+
+
+def test_federation_status_reports_links_backlog_and_positions(
+    demo_federation: FederationClient,
+) -> None:
+    record = demo_federation.create_record("yichuan", {"category": "policy", "title": "状态"})
+    wait_for(
+        lambda: demo_federation.record_version("yanan", record["id"]) == 1,
+        message="record at yanan",
+    )
+
+    def linked() -> dict[str, object] | None:
+        status = demo_federation.get("yanan", "admin", "/api/v1/federation/status").json()
+        peers = {p["node"]: p for p in status["transport"]["peers"]}
+        links_up = all(p["link"] == "up" for p in peers.values())
+        return status if links_up and set(peers) == {"shaanxi", "huanglong", "yichuan"} else None
+
+    status = wait_for(linked, message="three linked peers at yanan")
+    peers = {p["node"]: p for p in status["transport"]["peers"]}  # type: ignore[index]
+    assert peers["shaanxi"]["relation"] == "parent"
+    assert peers["huanglong"]["relation"] == "child"
+    assert status["parent"] == "shaanxi"
+    assert status["outbox_backlog"] == 0
+    applied = status["applied_by_origin"]["yichuan"]  # type: ignore[index]
+    assert applied["count"] >= 1
+    assert applied["last_stream_seq"] >= 1
+    unauthenticated = demo_federation.http.get(
+        demo_federation.url("yanan", "/api/v1/federation/status")
+    )
+    assert unauthenticated.status_code == 401
