@@ -56,6 +56,8 @@ class Record(Base):
 
     __table_args__ = (
         Index("ix_records_class_id", "classification", "id"),
+        Index("ix_records_class_category_id", "classification", "category", "id"),
+        Index("ix_records_class_origin_id", "classification", "origin", "id"),
         Index("ix_records_origin_id", "origin", "id"),
         Index("ix_records_category_id", "category", "id"),
         Index("ix_records_updated_at", "updated_at"),
@@ -196,5 +198,11 @@ class Grant(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     revoked_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    # Set once this node has dealt with the grant's end (audited it, deleted released content).
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
-    __table_args__ = (Index("ix_grants_record_grantee", "record_id", "grantee_id"),)
+    __table_args__ = (
+        Index("ix_grants_record_grantee", "record_id", "grantee_id"),
+        Index("ix_grants_open", "ended_at", "expires_at"),
+        Index("ix_grants_request", "request_id"),
+    )

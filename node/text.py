@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import unicodedata
 
+from pydantic_core import PydanticCustomError
+
 ALLOWED_CONTROLS = {"\n", "\r", "\t"}
 
 
@@ -19,3 +21,11 @@ def clean_text(value: str) -> str:
         if unicodedata.category(char) == "Cc":
             raise ValueError("text contains a control character")
     return value
+
+
+def validated_text(value: str) -> str:
+    """``clean_text`` as a pydantic validator: refusals carry the stable type ``invalid_text``."""
+    try:
+        return clean_text(value)
+    except ValueError as exc:
+        raise PydanticCustomError("invalid_text", str(exc)) from None

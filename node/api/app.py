@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from node import __version__
-from node.api import records
-from node.api.errors import install_error_handlers
+from node.api import access, audit, records
+from node.api.errors import ERROR_RESPONSES, install_error_handlers
+from node.audit.checkpoints import checkpoint_loop
 from node.context import NodeContext, build_context
 from node.metrics import Metrics
+from node.release.tasks import expiry_loop
 from node.settings import Settings
 
 MAX_REQUEST_BYTES = 1024 * 1024
@@ -27,7 +30,12 @@ Send = Callable[[Message], Awaitable[None]]
 
 
 class BodyLimit:
-    """Refuse request bodies over ``limit`` bytes with 413, before they are parsed."""
+    """Refuse request bodies over ``limit`` bytes with 413, before they are parsed.
+
+    The body is read (up to the limit) before the app sees it: a chunked upload with no
+    Content-Length is caught here too, instead of failing halfway through FastAPI's body parsing
+    (which would turn it into a generic 400).
+    """
 
     def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], limit: int) -> None:
         self.app = app
@@ -46,25 +54,36 @@ class BodyLimit:
                 if too_big:
                     await _reject_too_large(send, self.limit)
                     return
+        chunks: list[bytes] = []
         seen = 0
-
-        async def limited_receive() -> Message:
-            nonlocal seen
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _TooLarge
-            return message
+            if message["type"] != "http.request":
+                # The client went away: let the app see the disconnect as usual.
+                await self.app(scope, _replay([message], receive), send)
+                return
+            chunk = message.get("body", b"")
+            seen += len(chunk)
+            if seen > self.limit:
+                await _reject_too_large(send, self.limit)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        await self.app(scope, _replay([body], receive), send)
 
-        try:
-            await self.app(scope, limited_receive, send)
-        except _TooLarge:
-            await _reject_too_large(send, self.limit)
 
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    """A ``receive`` that hands out ``messages`` first, then defers to the real one."""
+    pending = list(messages)
 
-class _TooLarge(Exception):
-    pass
+    async def replayed() -> Message:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replayed
 
 
 async def _reject_too_large(send: Send, limit: int) -> None:
@@ -72,13 +91,12 @@ async def _reject_too_large(send: Send, limit: int) -> None:
         {"error": "payload_too_large", "detail": f"request body over {limit} bytes"},
         status_code=413,
     )
-    await send({"type": "http.response.start", "status": 413,
-                "headers": response.raw_headers})
+    await send({"type": "http.response.start", "status": 413, "headers": response.raw_headers})
     await send({"type": "http.response.body", "body": response.body})
 
 
 def create_app(settings: Settings | None = None, *, ctx: NodeContext | None = None) -> FastAPI:
-    """Build the app. ``ctx`` may be supplied (tests, the demo); otherwise it is built at start-up."""
+    """Build the app. ``ctx`` may be supplied (tests, the demo); else it is built at start-up."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -91,9 +109,16 @@ def create_app(settings: Settings | None = None, *, ctx: NodeContext | None = No
             replication = ReplicationService(context, app.state.metrics)
             await replication.start()
         app.state.replication = replication
+        stop_background = asyncio.Event()
+        background = [
+            asyncio.create_task(checkpoint_loop(context, stop_background), name="checkpoints"),
+            asyncio.create_task(expiry_loop(context, stop_background), name="release-expiry"),
+        ]
         try:
             yield
         finally:
+            stop_background.set()
+            await asyncio.gather(*background, return_exceptions=True)
             if replication is not None:
                 await replication.stop()
             if ctx is None:
@@ -104,17 +129,27 @@ def create_app(settings: Settings | None = None, *, ctx: NodeContext | None = No
         version=__version__,
         lifespan=lifespan,
         description="Federated information sharing for the inspection linkage network.",
+        responses=ERROR_RESPONSES,
     )
     app.state.metrics = Metrics()
     install_error_handlers(app)
     app.include_router(records.router)
-    from node.api import federation, meta
+    app.include_router(access.router)
+    app.include_router(access.grants_router)
+    app.include_router(audit.router)
+    from node.api import console, federation, ledger, meta, orders, stats
 
+    app.include_router(console.router)
     app.include_router(meta.router)
     app.include_router(federation.router)
+    app.include_router(orders.router)
+    app.include_router(ledger.router)
+    app.include_router(stats.router)
 
     @app.middleware("http")
-    async def _measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def _measure(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         started = time.perf_counter()
         response = await call_next(request)
         route = request.scope.get("route")
@@ -128,7 +163,7 @@ def create_app(settings: Settings | None = None, *, ctx: NodeContext | None = No
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/metrics", tags=["ops"])
+    @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
     def metrics_endpoint(request: Request) -> Response:
         metrics: Metrics = request.app.state.metrics
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

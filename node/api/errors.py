@@ -7,11 +7,40 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from node.errors import NodeError
 
+
+class ErrorOut(BaseModel):
+    """Every error body: a stable code for programs and a detail for people."""
+
+    error: str = Field(description="stable machine-readable code, e.g. unknown_party")
+    detail: Any = Field(
+        default=None, description="explanation (text, or a list of field errors); never content"
+    )
+
+
+# Documented on every route, so /openapi.json describes the error bodies the handlers send.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut, "description": description}
+    for status, description in (
+        (400, "Body could not be decoded (malformed_body)"),
+        (401, "Missing or bad bearer token (unauthenticated)"),
+        (403, "Refused by the policy; the refusal is audited (forbidden)"),
+        (404, "No such object"),
+        (409, "Conflicts with the object's state (e.g. not_origin, record_deleted)"),
+        (413, "Request body over the cap (payload_too_large)"),
+        (422, "Invalid input (e.g. malformed_json, invalid_unicode, unknown_category)"),
+        (503, "The audit log cannot be written: access refused (audit_unavailable)"),
+    )
+}
+
 HTTP_CODES = {
+    # FastAPI answers 400 when the body cannot even be decoded (bad UTF-8, a number too long to
+    # parse, nesting too deep): it is malformed, like bad JSON, but not a validation error.
+    400: "malformed_body",
     404: "not_found",
     405: "method_not_allowed",
     413: "payload_too_large",
@@ -25,15 +54,34 @@ def _validation_code(errors: list[dict[str, Any]]) -> str:
         return "malformed_json"
     if any("unicode" in t for t in types):
         return "invalid_unicode"
+    if "invalid_text" in types:
+        return "invalid_text"
     if "missing" in types and types == {"missing"}:
         return "missing_field"
     return "invalid_input"
 
 
+MAX_LOC_CHARS = 64
+
+
+def _loc_part(part: object) -> int | str:
+    """A field name or index from the input, made safe to send back (keys are client-chosen)."""
+    if isinstance(part, int):
+        return part
+    text = str(part)[:MAX_LOC_CHARS]
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
 def _clean(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     # Drop "input" and "ctx": they would echo submitted content into the response.
-    return [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
-            for e in errors]
+    return [
+        {
+            "loc": [_loc_part(part) for part in e.get("loc", ())],
+            "msg": e.get("msg", ""),
+            "type": e.get("type", ""),
+        }
+        for e in errors
+    ]
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -52,6 +100,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
         return JSONResponse(
-            {"error": code, "detail": str(exc.detail)}, status_code=exc.status_code,
+            {"error": code, "detail": str(exc.detail)},
+            status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
         )

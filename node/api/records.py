@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Path, Query, status
 
 from node.api.deps import ContextDep, CurrentActor, SessionDep
 from node.records import service
@@ -13,9 +13,18 @@ from node.records.schemas import Classification, RecordCreate, RecordOut, Record
 
 router = APIRouter(prefix="/api/v1/records", tags=["records 记录"])
 
+# Documented as a UUID; checked in the service so that a bad id gets its own code (invalid_id).
+RecordId = Annotated[
+    str, Path(description="record id (UUID)", json_schema_extra={"format": "uuid"})
+]
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=RecordOut,
-             summary="新建记录 Create a record")
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=RecordOut,
+    summary="新建记录 Create a record",
+)
 def create_record(
     data: RecordCreate, session: SessionDep, ctx: ContextDep, actor: CurrentActor
 ) -> RecordOut:
@@ -23,8 +32,7 @@ def create_record(
     return service.to_out(ctx, record, full=True)
 
 
-@router.get("", response_model=RecordPage,
-            summary="记录列表 List records")
+@router.get("", response_model=RecordPage, summary="记录列表 List records")
 def list_records(
     session: SessionDep,
     ctx: ContextDep,
@@ -47,27 +55,32 @@ def list_records(
     return service.list_records(session, ctx, actor, filters, cursor=cursor, limit=limit)
 
 
-@router.get("/{record_id}", response_model=RecordOut,
-            summary="查看记录 Read a record")
+@router.get("/{record_id}", response_model=RecordOut, summary="查看记录 Read a record")
 def read_record(
-    record_id: str, session: SessionDep, ctx: ContextDep, actor: CurrentActor
+    record_id: RecordId, session: SessionDep, ctx: ContextDep, actor: CurrentActor
 ) -> RecordOut:
     return service.read_record(session, ctx, actor, record_id)
 
 
-@router.patch("/{record_id}", response_model=RecordOut,
-              summary="修改记录 Update a record (origin only)")
+@router.patch(
+    "/{record_id}", response_model=RecordOut, summary="修改记录 Update a record (origin only)"
+)
 def update_record(
-    record_id: str, data: RecordUpdate, session: SessionDep, ctx: ContextDep, actor: CurrentActor
+    record_id: RecordId,
+    data: RecordUpdate,
+    session: SessionDep,
+    ctx: ContextDep,
+    actor: CurrentActor,
 ) -> RecordOut:
     record = service.update_record(session, ctx, actor, record_id, data)
     return service.to_out(ctx, record, full=True)
 
 
-@router.delete("/{record_id}", response_model=RecordOut,
-               summary="删除记录 Delete (tombstone) a record")
+@router.delete(
+    "/{record_id}", response_model=RecordOut, summary="删除记录 Delete (tombstone) a record"
+)
 def delete_record(
-    record_id: str, session: SessionDep, ctx: ContextDep, actor: CurrentActor
+    record_id: RecordId, session: SessionDep, ctx: ContextDep, actor: CurrentActor
 ) -> RecordOut:
     record = service.delete_record(session, ctx, actor, record_id)
     return service.to_out(ctx, record, full=True)

@@ -8,7 +8,11 @@ from pathlib import Path
 
 CLASSES = ("general", "restricted", "secret")
 CLASS_RANK = {name: rank for rank, name in enumerate(CLASSES)}
-CLASS_LABELS = {"general": "一般基础性信息", "restricted": "限定知悉范围信息", "secret": "涉案类保密信息"}
+CLASS_LABELS = {
+    "general": "一般基础性信息",
+    "restricted": "限定知悉范围信息",
+    "secret": "涉案类保密信息",
+}
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 import casbin
 from sqlalchemy import ColumnElement, or_
 
-from node.policy.categories import CategoryTable, load_categories
+from node.policy.categories import CLASSES, CategoryTable, load_categories
 from node.policy.scopes import SCOPES, record_relations, rules_clause
 
 ROLES = ("inspector", "approver", "security_officer", "admin")
@@ -87,3 +87,32 @@ class PolicyEngine:
         stub = self.record_clause(actor, "read-stub", now)
 
         return readable, or_(readable, stub)
+
+    def visibility_by_class(
+        self, actor: Actor, now: datetime
+    ) -> dict[str, tuple[ColumnElement[bool], ColumnElement[bool]]]:
+        """``record_visibility`` split by class: for each class the role may see anything of,
+        (content readable, stub visible) as scope conditions alone; classes left out hold
+        nothing the actor may see.
+
+        Guarantee: for a row of class ``cls``, ``result[cls]`` holds exactly when
+        ``record_visibility`` does (and ``cls`` is absent only when it never holds). Listings use
+        one index-ordered branch per class, so a class the actor cannot see costs nothing to skip.
+        """
+        result: dict[str, tuple[ColumnElement[bool], ColumnElement[bool]]] = {}
+        for cls in CLASSES:
+            read = self._scopes_for(actor.role, "read", cls)
+            stub = self._scopes_for(actor.role, "read-stub", cls)
+            if not read and not stub:
+                continue
+            readable = rules_clause(read, actor, now)
+            result[cls] = (readable, or_(readable, rules_clause(stub, actor, now)))
+        return result
+
+    def _scopes_for(self, role: str, action: str, cls: str) -> list[tuple[str, str]]:
+        """The rules of ``role`` for ``action`` that cover class ``cls``, as class-free rules."""
+        return [
+            ("*", scope)
+            for rule_cls, scope in self.rules_for(role, action)
+            if rule_cls in (cls, "*")
+        ]

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, false, or_, select, true
 
 from node.models import Grant, Record, RecordParty
 
@@ -35,8 +35,19 @@ def record_relations(
     return relations
 
 
+def row_exists(query: Select[Any]) -> ColumnElement[bool]:
+    """True if the correlated ``query`` finds a row for the current record.
+
+    Written as ``(SELECT ... LIMIT 1) IS NOT NULL`` rather than ``EXISTS``: under an ``OR``,
+    PostgreSQL may plan a correlated ``EXISTS`` as a hashed subplan that reads every matching
+    inner row (every party row naming this node) on each listing, however few rows the page needs;
+    a scalar subquery is probed per outer row through the index, on SQLite and PostgreSQL alike.
+    """
+    return query.limit(1).scalar_subquery().is_not(None)
+
+
 def active_grant_clause(actor: Actor, now: datetime) -> ColumnElement[bool]:
-    return exists(
+    return row_exists(
         select(Grant.id).where(
             Grant.record_id == Record.id,
             Grant.grantee_id == actor.user_id,
@@ -54,7 +65,7 @@ def scope_clause(scope: str, actor: Actor, now: datetime) -> ColumnElement[bool]
     if scope == "own":
         return Record.origin == actor.node
     if scope == "party":
-        return exists(
+        return row_exists(
             select(RecordParty.record_id).where(
                 RecordParty.record_id == Record.id, RecordParty.node_id == actor.node
             )
@@ -68,7 +79,9 @@ def class_clause(cls: str) -> ColumnElement[bool]:
     return true() if cls == "*" else Record.classification == cls
 
 
-def rules_clause(rules: Iterable[tuple[str, str]], actor: Actor, now: datetime) -> ColumnElement[bool]:
+def rules_clause(
+    rules: Iterable[tuple[str, str]], actor: Actor, now: datetime
+) -> ColumnElement[bool]:
     """OR of (class AND scope) over the (class, scope) pairs of the matching policy rules."""
     clauses = [and_(class_clause(cls), scope_clause(scope, actor, now)) for cls, scope in rules]
     if not clauses:

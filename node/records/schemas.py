@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
-
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -17,12 +15,14 @@ from pydantic import (
     model_serializer,
 )
 
-from node.text import clean_text
+from node.text import validated_text
 
 Classification = Literal["general", "restricted", "secret"]
 NodeId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]+$", max_length=64)]
-Title = Annotated[str, StringConstraints(min_length=1, max_length=500), AfterValidator(clean_text)]
-Body = Annotated[str, StringConstraints(max_length=100_000), AfterValidator(clean_text)]
+Title = Annotated[
+    str, StringConstraints(min_length=1, max_length=500), AfterValidator(validated_text)
+]
+Body = Annotated[str, StringConstraints(max_length=100_000), AfterValidator(validated_text)]
 
 
 class RecordCreate(BaseModel):

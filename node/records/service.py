@@ -4,10 +4,10 @@ every action and denial into the audit chain, every change into the outbox, in o
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
-from sqlalchemy import and_, case, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, case, select, union_all
+from sqlalchemy.orm import Session, aliased
 
 from node.clock import as_aware, utcnow
 from node.context import NodeContext
@@ -18,6 +18,8 @@ from node.policy import Actor
 from node.policy.categories import CLASSES
 from node.policy.scopes import active_grant_clause
 from node.records.schemas import RecordCreate, RecordOut, RecordPage, RecordUpdate
+from node.release import content as released_content
+from node.release.service import read_released
 
 
 @dataclass(frozen=True)
@@ -46,9 +48,9 @@ def to_out(ctx: NodeContext, record: Record, *, full: bool) -> RecordOut:
         "status": status,
     }
     if not full:
-        return RecordOut(**common, stub=True)  # type: ignore[arg-type]
+        return RecordOut(**common, stub=True)
     return RecordOut(
-        **common,  # type: ignore[arg-type]
+        **common,
         author=record.author,
         title=record.title or "",
         body=record.body or "",
@@ -63,9 +65,7 @@ def _deny(ctx: NodeContext, action: str, record_id: str | None, message: str) ->
 def validate_parties(ctx: NodeContext, parties: list[str]) -> list[str]:
     unknown = sorted({p for p in parties if p not in ctx.topology})
     if unknown:
-        raise InvalidInput(
-            f"unknown party node(s): {', '.join(unknown)}", code="unknown_party"
-        )
+        raise InvalidInput(f"unknown party node(s): {', '.join(unknown)}", code="unknown_party")
     return sorted({p for p in parties if p != ctx.node_id})
 
 
@@ -87,7 +87,9 @@ def create_record(session: Session, ctx: NodeContext, actor: Actor, data: Record
     if not ctx.policy.allows_record(
         actor, "create", classification=classification, origin=ctx.node_id, parties=parties
     ):
-        raise _deny(ctx, "create", None, f"role {actor.role} may not create {classification} records")
+        raise _deny(
+            ctx, "create", None, f"role {actor.role} may not create {classification} records"
+        )
     now = utcnow()
     record = Record(
         id=uuid7(),
@@ -106,7 +108,9 @@ def create_record(session: Session, ctx: NodeContext, actor: Actor, data: Record
     )
     session.add(record)
     session.flush()
-    ctx.audit.append(session, actor=actor, action="create", object_type="record", object_id=record.id)
+    ctx.audit.append(
+        session, actor=actor, action="create", object_type="record", object_id=record.id
+    )
     ctx.outbox.record_changed(session, record)
     return record
 
@@ -114,7 +118,8 @@ def create_record(session: Session, ctx: NodeContext, actor: Actor, data: Record
 def _load(session: Session, record_id: str) -> Record:
     if not is_uuid(record_id):
         raise InvalidInput("record id must be a UUID", code="invalid_id")
-    record = session.get(Record, record_id)
+    # Ids are stored in canonical (lower-case) form; an upper-case spelling is the same id.
+    record = session.get(Record, record_id.lower())
     if record is None:
         raise NotFound("no such record", code="record_not_found")
     return record
@@ -130,6 +135,9 @@ def read_record(session: Session, ctx: NodeContext, actor: Actor, record_id: str
     """The record as ``actor`` may see it: full, stub, or a 403 that is audited."""
     record = _load(session, record_id)
     now = utcnow()
+    if record.is_stub:
+        # Released content never outlives its grant by even one read.
+        released_content.purge_ended(session, ctx, now, record_id=record.id)
     granted = has_active_grant(session, actor, record.id, now)
     common = {
         "classification": record.classification,
@@ -138,18 +146,20 @@ def read_record(session: Session, ctx: NodeContext, actor: Actor, record_id: str
         "has_active_grant": granted,
     }
     if ctx.policy.allows_record(actor, "read", **common):  # type: ignore[arg-type]
-        full = read_content(session, record, actor, granted=granted)
+        full = read_content(session, ctx, record, actor, now=now)
         ctx.audit.append(
             session,
             actor=actor,
-            action="read",
+            action="read-stub" if full.stub else "read",
             object_type="record",
             object_id=record.id,
             grant_id=full.grant_id,
         )
         return full.out(ctx)
     if ctx.policy.allows_record(actor, "read-stub", **common):  # type: ignore[arg-type]
-        ctx.audit.append(session, actor=actor, action="read-stub", object_type="record", object_id=record.id)
+        ctx.audit.append(
+            session, actor=actor, action="read-stub", object_type="record", object_id=record.id
+        )
         return to_out(ctx, record, full=False)
     raise _deny(ctx, "read", record.id, "not permitted to read this record")
 
@@ -171,11 +181,17 @@ class Content:
         return result
 
 
-def read_content(session: Session, record: Record, actor: Actor, *, granted: bool) -> Content:
-    """Content of a record the actor may read; released content for a granted stub."""
+def read_content(
+    session: Session, ctx: NodeContext, record: Record, actor: Actor, *, now: datetime
+) -> Content:
+    """Content of a record the actor may read. For a stub, the content released to the actor
+    under an active grant (the read is recorded and reported to the origin), else the stub."""
     if not record.is_stub:
         return Content(record, record.title, record.body)
-    return Content(record, None, None, stub=True)
+    released = read_released(session, ctx, actor, [record], now).get(record.id)
+    if released is None:
+        return Content(record, None, None, stub=True)
+    return Content(record, released.title, released.body, grant_id=released.grant_id)
 
 
 def list_records(
@@ -189,34 +205,43 @@ def list_records(
 ) -> RecordPage:
     """One page, newest first, filtered in SQL by conditions derived from the policy."""
     now = utcnow()
-    readable, visible = ctx.policy.record_visibility(actor, now)
-    conditions = [visible]
+    conditions: list[ColumnElement[bool]] = []
     if filters.classification is not None:
         if filters.classification not in CLASSES:
             raise InvalidInput("unknown class", code="unknown_class")
         conditions.append(Record.classification == filters.classification)
     if filters.category is not None:
         if ctx.policy.categories.get(filters.category) is None:
-            raise InvalidInput(f"unknown category {filters.category!r}", code="unknown_category")
+            raise InvalidInput("unknown category", code="unknown_category")
         conditions.append(Record.category == filters.category)
     if filters.origin is not None:
         conditions.append(Record.origin == filters.origin)
     if filters.updated_since is not None:
-        conditions.append(Record.updated_at > filters.updated_since)
+        # Stored times are UTC; SQLite keeps them without an offset and compares them as text,
+        # so a bound with another offset (or none) must be brought to UTC first.
+        since = as_aware(filters.updated_since).astimezone(UTC)
+        conditions.append(Record.updated_at > since)
     if not filters.include_deleted:
         conditions.append(Record.deleted.is_(False))
     if cursor is not None:
         if not is_uuid(cursor):
             raise InvalidInput("cursor is not valid", code="invalid_cursor")
-        conditions.append(Record.id < cursor)
-    can_read = case((and_(readable, Record.is_stub.is_(False)), True), else_=False)
-    rows = session.execute(
-        select(Record, can_read.label("can_read"))
-        .where(*conditions)
-        .order_by(Record.id.desc())
-        .limit(limit + 1)
-    ).all()
-    items = [to_out(ctx, row[0], full=bool(row[1])) for row in rows[:limit]]
+        conditions.append(Record.id < cursor.lower())
+    rows = _visible_rows(
+        session, ctx, actor, now, conditions, limit=limit + 1, only_class=filters.classification
+    )
+    page = [(row[0], bool(row[1])) for row in rows[:limit]]
+    # A readable stub is one under an active grant: show what was released for it, if anything.
+    released = read_released(
+        session, ctx, actor, [record for record, can in page if can and record.is_stub], now
+    )
+    items = []
+    for record, can in page:
+        hit = released.get(record.id)
+        if hit is not None:
+            items.append(Content(record, hit.title, hit.body, grant_id=hit.grant_id).out(ctx))
+        else:
+            items.append(to_out(ctx, record, full=can and not record.is_stub))
     next_cursor = rows[limit - 1][0].id if len(rows) > limit else None
     ctx.audit.append(
         session,
@@ -225,7 +250,58 @@ def list_records(
         object_type="record",
         reason=f"{len(items)} items",
     )
+    for record_id, hit in released.items():
+        ctx.audit.append(
+            session,
+            actor=actor,
+            action="read",
+            object_type="record",
+            object_id=record_id,
+            grant_id=hit.grant_id,
+        )
     return RecordPage(items=items, next_cursor=next_cursor)
+
+
+def _visible_rows(
+    session: Session,
+    ctx: NodeContext,
+    actor: Actor,
+    now: datetime,
+    conditions: list[ColumnElement[bool]],
+    *,
+    limit: int,
+    only_class: str | None,
+) -> list[tuple[Record, bool]]:
+    """The newest ``limit`` records the actor may see (with: may they read the content?).
+
+    One branch per class the policy lets the actor see, each ``classification = c AND <scopes of
+    c> AND conditions ORDER BY id DESC LIMIT n``, merged newest first. Each branch walks an index
+    that starts with the class, so the cost of a page does not grow with the rows the actor may
+    not see (one query over all classes scans every invisible row that matches the filters).
+    """
+    branches = []
+    for cls, (readable, visible) in ctx.policy.visibility_by_class(actor, now).items():
+        if only_class is not None and cls != only_class:
+            continue
+        branches.append(
+            select(Record, case((readable, True), else_=False).label("can_read"))
+            .where(Record.classification == cls, visible, *conditions)
+            .order_by(Record.id.desc())
+            .limit(limit)
+            .subquery()
+        )
+    if not branches:
+        return []
+    merged = (
+        branches[0]
+        if len(branches) == 1
+        else union_all(*(select(branch) for branch in branches)).subquery()
+    )
+    record = aliased(Record, merged)
+    rows = session.execute(
+        select(record, merged.c.can_read).order_by(merged.c.id.desc()).limit(limit)
+    ).all()
+    return [(row[0], bool(row[1])) for row in rows]
 
 
 def _check_change(ctx: NodeContext, actor: Actor, record: Record, action: str) -> None:
@@ -246,12 +322,20 @@ def _check_change(ctx: NodeContext, actor: Actor, record: Record, action: str) -
 def update_record(
     session: Session, ctx: NodeContext, actor: Actor, record_id: str, data: RecordUpdate
 ) -> Record:
+    """Change a record at its origin. A real change bumps the version and is replicated; a
+    request that changes nothing keeps the version (replicas would otherwise see a phantom
+    version) but is still audited, since the response shows the content."""
     record = _load(session, record_id)
     _check_change(ctx, actor, record, "update")
-    if data.title is not None:
+    if data.title is None and data.body is None and data.parties is None:
+        raise InvalidInput("nothing to update: give title, body or parties", code="empty_update")
+    changed = False
+    if data.title is not None and data.title != record.title:
         record.title = data.title
-    if data.body is not None:
+        changed = True
+    if data.body is not None and data.body != record.body:
         record.body = data.body
+        changed = True
     if data.parties is not None:
         wanted = set(validate_parties(ctx, data.parties))
         current = set(record.party_ids)
@@ -259,11 +343,21 @@ def update_record(
             raise Conflict("named parties may be added, never removed", code="parties_removed")
         for party in sorted(wanted - current):
             record.parties.append(RecordParty(node_id=party))
-    record.version += 1
-    record.updated_at = max(utcnow(), as_aware(record.updated_at))
-    session.flush()
-    ctx.audit.append(session, actor=actor, action="update", object_type="record", object_id=record.id)
-    ctx.outbox.record_changed(session, record)
+            changed = True
+    if changed:
+        record.version += 1
+        record.updated_at = max(utcnow(), as_aware(record.updated_at))
+        session.flush()
+    ctx.audit.append(
+        session,
+        actor=actor,
+        action="update",
+        object_type="record",
+        object_id=record.id,
+        reason=None if changed else "no change",
+    )
+    if changed:
+        ctx.outbox.record_changed(session, record)
     return record
 
 
@@ -277,7 +371,8 @@ def delete_record(session: Session, ctx: NodeContext, actor: Actor, record_id: s
     record.version += 1
     record.updated_at = max(utcnow(), as_aware(record.updated_at))
     session.flush()
-    ctx.audit.append(session, actor=actor, action="delete", object_type="record", object_id=record.id)
+    ctx.audit.append(
+        session, actor=actor, action="delete", object_type="record", object_id=record.id
+    )
     ctx.outbox.record_changed(session, record)
     return record
-

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 import importlib
 
-HANDLER_MODULES: tuple[str, ...] = ("node.replication.inbox",)
+HANDLER_MODULES: tuple[str, ...] = (
+    "node.replication.inbox",
+    "node.release.handlers",
+    "node.audit.checkpoints",
+    "node.orders.handlers",
+    "node.ledger.handlers",
+)
 
 
 def load_handlers() -> None:

@@ -1,0 +1,138 @@
+"""Released content at the grantee's node: stored on release, shown to the grantee only while the
+grant lasts, deleted when it ends.
+
+Guarantees:
+- ``released_for`` returns content only for the acting user's own grants that are active now; the
+  conditions are those of the ``grant`` scope (``node.policy.scopes.active_grant_clause``).
+- ``purge`` deletes the plaintext row in the caller's transaction and audits it (grant id only);
+  ``purge_ended`` applies it to every grant that has ended here, so content outlives its grant
+  only until the next read of the record or the next sweep (``node.release.tasks``).
+- Nothing here logs, audits or raises with a title or body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy.orm import Session
+
+from node.audit.chain import SYSTEM_ACTOR
+from node.clock import as_aware
+from node.context import NodeContext
+from node.models import Grant, Record
+from node.policy import Actor
+from node.release.models import ReleasedContent
+
+
+def grant_active(now: datetime) -> ColumnElement[bool]:
+    return and_(Grant.revoked_at.is_(None), Grant.granted_at <= now, Grant.expires_at > now)
+
+
+def grant_ended(now: datetime) -> ColumnElement[bool]:
+    return or_(Grant.revoked_at.is_not(None), Grant.expires_at <= now)
+
+
+def released_for(
+    session: Session, actor: Actor, record_ids: Sequence[str], now: datetime
+) -> dict[str, tuple[Grant, ReleasedContent]]:
+    """record id -> (grant, content) for the actor's active grants that hold released content."""
+    if not record_ids:
+        return {}
+    rows = session.execute(
+        select(Grant, ReleasedContent)
+        .join(ReleasedContent, ReleasedContent.grant_id == Grant.id)
+        .join(Record, Record.id == Grant.record_id)
+        .where(
+            Grant.record_id.in_(record_ids),
+            Record.deleted.is_(False),
+            Grant.grantee_id == actor.user_id,
+            Grant.grantee_node == actor.node,
+            grant_active(now),
+        )
+        .order_by(Grant.expires_at)
+    ).all()
+    return {grant.record_id: (grant, content) for grant, content in rows}
+
+
+def store(
+    session: Session,
+    ctx: NodeContext,
+    grant: Grant,
+    *,
+    version: int,
+    title: str,
+    body: str,
+    now: datetime,
+) -> bool:
+    """Keep released content for an active grant addressed here (False if it is not wanted)."""
+    if grant.grantee_node != ctx.node_id or grant.ended_at is not None:
+        return False
+    if grant.revoked_at is not None or as_aware(grant.expires_at) <= now:
+        return False
+    session.add(
+        ReleasedContent(
+            grant_id=grant.id,
+            record_id=grant.record_id,
+            version=version,
+            title=title,
+            body=body,
+            received_at=now,
+        )
+    )
+    return True
+
+
+def holds(session: Session, grant_id: str) -> bool:
+    return session.get(ReleasedContent, grant_id) is not None
+
+
+def purge(session: Session, ctx: NodeContext, grant: Grant, *, why: str, now: datetime) -> None:
+    """Delete the grant's released content here and mark its end dealt with."""
+    content = session.get(ReleasedContent, grant.id)
+    if grant.ended_at is None:
+        grant.ended_at = now
+    if content is not None:
+        session.delete(content)
+        ctx.audit.append(
+            session,
+            actor=SYSTEM_ACTOR,
+            action="purge-release",
+            object_type="record",
+            object_id=grant.record_id,
+            grant_id=grant.id,
+            reason=why,
+        )
+    session.flush()
+
+
+def purge_ended(
+    session: Session,
+    ctx: NodeContext,
+    now: datetime,
+    *,
+    record_id: str | None = None,
+    limit: int = 500,
+) -> int:
+    """Purge released content of every grant to this node that has ended, or whose record its
+    origin has since deleted (one record, or all)."""
+    deleted = select(Record.id).where(Record.id == Grant.record_id, Record.deleted.is_(True))
+    query = select(Grant).where(
+        Grant.grantee_node == ctx.node_id,
+        Grant.ended_at.is_(None),
+        or_(grant_ended(now), deleted.exists()),
+    )
+    if record_id is not None:
+        query = query.where(Grant.record_id == record_id)
+    grants = session.execute(query.limit(limit).with_for_update()).scalars().all()
+    for grant in grants:
+        why = (
+            "revoked"
+            if grant.revoked_at
+            else "expired"
+            if as_aware(grant.expires_at) <= now
+            else "record deleted"
+        )
+        purge(session, ctx, grant, why=why, now=now)
+    return len(grants)

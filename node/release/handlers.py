@@ -1,0 +1,201 @@
+"""Envelope handlers for the release kinds. Each checks that the sender is the node entitled to
+say what the envelope says before anything is written:
+
+- ``access-request``: from the requester's node, about a record of ours, by a node that holds its
+  stub (an ancestor of ours or a named party) and a role the policy lets request.
+- ``release``: from the record's origin, addressed to the grantee's node, which is us.
+- ``grant-event``: snapshots only from the record's origin; reads only from the grantee's node.
+
+"The record's origin" is checked against the record held here too, so that no node can grant
+(or release content for) another node's record by claiming to be its origin.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.orm import Session
+
+from node.audit.chain import SYSTEM_ACTOR
+from node.clock import utcnow
+from node.context import NodeContext
+from node.errors import InvalidInput
+from node.models import Grant, Record
+from node.release import content, service
+from node.release.models import GrantRead
+from node.release.schemas import GrantEventWire, ReleaseWire, RequestWire
+from node.replication.envelope import Envelope, EnvelopeRejected
+from node.replication.inbox import handles
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _reject(envelope: Envelope, reason: str) -> EnvelopeRejected:
+    return EnvelopeRejected(
+        reason, msg_id=envelope.msg_id, origin=envelope.origin, kind=envelope.kind
+    )
+
+
+def _check_origin(session: Session, envelope: Envelope, record_id: str, claimed: str) -> None:
+    """The envelope comes from the record's origin, as claimed and as known here."""
+    record = session.get(Record, record_id)
+    if claimed != envelope.origin or (record is not None and record.origin != claimed):
+        raise _reject(envelope, "origin_mismatch")
+
+
+def _parse(model: type[M], payload: dict[str, Any], envelope: Envelope) -> M:
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        raise _reject(envelope, "malformed") from exc
+
+
+@handles("access-request")
+def apply_access_request(
+    session: Session, ctx: NodeContext, envelope: Envelope, payload: dict[str, Any]
+) -> tuple[str | None, int | None]:
+    wire = _parse(RequestWire, payload, envelope)
+    if wire.requester_node != envelope.origin or envelope.ref.get("request") != wire.id:
+        raise _reject(envelope, "origin_mismatch")
+    try:
+        service.check_reason(wire.reason or "")
+    except InvalidInput as exc:
+        raise _reject(envelope, "malformed") from exc
+    record = session.get(Record, wire.record_id)
+    category = ctx.policy.categories.get(record.category) if record is not None else None
+    if (
+        record is None
+        or category is None
+        or record.is_stub
+        or record.origin != ctx.node_id
+        or record.classification != "secret"
+    ):
+        raise _reject(envelope, "unknown_record")
+    stub_holders = set(ctx.topology.ancestors(ctx.node_id)) | set(record.party_ids)
+    requester = service.remote_actor(
+        wire.requester_id, wire.requester_name, wire.requester_role, wire.requester_node
+    )
+    if wire.requester_node not in stub_holders or not ctx.policy.allows_record(
+        requester,
+        "request",
+        classification=record.classification,
+        origin=record.origin,
+        parties=record.party_ids,
+    ):
+        raise _reject(envelope, "not_entitled")
+    service.receive_request(session, ctx, wire, record, category.approvals)
+    return wire.id, None
+
+
+@handles("release")
+def apply_release(
+    session: Session, ctx: NodeContext, envelope: Envelope, payload: dict[str, Any]
+) -> tuple[str | None, int | None]:
+    wire = _parse(ReleaseWire, payload, envelope)
+    grant_wire = wire.grant
+    _check_origin(session, envelope, grant_wire.record_id, grant_wire.record_origin)
+    if (
+        grant_wire.grantee_node != ctx.node_id
+        or wire.record.id != grant_wire.record_id
+        or envelope.ref.get("grant") != grant_wire.id
+    ):
+        raise _reject(envelope, "origin_mismatch")
+    grant = service.upsert_grant(session, grant_wire)
+    session.flush()
+    if content.holds(session, grant.id):
+        return grant.id, None  # the origin sent it again: nothing new
+    kept = content.store(
+        session,
+        ctx,
+        grant,
+        version=wire.record.version,
+        title=wire.record.title,
+        body=wire.record.body,
+        now=utcnow(),
+    )
+    ctx.audit.append(
+        session,
+        actor=SYSTEM_ACTOR,
+        action="receive-release" if kept else "discard-release",
+        object_type="record",
+        object_id=grant.record_id,
+        grant_id=grant.id,
+        reason=f"from {envelope.origin}" if kept else "the grant had already ended",
+    )
+    return grant.id, None
+
+
+@handles("grant-event")
+def apply_grant_event(
+    session: Session, ctx: NodeContext, envelope: Envelope, payload: dict[str, Any]
+) -> tuple[str | None, int | None]:
+    wire = _parse(GrantEventWire, payload, envelope)
+    if wire.event == "read":
+        return _apply_read(session, ctx, envelope, wire)
+    request, grant_wire = wire.request, wire.grant
+    if request is None and grant_wire is None:
+        raise _reject(envelope, "malformed")
+    for about in (request, grant_wire):
+        if about is not None:
+            _check_origin(session, envelope, about.record_id, about.record_origin)
+    if (
+        request is not None
+        and grant_wire is not None
+        and (grant_wire.request_id != request.id or grant_wire.record_id != request.record_id)
+    ):
+        raise _reject(envelope, "malformed")
+    grant = service.apply_snapshot(session, ctx, wire)
+    if grant is not None and grant.grantee_node == ctx.node_id and grant.revoked_at is not None:
+        content.purge(session, ctx, grant, why="revoked", now=utcnow())
+    subject = request.id if request is not None else None
+    record_id = request.record_id if request is not None else grant.record_id if grant else None
+    ctx.audit.append(
+        session,
+        actor=SYSTEM_ACTOR,
+        action="grant-event",
+        object_type="record",
+        object_id=record_id,
+        grant_id=grant.id if grant is not None else None,
+        reason=f"{wire.event} at {envelope.origin}" + (f", request {subject}" if subject else ""),
+    )
+    return subject or (grant.id if grant is not None else None), (
+        request.revision if request is not None else None
+    )
+
+
+def _apply_read(
+    session: Session, ctx: NodeContext, envelope: Envelope, wire: GrantEventWire
+) -> tuple[str | None, int | None]:
+    read = wire.read
+    if read is None:
+        raise _reject(envelope, "malformed")
+    grant = session.get(Grant, read.grant_id)
+    if read.reader_node != envelope.origin or (
+        grant is not None
+        and (grant.grantee_node != envelope.origin or grant.record_id != read.record_id)
+    ):
+        raise _reject(envelope, "origin_mismatch")
+    if session.get(GrantRead, read.id) is None:
+        session.add(
+            GrantRead(
+                id=read.id,
+                grant_id=read.grant_id,
+                record_id=read.record_id,
+                reader_name=read.reader_name,
+                reader_node=read.reader_node,
+                at=read.at,
+            )
+        )
+    reader = service.remote_actor("", read.reader_name, "grantee", read.reader_node)
+    ctx.audit.append(
+        session,
+        actor=reader,
+        action="read-released",
+        object_type="record",
+        object_id=read.record_id,
+        grant_id=read.grant_id,
+        reason=f"read at {read.reader_node}",
+    )
+    session.flush()
+    return read.id, None

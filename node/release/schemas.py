@@ -1,0 +1,198 @@
+"""Request and response shapes for ``/api/v1/access-requests`` and ``/api/v1/grants``, and the
+payloads of the release envelope kinds (validated on receipt like any other input)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from node.text import clean_text
+
+MAX_GRANT_S = 7 * 24 * 3600
+"""The cap on a grant's length, whatever was asked for or approved."""
+DEFAULT_RESPOND_S = 3 * 24 * 3600
+MAX_RESPOND_S = 14 * 24 * 3600
+"""How long a request may wait for its decisions before it expires."""
+
+RecordId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f-]{36}$")]
+NodeId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]+$", max_length=64)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+Reason = Annotated[str, StringConstraints(max_length=2000), AfterValidator(clean_text)]
+Comment = Annotated[str, StringConstraints(max_length=1000), AfterValidator(clean_text)]
+
+Status = Literal["pending", "active", "expired", "revoked", "denied", "request_expired"]
+"""Effective state: pending (awaiting decisions), denied, request_expired (undecided in time),
+active (granted, within its time), expired (its time is over), revoked."""
+
+
+class AccessRequestCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    record_id: RecordId
+    reason: Reason = Field(description="why access is needed; must say something")
+    duration_s: int = Field(ge=1, le=MAX_GRANT_S, description="wanted grant length, seconds")
+    respond_within_s: int = Field(
+        default=DEFAULT_RESPOND_S,
+        ge=1,
+        le=MAX_RESPOND_S,
+        description="the request expires if not decided within this many seconds",
+    )
+
+
+class ApproveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    comment: Comment
+    duration_s: int | None = Field(
+        default=None, ge=1, le=MAX_GRANT_S, description="shorten the grant (never lengthen it)"
+    )
+
+
+class DenyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    comment: Comment
+
+
+class DecisionOut(BaseModel):
+    approver: str
+    approver_node: str
+    decision: Literal["approve", "deny"]
+    at: datetime
+    duration_s: int | None = None
+    comment: str | None = Field(default=None, description="held at the origin only")
+
+
+class ReadOut(BaseModel):
+    reader: str
+    reader_node: str
+    at: datetime
+
+
+class AccessRequestOut(BaseModel):
+    """A request and its grant: metadata only, never the record's title or body."""
+
+    id: str | None
+    record_id: str
+    record_origin: str
+    category: str | None
+    requester: str
+    requester_node: str
+    reason: str | None = Field(default=None, description="held at the requester's node and origin")
+    duration_s: int | None
+    approvals_needed: int | None
+    approvals: int
+    status: Status
+    created_at: datetime | None
+    expires_at: datetime | None = Field(description="when an undecided request expires")
+    decided_at: datetime | None
+    decisions: list[DecisionOut]
+    grant_id: str | None = None
+    source: str | None = None
+    granted_at: datetime | None = None
+    grant_expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+    revoked_by: str | None = None
+
+
+class AccessRequestPage(BaseModel):
+    items: list[AccessRequestOut]
+
+
+class GrantOut(AccessRequestOut):
+    """A security officer's view: the request, its grant, and each read of released content."""
+
+    read_count: int
+    reads: list[ReadOut]
+
+
+class GrantPage(BaseModel):
+    items: list[GrantOut]
+
+
+# -- envelope payloads ----------------------------------------------------------------------
+
+
+class WireModel(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class RequestWire(WireModel):
+    id: RecordId
+    record_id: RecordId
+    record_origin: NodeId
+    category: Annotated[str, StringConstraints(max_length=40)]
+    requester_id: Annotated[str, StringConstraints(max_length=36)]
+    requester_name: Name
+    requester_role: Annotated[str, StringConstraints(max_length=32)]
+    requester_node: NodeId
+    wanted_s: int = Field(ge=1, le=MAX_GRANT_S)
+    approvals_needed: int = Field(ge=1, le=10)
+    status: Literal["pending", "approved", "denied", "expired"]
+    created_at: datetime
+    expires_at: datetime
+    decided_at: datetime | None = None
+    grant_id: RecordId | None = None
+    revision: int = Field(ge=1)
+    reason: Reason | None = None
+
+
+class DecisionWire(WireModel):
+    id: RecordId
+    approver_id: Annotated[str, StringConstraints(max_length=36)]
+    approver_name: Name
+    approver_node: NodeId
+    decision: Literal["approve", "deny"]
+    duration_s: int | None = None
+    at: datetime
+
+
+class GrantWire(WireModel):
+    id: RecordId
+    record_id: RecordId
+    record_origin: NodeId
+    grantee_id: Annotated[str, StringConstraints(max_length=36)]
+    grantee_name: Name
+    grantee_node: NodeId
+    source: Annotated[str, StringConstraints(max_length=16)]
+    request_id: RecordId | None = None
+    order_id: RecordId | None = None
+    granted_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None = None
+    revoked_by: Annotated[str, StringConstraints(max_length=100)] | None = None
+
+
+class ReadWire(WireModel):
+    id: RecordId
+    grant_id: RecordId
+    record_id: RecordId
+    reader_name: Name
+    reader_node: NodeId
+    at: datetime
+
+
+class GrantEventWire(WireModel):
+    """``grant-event``: a snapshot from the origin, or a read reported by the grantee's node."""
+
+    event: Annotated[str, StringConstraints(max_length=24)]
+    request: RequestWire | None = None
+    decisions: list[DecisionWire] = Field(default_factory=list)
+    grant: GrantWire | None = None
+    read: ReadWire | None = None
+
+
+class ReleasedRecordWire(WireModel):
+    id: RecordId
+    version: int
+    title: str
+    body: str
+
+
+class ReleaseWire(WireModel):
+    """``release``: the grant and the record's content, sealed for the grantee's node only."""
+
+    grant: GrantWire
+    record: ReleasedRecordWire

@@ -1,0 +1,65 @@
+"""Response shape of ``/api/v1/stats``: codes with Chinese labels alongside."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+
+class RecordStatsOut(BaseModel):
+    """Counts of records held here whose origin is in the subtree, as a table: one row per
+    combination of ``dimensions`` (``columns`` names each cell; the last two are ``count`` and
+    ``stubs``); ``labels`` gives the Chinese label of every code that appears."""
+
+    total: int
+    stubs: int
+    dimensions: list[str]
+    since: str | None
+    until: str | None
+    columns: list[str]
+    rows: list[list[str | int]]
+    labels: dict[str, dict[str, str]]
+
+
+class OrderStateOut(BaseModel):
+    state: str
+    state_label: str
+    count: int
+    overdue: int
+
+
+class OrderStatsOut(BaseModel):
+    total: int
+    open: int
+    overdue: int
+    acknowledged: int
+    median_ack_seconds: float | None
+    by_state: list[OrderStateOut]
+
+
+class LedgerNodeOut(BaseModel):
+    node: str
+    node_name: str
+    total: int
+    open: int
+    overdue: int
+    closed: int
+
+
+class LedgerStatsOut(BaseModel):
+    total: int
+    open: int
+    overdue: int
+    closed: int
+    by_node: list[LedgerNodeOut]
+
+
+class StatsOut(BaseModel):
+    node: str
+    node_name: str
+    subtree: list[str]
+    generated_at: datetime
+    records: RecordStatsOut
+    orders: OrderStatsOut
+    ledger: LedgerStatsOut

@@ -1,0 +1,19 @@
+"""The web console is served at / with Chinese labels and talks to the same API."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tests.conftest import NodeUnderTest
+
+
+def test_console_page_has_chinese_labels(make_node: Callable[[str], NodeUnderTest]) -> None:
+    node = make_node("yanan")
+    page = node.client.get("/")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    for label in ("巡视巡察上下联动信息共享平台", "一般基础性信息", "涉案类保密信息", "新建记录"):
+        assert label in page.text
+    for path in ("/api/v1/records", "/api/v1/me", "/api/v1/categories"):
+        assert path in page.text
+    assert "/" not in node.client.get("/openapi.json").json()["paths"]

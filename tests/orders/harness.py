@@ -1,0 +1,233 @@
+"""In-process federations for fast tests of cross-node flows.
+
+Several nodes of the demo tree, each with its own database migrated by Alembic (SQLite files, or
+one PostgreSQL schema per node), its own app and HTTP client. ``pump`` carries every committed
+outbox envelope to the nodes it is addressed to and applies it through the real inbox
+(``node.replication.inbox.process``, dead-lettering rejections as the replication service does):
+the real signatures, encryption, routing destinations and handlers, without NATS. The NATS path
+itself is covered by the federation tests.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, select, text
+
+from node.api.app import create_app
+from node.clock import utcnow
+from node.context import make_context
+from node.crypto import NodeKeys, write_keys
+from node.db import upgrade_database
+from node.models import OutboxMessage
+from node.replication import inbox
+from node.replication.envelope import Envelope, EnvelopeRejected, open_envelope, seal_envelope
+from node.replication.kinds import load_handlers
+from node.settings import Settings
+from node.topology import Topology
+from tests.conftest import NodeUnderTest
+
+POSTGRES_URL = os.environ.get("FEDSHARE_TEST_POSTGRES_URL", "")
+BACKENDS = ["sqlite", "postgres"] if POSTGRES_URL else ["sqlite"]
+
+
+def _pg_driver_url(url: str) -> str:
+    if url.startswith("postgresql://"):
+        return "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+@dataclass
+class Sent:
+    """One envelope as a recipient would open it."""
+
+    envelope: Envelope
+    payload: dict[str, Any]
+
+
+@dataclass
+class MiniFederation:
+    topology: Topology
+    keys: dict[str, NodeKeys]
+    nodes: dict[str, NodeUnderTest] = field(default_factory=dict)
+    _stream_seq: int = 0
+
+    def __getitem__(self, node_id: str) -> NodeUnderTest:
+        return self.nodes[node_id]
+
+    def deliver(self, node_id: str, envelope: Envelope) -> str:
+        """Apply one envelope at ``node_id`` as the replication service would; the outcome."""
+        node = self.nodes[node_id]
+        self._stream_seq += 1
+        with node.ctx.sessions() as session, session.begin():
+            try:
+                with session.begin_nested():
+                    outcome = inbox.process(
+                        session,
+                        node.ctx,
+                        envelope,
+                        subject=f"fs.{envelope.origin}.up",
+                        stream_seq=self._stream_seq,
+                    )
+                return outcome.status
+            except EnvelopeRejected as exc:
+                inbox.dead_letter(
+                    session,
+                    node.ctx,
+                    raw=envelope.raw,
+                    subject="test",
+                    reason=exc.reason,
+                    msg_id=exc.msg_id,
+                    origin=exc.origin,
+                    kind=exc.kind,
+                )
+                return f"rejected:{exc.reason}"
+
+    def send_as(
+        self,
+        origin: str,
+        to: str,
+        *,
+        kind: str,
+        dest: list[str],
+        ref: dict[str, Any],
+        payload: dict[str, Any],
+        encrypt: bool = True,
+    ) -> str:
+        """Sign an envelope with ``origin``'s real key and apply it at ``to`` (forgery tests)."""
+        _msg_id, raw = seal_envelope(
+            keys=self.keys[origin],
+            topology=self.topology,
+            origin=origin,
+            kind=kind,
+            dest=dest,
+            ref=ref,
+            payload=payload,
+            encrypt=encrypt,
+        )
+        return self.deliver(to, open_envelope(raw, self.topology))
+
+    def outbox(
+        self,
+        node_id: str,
+        *,
+        kind: str | None = None,
+        pending_only: bool = True,
+    ) -> list[Envelope]:
+        """Envelopes ``node_id`` has committed to send (one per message, in order)."""
+        node = self.nodes[node_id]
+        with node.ctx.sessions() as session:
+            query = select(OutboxMessage.msg_id, OutboxMessage.envelope).order_by(OutboxMessage.id)
+            if pending_only:
+                query = query.where(OutboxMessage.sent_at.is_(None))
+            rows = session.execute(query).all()
+        seen: dict[str, Envelope] = {}
+        for msg_id, raw in rows:
+            if msg_id not in seen:
+                seen[msg_id] = open_envelope(raw, self.topology)
+        found = list(seen.values())
+        return [e for e in found if kind is None or e.kind == kind]
+
+    def opened(self, envelope: Envelope, recipient: str) -> dict[str, Any]:
+        """The payload as ``recipient`` decrypts it."""
+        return envelope.payload(recipient, self.keys[recipient])
+
+    def pump(self, *, rounds: int = 20) -> int:
+        """Deliver every pending envelope to each addressed node here, until none is left."""
+        delivered = 0
+        for _ in range(rounds):
+            moved = 0
+            for node_id, node in self.nodes.items():
+                with node.ctx.sessions() as session, session.begin():
+                    rows = (
+                        session.execute(
+                            select(OutboxMessage)
+                            .where(OutboxMessage.sent_at.is_(None))
+                            .order_by(OutboxMessage.id)
+                        )
+                        .scalars()
+                        .all()
+                    )
+                    raws: dict[str, bytes] = {}
+                    for row in rows:
+                        row.sent_at = utcnow()
+                        raws.setdefault(row.msg_id, row.envelope)
+                for raw in raws.values():
+                    envelope = open_envelope(raw, self.topology)
+                    for target in self.nodes:
+                        if target != node_id and envelope.addressed_to(target):
+                            self.deliver(target, envelope)
+                            moved += 1
+            delivered += moved
+            if not moved:
+                return delivered
+        raise AssertionError("envelopes kept flowing")
+
+    def rows(self, node_id: str, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+        with self.nodes[node_id].ctx.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(text(sql), params)]
+
+    def close(self) -> None:
+        for node in self.nodes.values():
+            node.client.__exit__(None, None, None)
+            node.ctx.engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def mini_federation(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    demo_topology: Topology,
+    demo_keys: dict[str, NodeKeys],
+) -> Iterator[Callable[..., MiniFederation]]:
+    """Factory: ``mini_federation("shaanxi", "yanan", "huanglong")`` on fresh databases."""
+    load_handlers()
+    schemas: list[str] = []
+    made: list[MiniFederation] = []
+    admin = (
+        create_engine(_pg_driver_url(POSTGRES_URL), isolation_level="AUTOCOMMIT")
+        if request.param == "postgres"
+        else None
+    )
+
+    def database_url(node_id: str) -> str:
+        if admin is None:
+            return f"sqlite:///{tmp_path / node_id / 'node.db'}"
+        schema = f"t_{uuid.uuid4().hex[:12]}"
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        schemas.append(schema)
+        separator = "&" if "?" in POSTGRES_URL else "?"
+        return f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
+
+    def factory(*node_ids: str) -> MiniFederation:
+        federation = MiniFederation(topology=demo_topology, keys=demo_keys)
+        for node_id in node_ids:
+            data_dir = tmp_path / node_id
+            write_keys(demo_keys[node_id], data_dir / "keys", force=True)
+            settings = Settings(
+                node_id=node_id, data_dir=data_dir, database_url=database_url(node_id)
+            )
+            upgrade_database(settings.database_url)
+            ctx = make_context(settings, demo_topology, demo_keys[node_id])
+            client = TestClient(create_app(ctx=ctx))
+            client.__enter__()
+            federation.nodes[node_id] = NodeUnderTest(ctx=ctx, client=client, data_dir=data_dir)
+        made.append(federation)
+        return federation
+
+    yield factory
+    for federation in made:
+        federation.close()
+    if admin is not None:
+        with admin.connect() as conn:
+            for schema in schemas:
+                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
