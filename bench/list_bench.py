@@ -35,13 +35,12 @@ from bench.common import print_json, print_table, summary_ms
 from node.context import NodeContext, make_context
 from node.crypto import generate_keys
 from node.db import Base, upgrade_database
-from node.federation import DEMO_TREE
+from node.federation import DEMO_TREE, tree_topology
 from node.models import Record
 from node.policy import Actor
 from node.policy.enforcer import ROLES
 from node.records.service import RecordFilters, list_records
 from node.settings import Settings
-from node.topology import NodeInfo, Topology
 from node.users.service import add_user
 
 TABLES = Base.metadata.tables
@@ -296,19 +295,7 @@ def _filtered(
 
 def _context(workdir: Path, database_url: str) -> NodeContext:
     keys = {node_id: generate_keys() for node_id, _name, _parent in DEMO_TREE}
-    topology = Topology(
-        NodeInfo(
-            id=node_id,
-            name=name,
-            parent=parent,
-            api="",
-            nats="",
-            leaf="",
-            signing_key=keys[node_id].signing_public_b64,
-            encryption_key=keys[node_id].encryption_public_b64,
-        )
-        for node_id, name, parent in DEMO_TREE
-    )
+    topology = tree_topology(keys)
     settings = Settings(node_id=NODE, data_dir=workdir, database_url=database_url)
     return make_context(settings, topology, keys[NODE])
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from node.crypto import generate_keys, write_keys
+from node.crypto import NodeKeys, generate_keys, write_keys
 from node.db import make_engine, make_sessionmaker, upgrade_database
 from node.policy.enforcer import ROLES
 from node.replication.natsconf import NatsServerProcess, host_port, wait_for_port, write_config
@@ -33,6 +33,31 @@ DEMO_TREE: list[tuple[str, str, str | None]] = [
     ("huanglong", "黄龙县", "yanan"),
     ("yichuan", "宜川县", "yanan"),
 ]
+
+
+def tree_topology(
+    keys: dict[str, NodeKeys],
+    tree: list[tuple[str, str, str | None]] | None = None,
+    *,
+    api: str = "",
+    nats: str = "",
+    leaf: str = "",
+) -> Topology:
+    """The topology of ``tree`` (default: the demo tree) with each node's public keys and the
+    same placeholder addresses everywhere: for in-process nodes that need no NATS."""
+    return Topology(
+        NodeInfo(
+            id=node_id,
+            name=name,
+            parent=parent,
+            api=api,
+            nats=nats,
+            leaf=leaf,
+            signing_key=keys[node_id].signing_public_b64,
+            encryption_key=keys[node_id].encryption_public_b64,
+        )
+        for node_id, name, parent in (tree or DEMO_TREE)
+    )
 
 
 def free_port() -> int:
@@ -238,4 +263,12 @@ def leaf_port_of(topology: Topology, node_id: str) -> int:
     return host_port(topology.get(node_id).leaf)[1]
 
 
-__all__ = ["DEMO_TREE", "Federation", "NodeHandle", "free_port", "leaf_port_of", "wait_for_port"]
+__all__ = [
+    "DEMO_TREE",
+    "Federation",
+    "NodeHandle",
+    "free_port",
+    "leaf_port_of",
+    "tree_topology",
+    "wait_for_port",
+]

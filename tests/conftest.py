@@ -17,10 +17,11 @@ from node.api.app import create_app
 from node.context import NodeContext, make_context
 from node.crypto import NodeKeys, generate_keys, write_keys
 from node.db import upgrade_database
-from node.federation import DEMO_TREE
+from node.federation import DEMO_TREE, Federation, tree_topology
 from node.settings import Settings
-from node.topology import NodeInfo, Topology
+from node.topology import Topology
 from node.users.service import add_user
+from tests.support import FederationClient
 
 POSTGRES_URL = os.environ.get("FEDSHARE_TEST_POSTGRES_URL", "")
 BACKENDS = ["sqlite", "postgres"] if POSTGRES_URL else ["sqlite"]
@@ -58,19 +59,7 @@ def demo_keys() -> dict[str, NodeKeys]:
 @pytest.fixture(scope="session")
 def demo_topology(demo_keys: dict[str, NodeKeys]) -> Topology:
     """The demo tree (central > shaanxi > yanan > huanglong, yichuan) with real keys."""
-    return Topology(
-        NodeInfo(
-            id=node_id,
-            name=name,
-            parent=parent,
-            api="",
-            nats="",
-            leaf="",
-            signing_key=demo_keys[node_id].signing_public_b64,
-            encryption_key=demo_keys[node_id].encryption_public_b64,
-        )
-        for node_id, name, parent in DEMO_TREE
-    )
+    return tree_topology(demo_keys)
 
 
 @dataclass
@@ -124,3 +113,17 @@ def make_node(
     for node in made:
         node.client.__exit__(None, None, None)
         node.ctx.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def demo_federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FederationClient]:
+    """The five-node demo tree, running: a nats-server and an API process per node."""
+    federation = Federation(Path(tmp_path_factory.mktemp("federation")))
+    federation.prepare()
+    federation.start()
+    client = FederationClient(federation)
+    try:
+        yield client
+    finally:
+        client.close()
+        federation.stop()

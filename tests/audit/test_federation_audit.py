@@ -29,16 +29,16 @@ from node.clock import iso, utcnow
 from node.context import NodeContext, make_context
 from node.crypto import NodeKeys, load_keys, write_keys
 from node.db import make_engine, make_sessionmaker, upgrade_database
-from node.federation import DEMO_TREE, Federation
+from node.federation import Federation, tree_topology
 from node.models import AuditCheckpoint, AuditEntry, AuditHead, OutboxMessage
 from node.policy import Actor
 from node.replication import inbox
 from node.replication.envelope import EnvelopeRejected, open_envelope, seal_envelope
 from node.replication.kinds import load_handlers
 from node.settings import Settings
-from node.topology import NodeInfo, Topology, dump_topology
-from tests.orders.harness import MiniFederation
-from tests.orders.harness import mini_federation as mini_federation  # the fixture
+from node.topology import dump_topology
+from tests.inprocess import MiniFederation
+from tests.inprocess import mini_federation as mini_federation  # the fixture
 from tests.support import FederationClient, wait_for
 
 CLERK = Actor(user_id="u1", name="huanglong-inspector", role="inspector", node="huanglong")
@@ -118,18 +118,11 @@ class Pair:
 def pair(tmp_path: Path, demo_keys: dict[str, NodeKeys]) -> Iterator[Pair]:
     """huanglong's chain of 17 entries, checkpointed at 12; shaanxi holds the checkpoint."""
     load_handlers()
-    topology = Topology(
-        NodeInfo(
-            id=node_id,
-            name=name,
-            parent=parent,
-            api="http://127.0.0.1:9",
-            nats="nats://127.0.0.1:9",
-            leaf="nats-leaf://127.0.0.1:9",
-            signing_key=demo_keys[node_id].signing_public_b64,
-            encryption_key=demo_keys[node_id].encryption_public_b64,
-        )
-        for node_id, name, parent in DEMO_TREE
+    topology = tree_topology(
+        demo_keys,
+        api="http://127.0.0.1:9",
+        nats="nats://127.0.0.1:9",
+        leaf="nats-leaf://127.0.0.1:9",
     )
     topology_path = tmp_path / "topology.toml"
     topology_path.write_text(dump_topology(topology), encoding="utf-8")

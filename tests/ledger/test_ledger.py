@@ -7,8 +7,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from tests.orders.harness import MiniFederation
-from tests.orders.helpers import call, error, later, ok
+from tests.helpers import call, error, later, ok
+from tests.inprocess import MiniFederation
 
 MakeFederation = Callable[..., MiniFederation]
 TITLE = "县水利局负责人违规插手工程项目问题线索"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.orders.helpers import later
+from tests.helpers import later
 from tests.support import FederationClient, wait_for
 
 pytestmark = pytest.mark.federation

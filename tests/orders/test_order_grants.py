@@ -10,8 +10,8 @@ from typing import Any
 import node.release.handlers  # noqa: F401  (registers the release kinds in this process)
 from node.clock import iso, utcnow
 from node.ids import uuid7
-from tests.orders.harness import MiniFederation
-from tests.orders.helpers import call, error, ok, order_body
+from tests.helpers import call, error, ok, order_body
+from tests.inprocess import MiniFederation
 
 MakeFederation = Callable[..., MiniFederation]
 CLUE_TITLE = "关于县水利局负责人违规插手工程的问题线索"

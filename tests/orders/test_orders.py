@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import NodeUnderTest
-from tests.orders.harness import MiniFederation
-from tests.orders.helpers import call, error, ok, order_body, target
+from tests.helpers import call, error, ok, order_body, target
+from tests.inprocess import MiniFederation
 
 MakeFederation = Callable[..., MiniFederation]
 

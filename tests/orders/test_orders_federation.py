@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from node.clock import parse_iso, utcnow
-from tests.orders.helpers import order_body, target
+from tests.helpers import order_body, target
 from tests.support import FederationClient, wait_for
 
 pytestmark = pytest.mark.federation

@@ -12,7 +12,7 @@ import pytest
 from node.db import make_engine, make_sessionmaker
 from node.federation import Federation
 from node.users.service import add_user
-from tests.orders.harness import mini_federation
+from tests.inprocess import mini_federation
 from tests.support import FederationClient
 
 __all__ = ["mini_federation", "release_federation"]

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from sqlalchemy import text
 
-from tests.orders.harness import MiniFederation
+from tests.inprocess import MiniFederation
 from tests.release.test_release_inprocess import (
     REASON,
     REQUESTS,

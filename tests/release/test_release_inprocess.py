@@ -12,7 +12,7 @@ import pytest
 from node.clock import iso, utcnow
 from node.ids import uuid7
 from tests.conftest import NodeUnderTest
-from tests.orders.harness import MiniFederation
+from tests.inprocess import MiniFederation
 
 REQUESTS = "/api/v1/access-requests"
 TITLE = "关于某局负责人违规收受礼金的问题线索"

@@ -1,5 +1,5 @@
 from __future__ import annotations
 
-from tests.orders.harness import mini_federation
+from tests.inprocess import mini_federation
 
 __all__ = ["mini_federation"]

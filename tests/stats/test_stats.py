@@ -13,8 +13,8 @@ import pytest
 from node.clock import iso, utcnow
 from node.ids import uuid7
 from node.stats.service import RecordQuery, record_counts, record_counts_from_records
-from tests.orders.harness import MiniFederation
-from tests.orders.helpers import call, error, ok
+from tests.helpers import call, error, ok
+from tests.inprocess import MiniFederation
 
 MakeFederation = Callable[..., MiniFederation]
 

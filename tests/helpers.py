@@ -1,4 +1,4 @@
-"""Small helpers shared by the order, ledger and statistics tests."""
+"""Small helpers shared by the order, ledger, release and statistics tests."""
 
 from __future__ import annotations
 
