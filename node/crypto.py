@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -156,7 +156,7 @@ def open_sealed(
         kek = _wrap_key(key.exchange(X25519PublicKey.from_public_bytes(epk)), epk)
         data_key = AESGCM(kek).decrypt(wrapped[:12], wrapped[12:], node_id.encode())
         return AESGCM(data_key).decrypt(b64d(sealed["nonce"]), b64d(sealed["ct"]), aad)
-    except (KeyError, TypeError, ValueError, InvalidTag) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, InvalidTag) as exc:
         raise CryptoError("cannot open sealed payload") from exc
 
 
@@ -166,8 +166,3 @@ def public_key_text(keys: NodeKeys) -> str:
         f'encryption_key = "{keys.encryption_public_b64}"\n'
     )
 
-
-def pem_public(key: Ed25519PublicKey) -> bytes:
-    return key.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )

@@ -256,6 +256,9 @@ class Federation:
         }
 
     def write_description(self, path: Path) -> None:
+        # Bearer tokens: readable by the owner only.
+        path.touch(mode=0o600, exist_ok=True)
+        path.chmod(0o600)
         path.write_text(json.dumps(self.describe(), ensure_ascii=False, indent=2), encoding="utf-8")
 
 

@@ -28,7 +28,7 @@ from node.crypto import NodeKeys, write_keys
 from node.db import upgrade_database
 from node.models import OutboxMessage
 from node.replication import inbox
-from node.replication.envelope import Envelope, EnvelopeRejected, open_envelope, seal_envelope
+from node.replication.envelope import Envelope, open_envelope, seal_envelope
 from node.replication.kinds import load_handlers
 from node.settings import Settings
 from node.topology import Topology
@@ -67,28 +67,16 @@ class MiniFederation:
         node = self.nodes[node_id]
         self._stream_seq += 1
         with node.ctx.sessions() as session, session.begin():
-            try:
-                with session.begin_nested():
-                    outcome = inbox.process(
-                        session,
-                        node.ctx,
-                        envelope,
-                        subject=f"fs.{envelope.origin}.up",
-                        stream_seq=self._stream_seq,
-                    )
-                return outcome.status
-            except EnvelopeRejected as exc:
-                inbox.dead_letter(
-                    session,
-                    node.ctx,
-                    raw=envelope.raw,
-                    subject="test",
-                    reason=exc.reason,
-                    msg_id=exc.msg_id,
-                    origin=exc.origin,
-                    kind=exc.kind,
-                )
-                return f"rejected:{exc.reason}"
+            outcome = inbox.apply_or_reject(
+                session,
+                node.ctx,
+                envelope,
+                subject=f"fs.{envelope.origin}.up",
+                stream_seq=self._stream_seq,
+            )
+        if outcome.status == "rejected":
+            return f"rejected:{outcome.reason}"
+        return outcome.status
 
     def send_as(
         self,

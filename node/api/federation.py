@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from node.api.deps import ContextDep, CurrentActor, SessionDep
-from node.replication.service import database_status
+from node.replication.service import authorize_status, database_status
 
 router = APIRouter(prefix="/api/v1/federation", tags=["federation 联邦"])
 
@@ -16,6 +16,7 @@ router = APIRouter(prefix="/api/v1/federation", tags=["federation 联邦"])
 async def federation_status(
     request: Request, session: SessionDep, ctx: ContextDep, actor: CurrentActor
 ) -> dict[str, Any]:
+    authorize_status(session, ctx, actor)
     topology = ctx.topology
     result: dict[str, Any] = {
         "node": ctx.node_id,
@@ -28,4 +29,3 @@ async def federation_status(
     result["transport"] = await replication.status() if replication else {"enabled": False}
     request.app.state.metrics.outbox_backlog.set(result["outbox_backlog"])
     return result
-

@@ -148,22 +148,10 @@ def add_feedback(
     if item.status == "closed":
         raise LedgerClosed("the item is closed off")
     now = max(utcnow(), as_aware(item.updated_at))
-    item.feedback_count += 1
-    session.add(
-        LedgerFeedback(
-            item_id=item.id, seq=item.feedback_count, at=now, author=actor.name, note=data.note
-        )
-    )
+    _add_feedback(session, item, author=actor.name, note=data.note, at=now)
     item.status = "responded"
     item.last_feedback_at = now
-    item.updated_at = now
-    item.version += 1
-    session.flush()
-    ctx.audit.append(
-        session, actor=actor, action="ledger-feedback", object_type="ledger", object_id=item.id
-    )
-    send_summary(session, ctx, item)
-    return item
+    return _save_change(session, ctx, actor, item, action="ledger-feedback", now=now)
 
 
 def close_item(
@@ -178,21 +166,38 @@ def close_item(
         raise FeedbackRequired("an item is closed off only after the department's feedback")
     now = max(utcnow(), as_aware(item.updated_at))
     if data.note:
-        item.feedback_count += 1
-        session.add(
-            LedgerFeedback(
-                item_id=item.id, seq=item.feedback_count, at=now, author=actor.name, note=data.note
-            )
-        )
+        _add_feedback(session, item, author=actor.name, note=data.note, at=now)
     item.status = "closed"
     item.closed_at = now
     item.closed_by = actor.name
+    return _save_change(session, ctx, actor, item, action="ledger-close", now=now)
+
+
+def _add_feedback(
+    session: Session, item: LedgerItem, *, author: str, note: str, at: datetime
+) -> None:
+    """The department's next feedback entry on ``item``, numbered by ``feedback_count``."""
+    item.feedback_count += 1
+    session.add(
+        LedgerFeedback(item_id=item.id, seq=item.feedback_count, at=at, author=author, note=note)
+    )
+
+
+def _save_change(
+    session: Session,
+    ctx: NodeContext,
+    actor: Actor,
+    item: LedgerItem,
+    *,
+    action: str,
+    now: datetime,
+) -> LedgerItem:
+    """A new version of ``item`` as of ``now``: flushed, audited as ``action`` and summarised to
+    the ancestors in the caller's transaction."""
     item.updated_at = now
     item.version += 1
     session.flush()
-    ctx.audit.append(
-        session, actor=actor, action="ledger-close", object_type="ledger", object_id=item.id
-    )
+    ctx.audit.append(session, actor=actor, action=action, object_type="ledger", object_id=item.id)
     send_summary(session, ctx, item)
     return item
 

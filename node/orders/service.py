@@ -598,28 +598,18 @@ def _grant_attachments(
         record = session.get(Record, attachment.record_id)
         if record is None or record.deleted or record.is_stub:
             continue
-        grant = Grant(
-            id=uuid7(),
+        grant = release.open_grant(
+            session,
+            ctx,
             record_id=record.id,
-            record_origin=ctx.node_id,
             grantee_id=event.actor_id or "",
             grantee_name=event.actor,
             grantee_node=target.addressee,
             source=GRANT_SOURCE,
             request_id=None,
             order_id=order.id,
-            granted_at=now,
+            now=now,
             expires_at=max(as_aware(order.deadline), now) + GRANT_GRACE,
-        )
-        session.add(grant)
-        session.flush()
-        ctx.audit.append(
-            session,
-            actor=SYSTEM_ACTOR,
-            action="grant",
-            object_type="record",
-            object_id=record.id,
-            grant_id=grant.id,
             reason=f"order {order.id}: handler {event.actor}@{target.addressee}",
         )
         release.release_grant(session, ctx, grant, record)
@@ -646,20 +636,14 @@ def _revoke_grants(
         .all()
     )
     for grant in grants:
-        grant.revoked_at = now
-        grant.revoked_by = f"{actor.name}@{actor.node}"[:100]
-        grant.ended_at = now
-        session.flush()
-        ctx.audit.append(
+        release.end_grant(
             session,
+            ctx,
             actor=actor,
-            action="revoke",
-            object_type="record",
-            object_id=grant.record_id,
-            grant_id=grant.id,
+            grant=grant,
+            now=now,
             reason=f"order {order.id} closed for {addressee}",
         )
-        release.announce(session, ctx, "revoked", request=None, grant=grant)
 
 
 def _send_stubs(session: Session, ctx: NodeContext, order: Order) -> None:
@@ -999,6 +983,20 @@ def order_view(session: Session, ctx: NodeContext, order: Order) -> OrderOut:
     return order_out(ctx, order, targets, utcnow())
 
 
+def _target_state_conditions(
+    state: str | None, overdue: bool | None, now: datetime
+) -> list[ColumnElement[bool]]:
+    """``OrderTarget`` conditions for the state and overdue filters (None: no condition), the same
+    for orders and for targets."""
+    conditions: list[ColumnElement[bool]] = []
+    if state is not None:
+        conditions.append(OrderTarget.state == state)
+    if overdue is not None:
+        clause = overdue_clause(now)
+        conditions.append(clause if overdue else ~clause)
+    return conditions
+
+
 @dataclass(frozen=True)
 class OrderFilters:
     box: str | None = None  # issued | received
@@ -1023,12 +1021,7 @@ def list_orders(
         conditions.append(Order.held_as == ISSUER)
     elif filters.box == "received":
         conditions.append(Order.held_as == ADDRESSEE)
-    target_conditions: list[ColumnElement[bool]] = []
-    if filters.state is not None:
-        target_conditions.append(OrderTarget.state == filters.state)
-    if filters.overdue is not None:
-        clause = overdue_clause(now)
-        target_conditions.append(clause if filters.overdue else ~clause)
+    target_conditions = _target_state_conditions(filters.state, filters.overdue, now)
     if target_conditions:
         conditions.append(
             exists(
@@ -1089,11 +1082,7 @@ def list_targets(
     in_subtree = subtree_clause(ctx, OrderTarget.addressee)
     if in_subtree is not None:
         conditions.append(in_subtree)
-    if filters.state is not None:
-        conditions.append(OrderTarget.state == filters.state)
-    if filters.overdue is not None:
-        clause = overdue_clause(now)
-        conditions.append(clause if filters.overdue else ~clause)
+    conditions += _target_state_conditions(filters.state, filters.overdue, now)
     if filters.addressee is not None:
         conditions.append(OrderTarget.addressee == filters.addressee)
     if filters.issuer is not None:

@@ -152,12 +152,31 @@ def announce(
         decisions=[decision_wire(d) for d in request.decisions] if request is not None else [],
         grant=grant_wire(grant) if grant is not None else None,
     )
+    _tell_audience(
+        session,
+        ctx,
+        ends=ends,
+        ref={"request": request.id if request else None, "grant": grant.id if grant else None},
+        payload=snapshot.model_dump(mode="json"),
+    )
+
+
+def _tell_audience(
+    session: Session,
+    ctx: NodeContext,
+    *,
+    ends: tuple[str, str],
+    ref: dict[str, Any],
+    payload: dict[str, Any],
+) -> None:
+    """Enqueue a ``grant-event`` sealed for the audience of a grant's two ends (origin, grantee's
+    node), in the caller's transaction."""
     ctx.outbox.enqueue(
         session,
         kind="grant-event",
         dest=audience(ctx, *ends),
-        ref={"request": request.id if request else None, "grant": grant.id if grant else None},
-        payload=snapshot.model_dump(mode="json"),
+        ref=ref,
+        payload=payload,
         encrypt=True,
     )
 
@@ -218,6 +237,16 @@ def _record(session: Session, record_id: str) -> Record:
     return record
 
 
+def _allows(ctx: NodeContext, actor: Actor, action: str, record: Record) -> bool:
+    return ctx.policy.allows_record(
+        actor,
+        action,
+        classification=record.classification,
+        origin=record.origin,
+        parties=record.party_ids,
+    )
+
+
 def _request(session: Session, request_id: str, *, lock: bool = False) -> AccessRequest:
     if not is_uuid(request_id):
         raise InvalidInput("request id must be a UUID", code="invalid_id")
@@ -243,13 +272,7 @@ def create_request(
     record = _record(session, data.record_id)
     if record.classification != "secret":
         raise Conflict("only case-secret records are released on request", code="not_case_secret")
-    if not ctx.policy.allows_record(
-        actor,
-        "request",
-        classification=record.classification,
-        origin=record.origin,
-        parties=record.party_ids,
-    ):
+    if not _allows(ctx, actor, "request", record):
         raise PermissionDenied(
             "not permitted to request this record",
             action="request",
@@ -366,9 +389,12 @@ def receive_request(
 # -- decisions at the origin ----------------------------------------------------------------
 
 
-def _check_decider(
-    session: Session, ctx: NodeContext, actor: Actor, req: AccessRequest, action: str
-) -> Record:
+def _pending_request(
+    session: Session, ctx: NodeContext, actor: Actor, request_id: str, *, action: str
+) -> tuple[AccessRequest, Record, datetime]:
+    """The request (locked), its record and the decision's time, once ``actor`` may ``action`` it
+    here (an approver at the origin, not the requester) and it still awaits their decision."""
+    req = _request(session, request_id, lock=True)
     if actor.user_id == req.requester_id and actor.node == req.requester_node:
         raise PermissionDenied(
             "the requester may not decide their own request",
@@ -380,20 +406,16 @@ def _check_decider(
     if req.record_origin != ctx.node_id:
         raise Conflict("requests are decided at the record's origin", code="not_origin")
     record = _record(session, req.record_id)
-    if not ctx.policy.allows_record(
-        actor,
-        "approve",
-        classification=record.classification,
-        origin=record.origin,
-        parties=record.party_ids,
-    ):
+    if not _allows(ctx, actor, "approve", record):
         raise PermissionDenied(
             "not permitted to decide access requests",
             action=action,
             object_type="access_request",
             object_id=req.id,
         )
-    return record
+    now = utcnow()
+    _check_pending(req, actor, now)
+    return req, record, now
 
 
 def _comment(text: str) -> str:
@@ -412,30 +434,29 @@ def _check_pending(req: AccessRequest, actor: Actor, now: datetime) -> None:
         raise Conflict("you have already decided this request", code="already_decided")
 
 
-def approve_request(
-    session: Session, ctx: NodeContext, actor: Actor, request_id: str, data: ApproveIn
-) -> AccessRequest:
-    """Add one approval; the last one needed starts the grant and releases the content."""
-    comment = _comment(data.comment)
-    req = _request(session, request_id, lock=True)
-    record = _check_decider(session, ctx, actor, req, "approve")
-    now = utcnow()
-    _check_pending(req, actor, now)
-    if record.deleted:
-        raise Conflict("the record is deleted", code="record_deleted")
-    if data.duration_s is not None and data.duration_s > req.wanted_s:
-        raise InvalidInput(
-            "an approval may shorten a grant, never lengthen it", code="duration_too_long"
-        )
+def _add_decision(
+    session: Session,
+    ctx: NodeContext,
+    actor: Actor,
+    req: AccessRequest,
+    record: Record,
+    *,
+    decision: str,
+    comment: str,
+    duration_s: int | None,
+    now: datetime,
+) -> None:
+    """Record ``actor``'s decision on ``req`` (a new revision) with its audit entry against the
+    record. The caller has checked it (``_pending_request``) and settles the request's status."""
     req.decisions.append(
         AccessDecision(
             id=uuid7(),
             approver_id=actor.user_id,
             approver_name=actor.name,
             approver_node=actor.node,
-            decision="approve",
+            decision=decision,
             comment=comment,
-            duration_s=data.duration_s,
+            duration_s=duration_s,
             at=now,
         )
     )
@@ -444,10 +465,35 @@ def approve_request(
     ctx.audit.append(
         session,
         actor=actor,
-        action="approve",
+        action=decision,
         object_type="record",
         object_id=record.id,
         reason=f"request {req.id}",
+    )
+
+
+def approve_request(
+    session: Session, ctx: NodeContext, actor: Actor, request_id: str, data: ApproveIn
+) -> AccessRequest:
+    """Add one approval; the last one needed starts the grant and releases the content."""
+    comment = _comment(data.comment)
+    req, record, now = _pending_request(session, ctx, actor, request_id, action="approve")
+    if record.deleted:
+        raise Conflict("the record is deleted", code="record_deleted")
+    if data.duration_s is not None and data.duration_s > req.wanted_s:
+        raise InvalidInput(
+            "an approval may shorten a grant, never lengthen it", code="duration_too_long"
+        )
+    _add_decision(
+        session,
+        ctx,
+        actor,
+        req,
+        record,
+        decision="approve",
+        comment=comment,
+        duration_s=data.duration_s,
+        now=now,
     )
     approvals = [d for d in req.decisions if d.decision == "approve"]
     grant = None
@@ -466,35 +512,71 @@ def _start_grant(
     now: datetime,
 ) -> Grant:
     seconds = min([req.wanted_s, MAX_GRANT_S] + [d.duration_s for d in approvals if d.duration_s])
-    grant = Grant(
-        id=uuid7(),
+    req.status = "approved"
+    req.decided_at = now
+    grant = open_grant(
+        session,
+        ctx,
         record_id=req.record_id,
-        record_origin=req.record_origin,
         grantee_id=req.requester_id,
         grantee_name=req.requester_name,
         grantee_node=req.requester_node,
         source=SOURCE_APPROVAL,
         request_id=req.id,
         order_id=None,
-        granted_at=now,
+        now=now,
         expires_at=now + timedelta(seconds=seconds),
+        reason=f"request {req.id}: {req.requester_name}@{req.requester_node}, {seconds}s",
+    )
+    req.grant_id = grant.id
+    return grant
+
+
+def open_grant(
+    session: Session,
+    ctx: NodeContext,
+    *,
+    record_id: str,
+    grantee_id: str,
+    grantee_name: str,
+    grantee_node: str,
+    source: str,
+    request_id: str | None,
+    order_id: str | None,
+    now: datetime,
+    expires_at: datetime,
+    reason: str,
+) -> Grant:
+    """Grant access to a record of this node's from ``now`` until ``expires_at``: the grant is
+    flushed with the system's ``grant`` audit entry in the caller's transaction; nothing is sent.
+
+    Also the way for other domains (orders) to grant; ``release_grant`` then sends the content."""
+    grant = Grant(
+        id=uuid7(),
+        record_id=record_id,
+        record_origin=ctx.node_id,
+        grantee_id=grantee_id,
+        grantee_name=grantee_name,
+        grantee_node=grantee_node,
+        source=source,
+        request_id=request_id,
+        order_id=order_id,
+        granted_at=now,
+        expires_at=expires_at,
         revoked_at=None,
         revoked_by=None,
         ended_at=None,
     )
     session.add(grant)
-    req.status = "approved"
-    req.decided_at = now
-    req.grant_id = grant.id
     session.flush()
     ctx.audit.append(
         session,
         actor=SYSTEM_ACTOR,
         action="grant",
         object_type="record",
-        object_id=req.record_id,
+        object_id=record_id,
         grant_id=grant.id,
-        reason=f"request {req.id}: {req.requester_name}@{req.requester_node}, {seconds}s",
+        reason=reason,
     )
     return grant
 
@@ -533,33 +615,11 @@ def deny_request(
 ) -> AccessRequest:
     """One deny settles the request, whatever approvals came before (deny wins)."""
     comment = _comment(data.comment)
-    req = _request(session, request_id, lock=True)
-    record = _check_decider(session, ctx, actor, req, "deny")
-    now = utcnow()
-    _check_pending(req, actor, now)
-    req.decisions.append(
-        AccessDecision(
-            id=uuid7(),
-            approver_id=actor.user_id,
-            approver_name=actor.name,
-            approver_node=actor.node,
-            decision="deny",
-            comment=comment,
-            duration_s=None,
-            at=now,
-        )
-    )
+    req, record, now = _pending_request(session, ctx, actor, request_id, action="deny")
     req.status = "denied"
     req.decided_at = now
-    req.revision += 1
-    session.flush()
-    ctx.audit.append(
-        session,
-        actor=actor,
-        action="deny",
-        object_type="record",
-        object_id=record.id,
-        reason=f"request {req.id}",
+    _add_decision(
+        session, ctx, actor, req, record, decision="deny", comment=comment, duration_s=None, now=now
     )
     announce(session, ctx, "denied", request=req, grant=None)
     return req
@@ -575,13 +635,7 @@ def revoke_grant(session: Session, ctx: NodeContext, actor: Actor, grant_id: str
     if grant.record_origin != ctx.node_id:
         raise Conflict("grants are revoked at the record's origin", code="not_origin")
     record = _record(session, grant.record_id)
-    if not ctx.policy.allows_record(
-        actor,
-        "revoke",
-        classification=record.classification,
-        origin=record.origin,
-        parties=record.party_ids,
-    ):
+    if not _allows(ctx, actor, "revoke", record):
         raise PermissionDenied(
             "not permitted to revoke grants",
             action="revoke",
@@ -593,6 +647,22 @@ def revoke_grant(session: Session, ctx: NodeContext, actor: Actor, grant_id: str
         raise Conflict("the grant is already revoked", code="grant_revoked")
     if as_aware(grant.expires_at) <= now:
         raise Conflict("the grant has already expired", code="grant_expired")
+    end_grant(session, ctx, actor=actor, grant=grant, now=now)
+    return grant
+
+
+def end_grant(
+    session: Session,
+    ctx: NodeContext,
+    *,
+    actor: Actor,
+    grant: Grant,
+    now: datetime,
+    reason: str | None = None,
+) -> None:
+    """Revoke ``grant`` as of ``now``, in the caller's transaction: audited as ``actor``'s
+    ``revoke`` and announced, so the grantee's node deletes the content on receipt. The caller has
+    checked that ``actor`` may (here: ``revoke_grant``; orders: closing the order)."""
     grant.revoked_at = now
     grant.revoked_by = f"{actor.name}@{actor.node}"[:100]
     grant.ended_at = now
@@ -607,9 +677,9 @@ def revoke_grant(session: Session, ctx: NodeContext, actor: Actor, grant_id: str
         object_type="record",
         object_id=grant.record_id,
         grant_id=grant.id,
+        reason=reason,
     )
     announce(session, ctx, "revoked", request=req, grant=grant)
-    return grant
 
 
 # -- copies elsewhere -----------------------------------------------------------------------
@@ -729,13 +799,12 @@ def read_released(
             at=now,
         )
         session.add(read)
-        ctx.outbox.enqueue(
+        _tell_audience(
             session,
-            kind="grant-event",
-            dest=audience(ctx, grant.record_origin, grant.grantee_node),
+            ctx,
+            ends=(grant.record_origin, grant.grantee_node),
             ref={"grant": grant.id, "read": read.id},
             payload=read_payload(read),
-            encrypt=True,
         )
         result[record_id] = Released(grant.id, released.title, released.body)
     return result

@@ -13,18 +13,37 @@ Guarantees:
 from __future__ import annotations
 
 import hashlib
+import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    ValidationError,
+)
 from sqlalchemy import select
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from node.audit.chain import SYSTEM_ACTOR
-from node.clock import parse_iso, utcnow
+from node.clock import as_aware, utcnow
 from node.context import NodeContext
 from node.models import DeadLetter, InboxMessage, Record, RecordParty
 from node.replication.envelope import Envelope, EnvelopeRejected
+from node.text import clean_text
+
+UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+SUBJECT_PATTERN = re.compile(r"^[a-z0-9_.>*-]{1,200}$")
+# Kinds whose payload may travel in clear: general records (checked per record) and checkpoints.
+CLEAR_KINDS = {"record", "audit-checkpoint"}
+log = logging.getLogger("fedshare.replication")
 
 # kind -> handler(session, ctx, envelope, payload) -> (object id, version)
 Handler = Callable[[Session, NodeContext, Envelope, dict[str, Any]], tuple[str | None, int | None]]
@@ -75,7 +94,7 @@ def dead_letter(
         object_type="envelope",
         object_id=(msg_id or None) and msg_id[:64],
         decision="deny",
-        reason=f"{reason} from {origin or '?'} via {subject[:100]}",
+        reason=f"{reason} from {_known(ctx, origin)} via {_safe_subject(subject)}",
     )
 
 
@@ -117,6 +136,15 @@ def existing_record(session: Session, record_id: str) -> Record | None:
     return session.get(Record, record_id)
 
 
+def _known(ctx: NodeContext, node: str | None) -> str:
+    """An unverified claimed origin goes into the audit chain only if the topology knows it."""
+    return node if node is not None and node in ctx.topology else "?"
+
+
+def _safe_subject(subject: str) -> str:
+    return subject[:100] if SUBJECT_PATTERN.match(subject) else "?"
+
+
 def process(
     session: Session,
     ctx: NodeContext,
@@ -150,6 +178,8 @@ def process(
             raise EnvelopeRejected(
                 "unknown_kind", msg_id=envelope.msg_id, origin=envelope.origin, kind=envelope.kind
             )
+        if "payload" in envelope.document and envelope.kind not in CLEAR_KINDS:
+            raise _reject(envelope, "content_not_sealed")
         payload = envelope.payload(ctx.node_id, ctx.keys)
         object_id, version = handler(session, ctx, envelope, payload)
         status = "applied"
@@ -169,10 +199,79 @@ def process(
     return Outcome(status)
 
 
+def apply_or_reject(
+    session: Session,
+    ctx: NodeContext,
+    envelope: Envelope,
+    *,
+    subject: str,
+    stream_seq: int,
+    seen: dict[str, int] | None = None,
+) -> Outcome:
+    """Apply one verified envelope atomically, or dead-letter it; never leave half of it applied.
+
+    Guarantee: each envelope runs in its own savepoint. If its handler refuses it, or fails on a
+    payload it cannot take (a missing field, a wrong type, a constraint), everything the
+    handler wrote is rolled back and the envelope is dead-lettered, so one bad envelope can
+    neither half-apply nor stall the inbox. Transient database faults propagate: the batch is
+    retried and redelivery is idempotent.
+    """
+    try:
+        with session.begin_nested():
+            return process(
+                session, ctx, envelope, subject=subject, stream_seq=stream_seq, seen=seen
+            )
+    except EnvelopeRejected as exc:
+        rejection = exc
+    except (OperationalError, InterfaceError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - a payload the handler cannot take is dead-lettered
+        log.warning(
+            "envelope %s of kind %s failed in its handler: %s",
+            envelope.msg_id,
+            envelope.kind,
+            type(exc).__name__,
+        )
+        rejection = _reject(envelope, "handler_error")
+    # The savepoint's rollback may have discarded records the batch prefetch still holds.
+    session.info.pop(PREFETCHED_RECORDS, None)
+    dead_letter(
+        session,
+        ctx,
+        raw=envelope.raw,
+        subject=subject,
+        reason=rejection.reason,
+        msg_id=rejection.msg_id,
+        origin=rejection.origin,
+        kind=rejection.kind,
+    )
+    return Outcome("rejected", rejection.reason)
+
+
 def _reject(envelope: Envelope, reason: str) -> EnvelopeRejected:
     return EnvelopeRejected(
         reason, msg_id=envelope.msg_id, origin=envelope.origin, kind=envelope.kind
     )
+
+
+class RecordWire(BaseModel):
+    """A record as it travels: validated whole before anything is written."""
+
+    model_config = ConfigDict(extra="ignore", strict=False)
+
+    id: Annotated[str, StringConstraints(pattern=UUID_PATTERN)]
+    origin: Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{1,64}$")]
+    category: Annotated[str, StringConstraints(max_length=40)]
+    classification: Literal["general", "restricted", "secret"]
+    version: Annotated[int, Field(ge=1, le=2**31 - 1)]
+    created_at: datetime
+    updated_at: datetime
+    deleted: StrictBool
+    stub: StrictBool
+    author: Annotated[str, StringConstraints(max_length=100)] = ""
+    title: Annotated[str, StringConstraints(max_length=500)] = ""
+    body: Annotated[str, StringConstraints(max_length=100_000)] = ""
+    parties: list[Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{1,64}$")]] = []
 
 
 @handles("record")
@@ -180,60 +279,61 @@ def apply_record(
     session: Session, ctx: NodeContext, envelope: Envelope, payload: dict[str, Any]
 ) -> tuple[str | None, int | None]:
     try:
-        record_id = str(payload["id"])
-        version = int(payload["version"])
-        classification = str(payload["classification"])
-        stub = bool(payload["stub"])
-        origin = str(payload["origin"])
-    except (KeyError, TypeError, ValueError) as exc:
+        wire = RecordWire.model_validate(payload)
+        for text in (wire.author, wire.title, wire.body):
+            clean_text(text)
+    except (ValidationError, ValueError) as exc:
         raise _reject(envelope, "malformed") from exc
     if (
-        origin != envelope.origin
-        or envelope.ref.get("record") != record_id
-        or envelope.ref.get("version") != version
+        wire.origin != envelope.origin
+        or envelope.ref.get("record") != wire.id
+        or envelope.ref.get("version") != wire.version
     ):
         raise _reject(envelope, "origin_mismatch")
-    if ctx.policy.categories.get(str(payload.get("category"))) is None:
+    category = ctx.policy.categories.get(wire.category)
+    if category is None:
         raise _reject(envelope, "unknown_category")
+    if not ctx.policy.categories.allows(category.code, wire.classification):
+        raise _reject(envelope, "classification_below_minimum")
     # The class decides what may be held here (the leak invariant, enforced on receipt too).
-    if classification == "secret" and not stub:
+    if wire.classification != "general" and "payload" in envelope.document:
+        raise _reject(envelope, "content_not_sealed")
+    if wire.classification == "secret" and not wire.stub:
         raise _reject(envelope, "content_not_allowed")
-    if classification == "restricted" and ctx.node_id not in payload.get("parties", []):
+    if wire.classification == "restricted" and ctx.node_id not in wire.parties:
         raise _reject(envelope, "not_a_party")
-    if classification not in ("general", "restricted", "secret"):
-        raise _reject(envelope, "malformed")
-    existing = existing_record(session, record_id)
+    existing = existing_record(session, wire.id)
     if existing is not None:
-        if existing.origin != origin:
+        if existing.origin != wire.origin:
             raise _reject(envelope, "origin_mismatch")
-        if existing.version >= version:
+        if existing.version >= wire.version:
             raise _reject(envelope, "stale_version")
-    record = existing or Record(id=record_id, origin=origin)
-    record.category = str(payload["category"])
-    record.classification = classification
-    record.version = version
-    record.created_at = parse_iso(str(payload["created_at"]))
-    record.updated_at = parse_iso(str(payload["updated_at"]))
-    record.deleted = bool(payload["deleted"])
-    record.is_stub = stub
-    if stub:
+    record = existing or Record(id=wire.id, origin=wire.origin)
+    record.category = wire.category
+    record.classification = wire.classification
+    record.version = wire.version
+    record.created_at = as_aware(wire.created_at)
+    record.updated_at = as_aware(wire.updated_at)
+    record.deleted = wire.deleted
+    record.is_stub = wire.stub
+    if wire.stub:
         record.author = ""
         record.title = None
         record.body = None
     else:
-        record.author = str(payload.get("author", ""))
-        record.title = str(payload.get("title", ""))
-        record.body = str(payload.get("body", ""))
-    parties = sorted({str(p) for p in payload.get("parties", [])}) if not stub else []
+        record.author = wire.author
+        record.title = wire.title
+        record.body = wire.body
+    parties = sorted(set(wire.parties)) if not wire.stub else []
     if existing is None:
         record.parties = [RecordParty(node_id=p) for p in parties]
         session.add(record)
         prefetched: dict[str, Record] | None = session.info.get(PREFETCHED_RECORDS)
         if prefetched is not None:
-            prefetched[record_id] = record
+            prefetched[wire.id] = record
     else:
         current = {p.node_id for p in record.parties}
         for party in parties:
             if party not in current:
                 record.parties.append(RecordParty(node_id=party))
-    return record_id, version
+    return wire.id, wire.version

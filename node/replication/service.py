@@ -32,8 +32,10 @@ from sqlalchemy.orm import Session
 
 from node.clock import iso, utcnow
 from node.context import NodeContext
+from node.errors import PermissionDenied
 from node.metrics import Metrics
 from node.models import DeadLetter, InboxMessage, OutboxMessage
+from node.policy import Actor
 from node.replication import inbox
 from node.replication.envelope import Envelope, EnvelopeRejected, open_envelope
 from node.replication.kinds import load_handlers
@@ -276,25 +278,24 @@ class ReplicationService:
     def _apply_one(self, session: Session, delivery: Delivery, seen: dict[str, int]) -> None:
         ctx = self.ctx
         envelope = delivery.envelope
-        rejection = delivery.rejection
         if envelope is not None:
-            try:
-                # process() raises EnvelopeRejected before it writes anything, so no savepoint.
-                outcome = inbox.process(
-                    session,
-                    ctx,
-                    envelope,
-                    subject=delivery.subject,
-                    stream_seq=delivery.stream_seq,
-                    seen=seen,
-                )
-                if outcome.status == "applied":
-                    self.metrics.applied.labels(envelope.kind).inc()
-                came_from = arrival_source(delivery.subject, self.me)
-                delivery.forward_to = next_hops(ctx.topology, self.me, envelope.dest, came_from)
+            outcome = inbox.apply_or_reject(
+                session,
+                ctx,
+                envelope,
+                subject=delivery.subject,
+                stream_seq=delivery.stream_seq,
+                seen=seen,
+            )
+            if outcome.status == "rejected":
+                self.metrics.dead_letters.labels(outcome.reason or "rejected").inc()
                 return
-            except EnvelopeRejected as exc:
-                rejection = exc
+            if outcome.status == "applied":
+                self.metrics.applied.labels(envelope.kind).inc()
+            came_from = arrival_source(delivery.subject, self.me)
+            delivery.forward_to = next_hops(ctx.topology, self.me, envelope.dest, came_from)
+            return
+        rejection = delivery.rejection
         assert rejection is not None
         self.metrics.dead_letters.labels(rejection.reason).inc()
         inbox.dead_letter(
@@ -407,6 +408,17 @@ class ReplicationService:
             "peers": peers,
             "last_error": self.last_error,
         }
+
+
+def authorize_status(session: Session, ctx: NodeContext, actor: Actor) -> None:
+    """Federation status is operational metadata: for admins and security officers, audited."""
+    if not ctx.policy.allows_on_node(actor, "federation-status", object_node=ctx.node_id):
+        raise PermissionDenied(
+            "not permitted to read the federation status",
+            action="federation-status",
+            object_type="federation",
+        )
+    ctx.audit.append(session, actor=actor, action="federation-status", object_type="federation")
 
 
 def database_status(session: Session) -> dict[str, Any]:

@@ -117,3 +117,20 @@ def test_federation_status_reports_links_backlog_and_positions(
         demo_federation.url("yanan", "/api/v1/federation/status")
     )
     assert unauthenticated.status_code == 401
+
+
+def test_federation_status_is_for_admins_and_security_officers(
+    demo_federation: FederationClient,
+) -> None:
+    refused = demo_federation.get("yanan", "inspector", "/api/v1/federation/status")
+    assert refused.status_code == 403
+    allowed = demo_federation.get("yanan", "security_officer", "/api/v1/federation/status")
+    assert allowed.status_code == 200
+    rows = demo_federation.db_rows(
+        "yanan",
+        "SELECT decision, count(*) FROM audit_log WHERE action = 'federation-status' "
+        "GROUP BY decision ORDER BY decision",
+    )
+    decisions = dict(rows)
+    assert decisions["allow"] >= 1
+    assert decisions["deny"] >= 1
