@@ -95,6 +95,14 @@ async def _reject_too_large(send: Send, limit: int) -> None:
     await send({"type": "http.response.body", "body": response.body})
 
 
+KNOWN_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+
+
+def _method_label(method: str) -> str:
+    """Metric labels take a bounded set of values: a client-chosen method is not one."""
+    return method if method in KNOWN_METHODS else "OTHER"
+
+
 def create_app(settings: Settings | None = None, *, ctx: NodeContext | None = None) -> FastAPI:
     """Build the app. ``ctx`` may be supplied (tests, the demo); else it is built at start-up."""
 
@@ -155,7 +163,9 @@ def create_app(settings: Settings | None = None, *, ctx: NodeContext | None = No
         route = request.scope.get("route")
         path = getattr(route, "path", "unmatched")
         metrics: Metrics = request.app.state.metrics
-        metrics.requests.labels(request.method, path, str(response.status_code)).inc()
+        metrics.requests.labels(
+            _method_label(request.method), path, str(response.status_code)
+        ).inc()
         metrics.latency.labels(path).observe(time.perf_counter() - started)
         return response
 

@@ -28,6 +28,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js import api
 from nats.js.errors import BadRequestError, NotFoundError
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from node.clock import iso, utcnow
@@ -267,47 +268,62 @@ class ReplicationService:
     # -- inbox consumer --------------------------------------------------------------------
 
     def _apply_batch(self, deliveries: list[Delivery]) -> None:
+        """Apply a batch in one transaction; if any envelope in it fails, roll the batch back and
+        apply it again envelope by envelope, each in a savepoint (``inbox.apply_or_reject``).
+        Failures are rare, so the common path pays no per-envelope savepoint."""
+        try:
+            outcomes = self._apply_all(deliveries, careful=False)
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception:  # noqa: BLE001 - replayed below, one savepoint per envelope
+            outcomes = self._apply_all(deliveries, careful=True)
+        for delivery, outcome in zip(deliveries, outcomes, strict=True):
+            envelope = delivery.envelope
+            if outcome.status == "rejected":
+                self.metrics.dead_letters.labels(outcome.reason or "rejected").inc()
+                continue
+            assert envelope is not None
+            if outcome.status == "applied":
+                self.metrics.applied.labels(envelope.kind).inc()
+            came_from = arrival_source(delivery.subject, self.me)
+            delivery.forward_to = next_hops(self.ctx.topology, self.me, envelope.dest, came_from)
+
+    def _apply_all(self, deliveries: list[Delivery], *, careful: bool) -> list[inbox.Outcome]:
         ctx = self.ctx
+        outcomes: list[inbox.Outcome] = []
         with ctx.sessions() as session, session.begin(), session.no_autoflush:
             seen = inbox.prefetch(
                 session, [d.envelope for d in deliveries if d.envelope is not None]
             )
             for delivery in deliveries:
-                self._apply_one(session, delivery, seen)
-
-    def _apply_one(self, session: Session, delivery: Delivery, seen: dict[str, int]) -> None:
-        ctx = self.ctx
-        envelope = delivery.envelope
-        if envelope is not None:
-            outcome = inbox.apply_or_reject(
-                session,
-                ctx,
-                envelope,
-                subject=delivery.subject,
-                stream_seq=delivery.stream_seq,
-                seen=seen,
-            )
-            if outcome.status == "rejected":
-                self.metrics.dead_letters.labels(outcome.reason or "rejected").inc()
-                return
-            if outcome.status == "applied":
-                self.metrics.applied.labels(envelope.kind).inc()
-            came_from = arrival_source(delivery.subject, self.me)
-            delivery.forward_to = next_hops(ctx.topology, self.me, envelope.dest, came_from)
-            return
-        rejection = delivery.rejection
-        assert rejection is not None
-        self.metrics.dead_letters.labels(rejection.reason).inc()
-        inbox.dead_letter(
-            session,
-            ctx,
-            raw=delivery.msg.data,
-            subject=delivery.subject,
-            reason=rejection.reason,
-            msg_id=rejection.msg_id,
-            origin=rejection.origin,
-            kind=rejection.kind,
-        )
+                envelope = delivery.envelope
+                if envelope is None:
+                    rejection = delivery.rejection
+                    assert rejection is not None
+                    inbox.dead_letter(
+                        session,
+                        ctx,
+                        raw=delivery.msg.data,
+                        subject=delivery.subject,
+                        reason=rejection.reason,
+                        msg_id=rejection.msg_id,
+                        origin=rejection.origin,
+                        kind=rejection.kind,
+                    )
+                    outcomes.append(inbox.Outcome("rejected", rejection.reason))
+                    continue
+                apply = inbox.apply_or_reject if careful else inbox.process
+                outcomes.append(
+                    apply(
+                        session,
+                        ctx,
+                        envelope,
+                        subject=delivery.subject,
+                        stream_seq=delivery.stream_seq,
+                        seen=seen,
+                    )
+                )
+        return outcomes
 
     def _decode(self, msg: Any) -> Delivery:
         delivery = Delivery(msg=msg, subject=msg.subject, stream_seq=msg.metadata.sequence.stream)

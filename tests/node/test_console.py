@@ -17,3 +17,11 @@ def test_console_page_has_chinese_labels(make_node: Callable[[str], NodeUnderTes
     for path in ("/api/v1/records", "/api/v1/me", "/api/v1/categories"):
         assert path in page.text
     assert "/" not in node.client.get("/openapi.json").json()["paths"]
+
+
+def test_metrics_labels_stay_bounded(make_node: Callable[[str], NodeUnderTest]) -> None:
+    node = make_node("yanan")
+    node.client.request("BREW", "/healthz")
+    metrics = node.client.get("/metrics").text
+    assert 'method="BREW"' not in metrics
+    assert 'method="OTHER"' in metrics
