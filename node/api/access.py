@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
 from node.api.deps import ContextDep, CurrentActor, SessionDep
+from node.clock import UtcDateTime
 from node.release import service
 from node.release.schemas import (
     AccessRequestCreate,
@@ -102,8 +102,8 @@ def list_grants(
     user: Annotated[str | None, Query(max_length=100)] = None,
     record_id: Uuid = None,
     status: Status | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: UtcDateTime | None = None,
+    until: UtcDateTime | None = None,
     limit: Limit = 100,
 ) -> GrantPage:
     filters = service.GrantFilters(

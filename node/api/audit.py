@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
@@ -10,6 +9,7 @@ from fastapi import APIRouter, Query, status
 from node.api.deps import ContextDep, CurrentActor, SessionDep
 from node.audit import service
 from node.audit.schemas import AuditPage, CheckpointOut
+from node.clock import UtcDateTime
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit 审计"])
 
@@ -26,9 +26,9 @@ def list_audit(
     object_id: Text64 = None,
     grant_id: Text64 = None,
     decision: Annotated[str | None, Query(pattern=r"^(allow|deny)$")] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    after_seq: Annotated[int, Query(ge=0)] = 0,
+    since: UtcDateTime | None = None,
+    until: UtcDateTime | None = None,
+    after_seq: Annotated[int, Query(ge=0, le=2**62)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> AuditPage:
     filters = service.AuditFilters(

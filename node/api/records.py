@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
 
 from node.api.deps import ContextDep, CurrentActor, SessionDep
+from node.clock import UtcDateTime
 from node.records import service
 from node.records.schemas import Classification, RecordCreate, RecordOut, RecordPage, RecordUpdate
 
@@ -40,7 +40,7 @@ def list_records(
     classification: Annotated[Classification | None, Query(alias="class")] = None,
     category: Annotated[str | None, Query(max_length=40)] = None,
     origin: Annotated[str | None, Query(pattern=r"^[a-z0-9-]+$", max_length=64)] = None,
-    updated_since: datetime | None = None,
+    updated_since: UtcDateTime | None = None,
     include_deleted: bool = False,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from node.audit.checkpoints import checkpoint_verifies, make_checkpoint
 from node.audit.schemas import AuditEntryOut, AuditPage, CheckpointOut
-from node.clock import as_aware
+from node.clock import as_aware, to_utc
 from node.context import NodeContext
 from node.errors import Conflict, PermissionDenied
 from node.models import AuditCheckpoint, AuditEntry
@@ -56,9 +56,9 @@ def list_entries(
             query = query.where(column == value)
     # Stored times are UTC, compared as text on SQLite: bring any offset to UTC first.
     if filters.since is not None:
-        query = query.where(AuditEntry.at >= as_aware(filters.since).astimezone(UTC))
+        query = query.where(AuditEntry.at >= to_utc(filters.since))
     if filters.until is not None:
-        query = query.where(AuditEntry.at < as_aware(filters.until).astimezone(UTC))
+        query = query.where(AuditEntry.at < to_utc(filters.until))
     rows = session.execute(query.order_by(AuditEntry.seq).limit(limit + 1)).scalars().all()
     items = [
         AuditEntryOut(

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 
+from node.clock import UtcDateTime
 from node.text import clean_text
 
 LedgerStatus = Literal["transferred", "responded", "closed"]
@@ -31,7 +32,7 @@ class LedgerCreate(BaseModel):
     title: Title
     department: Department
     responsible: PersonName
-    feedback_deadline: datetime
+    feedback_deadline: UtcDateTime
     clue_record_id: Uuid | None = None
     order_id: Uuid | None = None
 

@@ -11,13 +11,13 @@ counted in their statistics; titles, clue references and feedback never leave th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import Session
 
-from node.clock import as_aware, iso, parse_iso, utcnow
+from node.clock import as_aware, iso, parse_iso, to_utc, utcnow
 from node.context import NodeContext
 from node.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from node.ids import is_uuid, uuid7
@@ -92,7 +92,7 @@ def create_item(session: Session, ctx: NodeContext, actor: Actor, data: LedgerCr
     _require(ctx, actor, "manage-ledger")
     now = utcnow()
     # Stored as UTC: SQLite keeps no offset and compares times as text.
-    deadline = as_aware(data.feedback_deadline).astimezone(UTC)
+    deadline = to_utc(data.feedback_deadline)
     if deadline <= now:
         raise InvalidInput("the feedback deadline has passed", code="deadline_past")
     if deadline > now + MAX_HORIZON:

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from node.clock import UtcDateTime
 from node.records.schemas import NodeId
 from node.text import clean_text
 
@@ -44,7 +45,7 @@ class OrderCreate(BaseModel):
         description="explicitly grant the addressees' handlers access to attached case-secret "
         "records of this node for the order's life (audited)",
     )
-    deadline: datetime
+    deadline: UtcDateTime
 
 
 class OrderNote(BaseModel):

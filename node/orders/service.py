@@ -22,14 +22,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, select, tuple_
 from sqlalchemy.orm import Session
 
 from node.audit.chain import SYSTEM_ACTOR
-from node.clock import as_aware, iso, parse_iso, utcnow
+from node.clock import as_aware, iso, parse_iso, to_utc, utcnow
 from node.context import NodeContext
 from node.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from node.ids import is_uuid, uuid7
@@ -206,6 +206,16 @@ def _attachment(
             object_type="record",
             object_id=record.id,
         )
+    if record.classification == "restricted":
+        # The order carries the attachment's metadata to every addressee: a restricted record is
+        # known only to its origin and named parties, so each addressee must be one of them.
+        entitled = {record.origin, *record.party_ids}
+        if any(addressee not in entitled for addressee in addressees):
+            raise InvalidInput(
+                "a restricted record may only be attached to an order addressed to its origin "
+                "or its named parties",
+                code="attachment_not_shareable",
+            )
     granted = False
     if record.classification == "secret":
         for addressee in addressees:
@@ -247,7 +257,7 @@ def issue_order(session: Session, ctx: NodeContext, actor: Actor, data: OrderCre
         check_addressee(ctx, addressee)
     now = utcnow()
     # Stored as UTC: SQLite keeps no offset and compares times as text.
-    deadline = as_aware(data.deadline).astimezone(UTC)
+    deadline = to_utc(data.deadline)
     if deadline <= now:
         raise InvalidInput("the deadline has passed", code="deadline_past")
     if deadline > now + MAX_HORIZON:
@@ -690,9 +700,17 @@ def _str(data: dict[str, Any], key: str) -> str:
     return value
 
 
+def _order_id(data: dict[str, Any], key: str) -> str:
+    """An order id as ids are made here: a lower-case UUID."""
+    value = _str(data, key)
+    if not is_uuid(value) or value != value.lower():
+        raise ApplyRefused("malformed")
+    return value
+
+
 def receive_order(session: Session, ctx: NodeContext, origin: str, data: dict[str, Any]) -> str:
     """An order arrives at an addressee: hold it, mark it received, tell the issuer and above."""
-    order_id = _str(data, "id")
+    order_id = _order_id(data, "id")
     if _str(data, "issuer") != origin:
         raise ApplyRefused("origin_mismatch")
     addressees = [str(a) for a in data.get("addressees", [])]
@@ -751,7 +769,7 @@ def receive_order(session: Session, ctx: NodeContext, origin: str, data: dict[st
 
 def apply_update(session: Session, ctx: NodeContext, origin: str, data: dict[str, Any]) -> int:
     """The other end moved a target: record its event, take its snapshot if newer."""
-    order_id = _str(data, "order_id")
+    order_id = _order_id(data, "order_id")
     addressee = _str(data, "addressee")
     snap = data.get("target")
     change = data.get("event")
@@ -777,31 +795,41 @@ def apply_update(session: Session, ctx: NodeContext, origin: str, data: dict[str
         at = parse_iso(str(change["at"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise ApplyRefused("malformed") from exc
-    if change.get("state") != rule.target or seq != version:
+    if change.get("state") != rule.target or snap.get("state") != rule.target or seq != version:
         raise ApplyRefused("malformed")
     known = session.get(OrderEvent, (order_id, addressee, seq))
-    if known is None:
-        event = OrderEvent(
-            order_id=order_id,
-            addressee=addressee,
-            seq=seq,
-            action=str(action),
-            state=rule.target,
-            node=origin,
-            actor=str(change.get("actor", ""))[:100],
-            actor_id=(str(change["actor_id"])[:36] if change.get("actor_id") else None),
-            role=str(change.get("role", ""))[:32],
-            note=(str(change["note"]) if change.get("note") else None),
-            at=at,
-        )
-        session.add(event)
-        if action == "acknowledge" and target.held_as == ISSUER:
-            _grant_attachments(session, ctx, order, target, event, utcnow())
-    if version > target.version:
-        try:
-            apply_snapshot(target, snap)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ApplyRefused("malformed") from exc
+    if known is not None and known.action == action and known.node == origin:
+        return version  # delivered again: applied already
+    # Each end moves a target only from its current state, one step at a time: an old or skipped
+    # step, or one the state does not allow (acknowledging a closed order), is refused.
+    if seq != target.version + 1:
+        raise ApplyRefused("stale_version" if seq <= target.version else "out_of_order")
+    if target.state not in rule.sources:
+        raise ApplyRefused("illegal_transition")
+    first_acknowledgement = action == "acknowledge" and target.acknowledged_at is None
+    event = OrderEvent(
+        order_id=order_id,
+        addressee=addressee,
+        seq=seq,
+        action=str(action),
+        state=rule.target,
+        node=origin,
+        actor=str(change.get("actor", ""))[:100],
+        actor_id=(str(change["actor_id"])[:36] if change.get("actor_id") else None),
+        role=str(change.get("role", ""))[:32],
+        note=(str(change["note"]) if change.get("note") else None),
+        at=at,
+    )
+    session.add(event)
+    # The deadline and issue time are the issuer's: the other end's copy does not move them.
+    deadline, issued_at = target.deadline, target.issued_at
+    try:
+        apply_snapshot(target, snap)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ApplyRefused("malformed") from exc
+    target.deadline, target.issued_at = deadline, issued_at
+    if first_acknowledgement and target.held_as == ISSUER:
+        _grant_attachments(session, ctx, order, target, event, utcnow())
     session.flush()
     ctx.audit.append(
         session,
@@ -816,7 +844,7 @@ def apply_update(session: Session, ctx: NodeContext, origin: str, data: dict[str
 
 def apply_summary(session: Session, ctx: NodeContext, origin: str, data: dict[str, Any]) -> int:
     """Metadata of a target in our subtree, from its issuer or its addressee."""
-    order_id = _str(data, "order_id")
+    order_id = _order_id(data, "order_id")
     issuer = _str(data, "issuer")
     addressee = _str(data, "addressee")
     snap = data.get("target")
@@ -834,6 +862,10 @@ def apply_summary(session: Session, ctx: NodeContext, origin: str, data: dict[st
     ):
         raise ApplyRefused("not_in_subtree")
     target = _lock_target(session, order_id, addressee)
+    if target is not None and target.issuer != issuer:
+        # The issuer is fixed when the order is first known here; an addressee's summary cannot
+        # move the order to another of its ancestors.
+        raise ApplyRefused("origin_mismatch")
     try:
         version = int(snap["version"])
         if target is None:

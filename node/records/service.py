@@ -4,12 +4,12 @@ every action and denial into the audit chain, every change into the outbox, in o
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import ColumnElement, case, select, union_all
 from sqlalchemy.orm import Session, aliased
 
-from node.clock import as_aware, utcnow
+from node.clock import as_aware, to_utc, utcnow
 from node.context import NodeContext
 from node.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from node.ids import is_uuid, uuid7
@@ -219,7 +219,7 @@ def list_records(
     if filters.updated_since is not None:
         # Stored times are UTC; SQLite keeps them without an offset and compares them as text,
         # so a bound with another offset (or none) must be brought to UTC first.
-        since = as_aware(filters.updated_since).astimezone(UTC)
+        since = to_utc(filters.updated_since)
         conditions.append(Record.updated_at > since)
     if not filters.include_deleted:
         conditions.append(Record.deleted.is_(False))

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from node.clock import UtcDateTime
 from node.text import clean_text
 
 MAX_GRANT_S = 7 * 24 * 3600
@@ -131,9 +132,9 @@ class RequestWire(WireModel):
     wanted_s: int = Field(ge=1, le=MAX_GRANT_S)
     approvals_needed: int = Field(ge=1, le=10)
     status: Literal["pending", "approved", "denied", "expired"]
-    created_at: datetime
-    expires_at: datetime
-    decided_at: datetime | None = None
+    created_at: UtcDateTime
+    expires_at: UtcDateTime
+    decided_at: UtcDateTime | None = None
     grant_id: RecordId | None = None
     revision: int = Field(ge=1)
     reason: Reason | None = None
@@ -146,7 +147,7 @@ class DecisionWire(WireModel):
     approver_node: NodeId
     decision: Literal["approve", "deny"]
     duration_s: int | None = None
-    at: datetime
+    at: UtcDateTime
 
 
 class GrantWire(WireModel):
@@ -159,9 +160,9 @@ class GrantWire(WireModel):
     source: Annotated[str, StringConstraints(max_length=16)]
     request_id: RecordId | None = None
     order_id: RecordId | None = None
-    granted_at: datetime
-    expires_at: datetime
-    revoked_at: datetime | None = None
+    granted_at: UtcDateTime
+    expires_at: UtcDateTime
+    revoked_at: UtcDateTime | None = None
     revoked_by: Annotated[str, StringConstraints(max_length=100)] | None = None
 
 
@@ -171,7 +172,7 @@ class ReadWire(WireModel):
     record_id: RecordId
     reader_name: Name
     reader_node: NodeId
-    at: datetime
+    at: UtcDateTime
 
 
 class GrantEventWire(WireModel):

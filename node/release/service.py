@@ -21,14 +21,14 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, false, or_, select
 from sqlalchemy.orm import Session
 
 from node.audit.chain import SYSTEM_ACTOR
-from node.clock import as_aware, utcnow
+from node.clock import as_aware, to_utc, utcnow
 from node.context import NodeContext
 from node.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from node.ids import is_uuid, uuid7
@@ -735,6 +735,8 @@ def apply_snapshot(session: Session, ctx: NodeContext, event: GrantEventWire) ->
 
 
 def upsert_grant(session: Session, wire: GrantWire) -> Grant:
+    """This node's copy of the origin's grant; only a revocation changes a copy once held. The
+    caller has checked that the sender is the grant's origin (``handlers._check_known_grant``)."""
     grant = _grant(session, wire.id, lock=True)
     if grant is None:
         grant = Grant(
@@ -891,7 +893,7 @@ def _decisions_out(req: AccessRequest | None) -> list[DecisionOut]:
 def _utc(moment: datetime) -> datetime:
     """A bound for a time column: SQLite compares stored UTC times as text, so bring any offset
     (a user's +08:00, or none) to UTC first."""
-    return as_aware(moment).astimezone(UTC)
+    return to_utc(moment)
 
 
 def _aware(moment: datetime | None) -> datetime | None:
