@@ -190,16 +190,11 @@ def _attachment(
     if record is None or record.deleted:
         raise InvalidInput("an attached record is not held here", code="attachment_not_found")
 
-    def allowed(action: str) -> bool:
-        return ctx.policy.allows_record(
-            actor,
-            action,
-            classification=record.classification,
-            origin=record.origin,
-            parties=record.party_ids,
-        )
-
-    if not (allowed("read") or allowed("read-stub")):
+    policy = ctx.policy
+    if not (
+        policy.allows_on_record(actor, "read", record)
+        or policy.allows_on_record(actor, "read-stub", record)
+    ):
         raise PermissionDenied(
             "not permitted to attach this record",
             action="attach",
@@ -227,7 +222,7 @@ def _attachment(
                     "addressed to its origin",
                     code="attachment_not_grantable",
                 )
-            if not allowed("order-grant"):
+            if not policy.allows_on_record(actor, "order-grant", record):
                 raise PermissionDenied(
                     "not permitted to grant this record",
                     action="order-grant",

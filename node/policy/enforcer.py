@@ -16,6 +16,7 @@ from pathlib import Path
 import casbin
 from sqlalchemy import ColumnElement, or_
 
+from node.models import Record
 from node.policy.categories import CLASSES, CategoryTable, load_categories
 from node.policy.scopes import SCOPES, record_relations, rules_clause
 
@@ -71,6 +72,19 @@ class PolicyEngine:
             actor, origin=origin, parties=parties, has_active_grant=has_active_grant
         )
         return self.allows(actor.role, classification, action, relations)
+
+    def allows_on_record(
+        self, actor: Actor, action: str, record: Record, *, has_active_grant: bool = False
+    ) -> bool:
+        """``allows_record`` for a stored record: its class, origin and named parties decide."""
+        return self.allows_record(
+            actor,
+            action,
+            classification=record.classification,
+            origin=record.origin,
+            parties=record.party_ids,
+            has_active_grant=has_active_grant,
+        )
 
     def rules_for(self, role: str, action: str) -> list[tuple[str, str]]:
         return [(cls, scope) for r, cls, act, scope in self._rules if r == role and act == action]

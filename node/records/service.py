@@ -139,13 +139,7 @@ def read_record(session: Session, ctx: NodeContext, actor: Actor, record_id: str
         # Released content never outlives its grant by even one read.
         released_content.purge_ended(session, ctx, now, record_id=record.id)
     granted = has_active_grant(session, actor, record.id, now)
-    common = {
-        "classification": record.classification,
-        "origin": record.origin,
-        "parties": record.party_ids,
-        "has_active_grant": granted,
-    }
-    if ctx.policy.allows_record(actor, "read", **common):  # type: ignore[arg-type]
+    if ctx.policy.allows_on_record(actor, "read", record, has_active_grant=granted):
         full = read_content(session, ctx, record, actor, now=now)
         ctx.audit.append(
             session,
@@ -156,7 +150,7 @@ def read_record(session: Session, ctx: NodeContext, actor: Actor, record_id: str
             grant_id=full.grant_id,
         )
         return full.out(ctx)
-    if ctx.policy.allows_record(actor, "read-stub", **common):  # type: ignore[arg-type]
+    if ctx.policy.allows_on_record(actor, "read-stub", record, has_active_grant=granted):
         ctx.audit.append(
             session, actor=actor, action="read-stub", object_type="record", object_id=record.id
         )
@@ -307,13 +301,7 @@ def _visible_rows(
 def _check_change(ctx: NodeContext, actor: Actor, record: Record, action: str) -> None:
     if record.origin != ctx.node_id or record.is_stub:
         raise Conflict("only the origin node may change a record", code="not_origin")
-    if not ctx.policy.allows_record(
-        actor,
-        action,
-        classification=record.classification,
-        origin=record.origin,
-        parties=record.party_ids,
-    ):
+    if not ctx.policy.allows_on_record(actor, action, record):
         raise _deny(ctx, action, record.id, f"not permitted to {action} this record")
     if record.deleted:
         raise Conflict("the record is deleted", code="record_deleted")

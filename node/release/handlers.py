@@ -114,12 +114,8 @@ def apply_access_request(
     requester = service.remote_actor(
         wire.requester_id, wire.requester_name, wire.requester_role, wire.requester_node
     )
-    if wire.requester_node not in stub_holders or not ctx.policy.allows_record(
-        requester,
-        "request",
-        classification=record.classification,
-        origin=record.origin,
-        parties=record.party_ids,
+    if wire.requester_node not in stub_holders or not ctx.policy.allows_on_record(
+        requester, "request", record
     ):
         raise _reject(envelope, "not_entitled")
     service.receive_request(session, ctx, wire, record, category.approvals)

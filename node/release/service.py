@@ -237,16 +237,6 @@ def _record(session: Session, record_id: str) -> Record:
     return record
 
 
-def _allows(ctx: NodeContext, actor: Actor, action: str, record: Record) -> bool:
-    return ctx.policy.allows_record(
-        actor,
-        action,
-        classification=record.classification,
-        origin=record.origin,
-        parties=record.party_ids,
-    )
-
-
 def _request(session: Session, request_id: str, *, lock: bool = False) -> AccessRequest:
     if not is_uuid(request_id):
         raise InvalidInput("request id must be a UUID", code="invalid_id")
@@ -272,7 +262,7 @@ def create_request(
     record = _record(session, data.record_id)
     if record.classification != "secret":
         raise Conflict("only case-secret records are released on request", code="not_case_secret")
-    if not _allows(ctx, actor, "request", record):
+    if not ctx.policy.allows_on_record(actor, "request", record):
         raise PermissionDenied(
             "not permitted to request this record",
             action="request",
@@ -406,7 +396,7 @@ def _pending_request(
     if req.record_origin != ctx.node_id:
         raise Conflict("requests are decided at the record's origin", code="not_origin")
     record = _record(session, req.record_id)
-    if not _allows(ctx, actor, "approve", record):
+    if not ctx.policy.allows_on_record(actor, "approve", record):
         raise PermissionDenied(
             "not permitted to decide access requests",
             action=action,
@@ -635,7 +625,7 @@ def revoke_grant(session: Session, ctx: NodeContext, actor: Actor, grant_id: str
     if grant.record_origin != ctx.node_id:
         raise Conflict("grants are revoked at the record's origin", code="not_origin")
     record = _record(session, grant.record_id)
-    if not _allows(ctx, actor, "revoke", record):
+    if not ctx.policy.allows_on_record(actor, "revoke", record):
         raise PermissionDenied(
             "not permitted to revoke grants",
             action="revoke",
