@@ -121,15 +121,16 @@ class LinkProxy:
                 client, _ = self._server.accept()
             except OSError:
                 return
-            if self._cut.is_set():
-                client.close()
-                continue
             try:
                 upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=2)
             except OSError:
                 client.close()
                 continue
-            with self._lock:
+            with self._lock:  # the same lock as cut(): no connection slips past a cut
+                if self._cut.is_set():
+                    client.close()
+                    upstream.close()
+                    continue
                 self._sockets.extend([client, upstream])
             for src, dst in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(src, dst), daemon=True).start()
@@ -153,8 +154,8 @@ class LinkProxy:
     def cut(self) -> None:
         import socket
 
-        self._cut.set()
         with self._lock:
+            self._cut.set()
             for sock in self._sockets:
                 try:
                     sock.shutdown(socket.SHUT_RDWR)

@@ -110,6 +110,19 @@ def assert_exactly_once_in_order(
     assert dead == [], f"{node}: dead letters {dead}"
 
 
+def assert_replicated(
+    client: FederationClient, nodes: tuple[str, ...], origin: str, expected: dict[str, int]
+) -> None:
+    """Wait for every version from ``origin`` at ``nodes``; check each applied once, in order."""
+    for node in nodes:
+        wait_for(
+            applied_exactly_once(client, node, origin, expected),
+            timeout=120,
+            message=f"{origin}'s versions at {node}",
+        )
+        assert_exactly_once_in_order(client, node, origin, expected)
+
+
 def test_kill_9_receiving_node_mid_stream(chain: FederationClient) -> None:
     federation = chain.federation
     federation.start()
@@ -121,13 +134,7 @@ def test_kill_9_receiving_node_mid_stream(chain: FederationClient) -> None:
     federation.start_api("shaanxi")
     writer.join(timeout=300)
     assert writer.error is None, writer.error
-    for node in ("shaanxi", "central"):
-        wait_for(
-            applied_exactly_once(chain, node, "huanglong", writer.expected),
-            timeout=120,
-            message=f"all versions at {node}",
-        )
-        assert_exactly_once_in_order(chain, node, "huanglong", writer.expected)
+    assert_replicated(chain, ("shaanxi", "central"), "huanglong", writer.expected)
 
 
 def test_restart_nats_server_mid_stream(chain: FederationClient) -> None:
@@ -141,13 +148,7 @@ def test_restart_nats_server_mid_stream(chain: FederationClient) -> None:
     federation.start_nats("shaanxi")
     writer.join(timeout=300)
     assert writer.error is None, writer.error
-    for node in ("shaanxi", "central"):
-        wait_for(
-            applied_exactly_once(chain, node, "huanglong", writer.expected),
-            timeout=120,
-            message=f"all versions at {node}",
-        )
-        assert_exactly_once_in_order(chain, node, "huanglong", writer.expected)
+    assert_replicated(chain, ("shaanxi", "central"), "huanglong", writer.expected)
 
 
 def test_cut_leaf_link_while_both_sides_write(chain: FederationClient) -> None:
@@ -178,19 +179,7 @@ def test_cut_leaf_link_while_both_sides_write(chain: FederationClient) -> None:
         assert chain.record_version("huanglong", next(iter(province.expected))) is None
         proxy.heal()
         county.expected[before["id"]] = 1
-        for node in ("shaanxi", "central"):
-            wait_for(
-                applied_exactly_once(chain, node, "huanglong", county.expected),
-                timeout=120,
-                message=f"county records at {node} after heal",
-            )
-            assert_exactly_once_in_order(chain, node, "huanglong", county.expected)
-        for node in ("huanglong", "central"):
-            wait_for(
-                applied_exactly_once(chain, node, "shaanxi", province.expected),
-                timeout=120,
-                message=f"province records at {node} after heal",
-            )
-            assert_exactly_once_in_order(chain, node, "shaanxi", province.expected)
+        assert_replicated(chain, ("shaanxi", "central"), "huanglong", county.expected)
+        assert_replicated(chain, ("huanglong", "central"), "shaanxi", province.expected)
     finally:
         proxy.close()
