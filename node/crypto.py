@@ -165,4 +165,3 @@ def public_key_text(keys: NodeKeys) -> str:
         f'signing_key = "{keys.signing_public_b64}"\n'
         f'encryption_key = "{keys.encryption_public_b64}"\n'
     )
-

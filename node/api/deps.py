@@ -33,14 +33,24 @@ ContextDep = Annotated[NodeContext, Depends(get_context)]
 
 
 def _record_denial(
-    ctx: NodeContext, session: Session, actor: Actor, action: str, object_type: str,
-    object_id: str | None, reason: str,
+    ctx: NodeContext,
+    session: Session,
+    actor: Actor,
+    action: str,
+    object_type: str,
+    object_id: str | None,
+    reason: str,
 ) -> None:
     session.rollback()
     try:
         ctx.audit.append(
-            session, actor=actor, action=action, object_type=object_type,
-            object_id=object_id, decision="deny", reason=reason,
+            session,
+            actor=actor,
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            decision="deny",
+            reason=reason,
         )
         session.commit()
     except SQLAlchemyError as exc:
@@ -64,9 +74,7 @@ def get_session(request: Request) -> Iterator[Session]:
         raise
     except Unauthenticated as refusal:
         request.app.state.metrics.denials.labels("authenticate").inc()
-        _record_denial(
-            ctx, session, SYSTEM_ACTOR, "authenticate", "session", None, refusal.message
-        )
+        _record_denial(ctx, session, SYSTEM_ACTOR, "authenticate", "session", None, refusal.message)
         raise
     except SQLAlchemyError as exc:
         session.rollback()

@@ -27,9 +27,16 @@ class VerifyReport:
 def _entries(session: Session, batch: int = 5000) -> Iterator[AuditEntry]:
     last = 0
     while True:
-        rows = session.execute(
-            select(AuditEntry).where(AuditEntry.seq > last).order_by(AuditEntry.seq).limit(batch)
-        ).scalars().all()
+        rows = (
+            session.execute(
+                select(AuditEntry)
+                .where(AuditEntry.seq > last)
+                .order_by(AuditEntry.seq)
+                .limit(batch)
+            )
+            .scalars()
+            .all()
+        )
         if not rows:
             return
         yield from rows

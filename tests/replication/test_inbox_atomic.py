@@ -27,9 +27,20 @@ def exploding_kind() -> Iterator[str]:
     def explode(
         session: Session, ctx: NodeContext, envelope: Envelope, payload: dict[str, Any]
     ) -> tuple[str | None, int | None]:
-        session.add(Record(id=uuid7(), origin=envelope.origin, author="x", category="policy",
-                           classification="general", title="half", body="", version=1,
-                           created_at=payload["when"], updated_at=payload["when"]))
+        session.add(
+            Record(
+                id=uuid7(),
+                origin=envelope.origin,
+                author="x",
+                category="policy",
+                classification="general",
+                title="half",
+                body="",
+                version=1,
+                created_at=payload["when"],
+                updated_at=payload["when"],
+            )
+        )
         session.flush()
         raise KeyError("missing field")
 
@@ -38,17 +49,33 @@ def exploding_kind() -> Iterator[str]:
     del inbox.HANDLERS["test-explode"]
 
 
-def envelope(keys: NodeKeys, topology: Topology, kind: str, payload: dict[str, Any],
-             *, ref: dict[str, Any] | None = None, encrypt: bool = True) -> Envelope:
-    _msg_id, raw = seal_envelope(keys=keys, topology=topology, origin="huanglong", kind=kind,
-                                 dest=["yanan"], ref=ref or {}, payload=payload, encrypt=encrypt)
+def envelope(
+    keys: NodeKeys,
+    topology: Topology,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    ref: dict[str, Any] | None = None,
+    encrypt: bool = True,
+) -> Envelope:
+    _msg_id, raw = seal_envelope(
+        keys=keys,
+        topology=topology,
+        origin="huanglong",
+        kind=kind,
+        dest=["yanan"],
+        ref=ref or {},
+        payload=payload,
+        encrypt=encrypt,
+    )
     return open_envelope(raw, topology)
 
 
 def apply(node: NodeUnderTest, env: Envelope, seq: int) -> inbox.Outcome:
     with node.ctx.sessions() as session, session.begin():
-        return inbox.apply_or_reject(session, node.ctx, env, subject="fs.huanglong.up",
-                                     stream_seq=seq)
+        return inbox.apply_or_reject(
+            session, node.ctx, env, subject="fs.huanglong.up", stream_seq=seq
+        )
 
 
 def count(node: NodeUnderTest, model: Any, *where: Any) -> int:
@@ -58,30 +85,48 @@ def count(node: NodeUnderTest, model: Any, *where: Any) -> int:
 
 def record_payload(record_id: str, **changes: Any) -> dict[str, Any]:
     payload: dict[str, Any] = {
-        "id": record_id, "origin": "huanglong", "category": "policy",
-        "classification": "general", "version": 1, "created_at": "2026-11-01T00:00:00Z",
-        "updated_at": "2026-11-01T00:00:00Z", "deleted": False, "stub": False,
-        "author": "a", "title": "黄龙县通知", "body": "", "parties": [],
+        "id": record_id,
+        "origin": "huanglong",
+        "category": "policy",
+        "classification": "general",
+        "version": 1,
+        "created_at": "2026-11-01T00:00:00Z",
+        "updated_at": "2026-11-01T00:00:00Z",
+        "deleted": False,
+        "stub": False,
+        "author": "a",
+        "title": "黄龙县通知",
+        "body": "",
+        "parties": [],
     }
     payload.update(changes)
     return payload
 
 
 def test_failing_handler_leaves_nothing_and_the_inbox_moves_on(
-    make_node: Callable[[str], NodeUnderTest], demo_keys: dict[str, NodeKeys],
-    demo_topology: Topology, exploding_kind: str,
+    make_node: Callable[[str], NodeUnderTest],
+    demo_keys: dict[str, NodeKeys],
+    demo_topology: Topology,
+    exploding_kind: str,
 ) -> None:
     node = make_node("yanan")
-    bad = envelope(demo_keys["huanglong"], demo_topology, exploding_kind,
-                   {"when": "2026-11-01T00:00:00Z"})
+    bad = envelope(
+        demo_keys["huanglong"], demo_topology, exploding_kind, {"when": "2026-11-01T00:00:00Z"}
+    )
     outcome = apply(node, bad, 1)
     assert (outcome.status, outcome.reason) == ("rejected", "handler_error")
     assert count(node, Record) == 0  # the row the handler wrote was rolled back
     assert count(node, InboxMessage) == 0
     assert count(node, DeadLetter, DeadLetter.reason == "handler_error") == 1
     good_id = uuid7()
-    good = envelope(demo_keys["huanglong"], demo_topology, "record", record_payload(good_id),
-                    ref={"record": good_id, "version": 1}, encrypt=False)
+    good = envelope(
+        demo_keys["huanglong"],
+        demo_topology,
+        "record",
+        record_payload(good_id),
+        ref={"record": good_id, "version": 1},
+        encrypt=False,
+    )
     assert apply(node, good, 2).status == "applied"
     assert count(node, Record, Record.id == good_id) == 1
 
@@ -93,20 +138,36 @@ def test_failing_handler_leaves_nothing_and_the_inbox_moves_on(
         ({"parties": "yanan"}, False, "malformed"),
         ({"title": "\x00"}, False, "malformed"),
         ({"category": "problem_clue"}, False, "classification_below_minimum"),
-        ({"classification": "restricted", "category": "inspection_finding",
-          "parties": ["yanan"]}, False, "content_not_sealed"),
+        (
+            {
+                "classification": "restricted",
+                "category": "inspection_finding",
+                "parties": ["yanan"],
+            },
+            False,
+            "content_not_sealed",
+        ),
         ({"classification": "secret", "category": "problem_clue"}, True, "content_not_allowed"),
     ],
 )
 def test_bad_record_payloads_are_dead_lettered(
-    make_node: Callable[[str], NodeUnderTest], demo_keys: dict[str, NodeKeys],
-    demo_topology: Topology, changes: dict[str, Any], encrypt: bool, reason: str,
+    make_node: Callable[[str], NodeUnderTest],
+    demo_keys: dict[str, NodeKeys],
+    demo_topology: Topology,
+    changes: dict[str, Any],
+    encrypt: bool,
+    reason: str,
 ) -> None:
     node = make_node("yanan")
     record_id = uuid7()
-    env = envelope(demo_keys["huanglong"], demo_topology, "record",
-                   record_payload(record_id, **changes),
-                   ref={"record": record_id, "version": 1}, encrypt=encrypt)
+    env = envelope(
+        demo_keys["huanglong"],
+        demo_topology,
+        "record",
+        record_payload(record_id, **changes),
+        ref={"record": record_id, "version": 1},
+        encrypt=encrypt,
+    )
     outcome = apply(node, env, 1)
     assert (outcome.status, outcome.reason) == ("rejected", reason)
     assert count(node, Record) == 0
