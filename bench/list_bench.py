@@ -304,7 +304,9 @@ def _users(ctx: NodeContext) -> dict[str, Actor]:
     actors: dict[str, Actor] = {}
     with ctx.sessions() as session, session.begin():
         for role in ROLES:
-            user, _token = add_user(session, name=f"{NODE}-{role}", role=role, node=NODE)
+            user, _token = add_user(
+                session, name=f"{NODE}-{role}", role=role, node=NODE, now=ctx.clock.now()
+            )
             actors[role] = Actor(user_id=user.id, name=user.name, role=role, node=NODE)
     return actors
 

@@ -116,6 +116,7 @@ def user_add(
     database_url: DbUrl = None,
 ) -> None:
     """Add a user and print its bearer token (shown once, stored hashed)."""
+    from node.clock import make_clock
     from node.db import make_engine, make_sessionmaker
     from node.errors import NodeError
     from node.users.service import add_user
@@ -124,7 +125,13 @@ def user_add(
     engine = make_engine(settings.database_url)
     try:
         with make_sessionmaker(engine)() as session, session.begin():
-            _user, token = add_user(session, name=name, role=role, node=settings.node_id)
+            _user, token = add_user(
+                session,
+                name=name,
+                role=role,
+                node=settings.node_id,
+                now=make_clock(settings.test_clock_file).now(),
+            )
     except NodeError as exc:
         raise fail(exc.message) from exc
     finally:

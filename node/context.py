@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from node.audit.chain import AuditLog
+from node.clock import Clock, make_clock
 from node.crypto import NodeKeys, load_keys
 from node.db import make_engine, make_sessionmaker
 from node.policy import PolicyEngine
@@ -28,6 +29,7 @@ class NodeContext:
     audit: AuditLog
     engine: Engine
     sessions: sessionmaker[Session]
+    clock: Clock
     outbox: Outbox = field(init=False)
 
     @property
@@ -75,14 +77,19 @@ def build_context(settings: Settings) -> NodeContext:
     return make_context(settings, topology, keys)
 
 
-def make_context(settings: Settings, topology: Topology, keys: NodeKeys) -> NodeContext:
+def make_context(
+    settings: Settings, topology: Topology, keys: NodeKeys, *, clock: Clock | None = None
+) -> NodeContext:
+    """The context; its clock is ``clock`` if given (tests), else the one the settings ask for."""
     engine = make_engine(settings.database_url)
+    clock = clock or make_clock(settings.test_clock_file)
     return NodeContext(
         settings=settings,
         topology=topology,
         keys=keys,
         policy=PolicyEngine(settings.policies_dir),
-        audit=AuditLog(settings.node_id, keys),
+        audit=AuditLog(settings.node_id, keys, clock),
         engine=engine,
         sessions=make_sessionmaker(engine),
+        clock=clock,
     )

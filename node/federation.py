@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 
+from node.clock import make_clock, write_clock_offset
 from node.crypto import NodeKeys, generate_keys, write_keys
 from node.db import make_engine, make_sessionmaker, upgrade_database
 from node.policy.enforcer import ROLES
@@ -91,8 +92,13 @@ class Federation:
         *,
         base_port: int | None = None,
         database_urls: dict[str, str] | None = None,
+        test_clock: bool = False,
     ) -> None:
         self.base_dir = base_dir.resolve()
+        # Test-only: every node's clock runs ahead of real time by the offset in this one file
+        # (``advance_clock``), so a test moves the federation's time instead of sleeping.
+        self.clock_file: Path | None = self.base_dir / "clock-offset" if test_clock else None
+        self._clock_offset_s = 0.0
         self.tree = tree or DEMO_TREE
         self.base_port = base_port
         self.database_urls = database_urls or {}
@@ -147,7 +153,11 @@ class Federation:
             with make_sessionmaker(engine)() as session, session.begin():
                 for role in ROLES:
                     _user, token = add_user(
-                        session, name=f"{node_id}-{role}", role=role, node=node_id
+                        session,
+                        name=f"{node_id}-{role}",
+                        role=role,
+                        node=node_id,
+                        now=make_clock(self.clock_file).now(),
                     )
                     handle.tokens[role] = token
             engine.dispose()
@@ -173,7 +183,18 @@ class Federation:
             FEDSHARE_TOPOLOGY_FILE=str(self.topology_path),
             FEDSHARE_NATS_URL=self.topology.get(node_id).nats,
         )
+        if self.clock_file is not None:
+            env["FEDSHARE_TEST_CLOCK_FILE"] = str(self.clock_file)
         return env
+
+    def advance_clock(self, seconds: float) -> float:
+        """Move every node's clock ``seconds`` forward (needs ``test_clock=True``); return the
+        total offset from real time. Running nodes see it on their next reading of the time."""
+        if self.clock_file is None:
+            raise RuntimeError("this federation was not made with test_clock=True")
+        self._clock_offset_s += seconds
+        write_clock_offset(self.clock_file, self._clock_offset_s)
+        return self._clock_offset_s
 
     def start_nats(self, node_id: str) -> None:
         self.nodes[node_id].nats.start()

@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     max_title_chars: int = 500
     page_size_max: int = 200
     checkpoint_interval_s: float = 30.0
+    # Test-only: the node's clock runs ahead of real time by the seconds written in this file.
+    test_clock_file: Path | None = None
 
     @field_validator("node_id")
     @classmethod

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
 from node.api.app import create_app
+from node.clock import ControlledClock
 from node.context import NodeContext, make_context
 from node.crypto import NodeKeys, generate_keys, write_keys
 from node.db import upgrade_database
@@ -64,12 +65,18 @@ def demo_topology(demo_keys: dict[str, NodeKeys]) -> Topology:
 
 @dataclass
 class NodeUnderTest:
-    """One node in-process: context, app and HTTP client over the real stack."""
+    """One node in-process: context, app and HTTP client over the real stack. Its clock is a
+    ``ControlledClock``: move it with ``node.clock.advance(seconds)`` instead of sleeping."""
 
     ctx: NodeContext
     client: TestClient
     data_dir: Path
     tokens: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def clock(self) -> ControlledClock:
+        assert isinstance(self.ctx.clock, ControlledClock)
+        return self.ctx.clock
 
     def user(self, role: str, name: str | None = None) -> str:
         """Create a user of this node; return its bearer token."""
@@ -79,6 +86,7 @@ class NodeUnderTest:
                 name=name or f"{self.ctx.node_id}-{role}-{uuid.uuid4().hex[:6]}",
                 role=role,
                 node=self.ctx.node_id,
+                now=self.ctx.clock.now(),
             )
         return token
 
@@ -102,7 +110,7 @@ def make_node(
         write_keys(demo_keys[node_id], data_dir / "keys", force=True)
         settings = Settings(node_id=node_id, data_dir=data_dir, database_url=database_url)
         upgrade_database(settings.database_url)
-        ctx = make_context(settings, demo_topology, demo_keys[node_id])
+        ctx = make_context(settings, demo_topology, demo_keys[node_id], clock=ControlledClock())
         client = TestClient(create_app(ctx=ctx))
         client.__enter__()
         node = NodeUnderTest(ctx=ctx, client=client, data_dir=data_dir)
@@ -117,8 +125,9 @@ def make_node(
 
 @pytest.fixture(scope="module")
 def demo_federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FederationClient]:
-    """The five-node demo tree, running: a nats-server and an API process per node."""
-    federation = Federation(Path(tmp_path_factory.mktemp("federation")))
+    """The five-node demo tree, running: a nats-server and an API process per node. Its nodes
+    share a test clock: ``fed.federation.advance_clock(seconds)`` moves their time."""
+    federation = Federation(Path(tmp_path_factory.mktemp("federation")), test_clock=True)
     federation.prepare()
     federation.start()
     client = FederationClient(federation)

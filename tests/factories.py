@@ -7,12 +7,11 @@ release; tests of one node insert them through the models, in a real session on 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from node.clock import utcnow
 from node.ids import uuid7
 from node.models import AuditEntry, Grant, Record, RecordParty
 
@@ -32,7 +31,7 @@ def insert_record(
     record_id: str | None = None,
 ) -> str:
     """Store a record as replication would (a stub holds no title, body or author)."""
-    moment = updated_at or utcnow()
+    moment = updated_at or datetime.now(UTC)
     record = Record(
         id=record_id or uuid7(),
         origin=origin,
@@ -66,7 +65,7 @@ def insert_grant(
     revoked: bool = False,
 ) -> str:
     """A grant row as the release workflow would leave it (active, expired or revoked)."""
-    start = granted_at or utcnow() - timedelta(minutes=5)
+    start = granted_at or datetime.now(UTC) - timedelta(minutes=5)
     grant = Grant(
         id=uuid7(),
         record_id=record_id,

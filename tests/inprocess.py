@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select, text
 
 from node.api.app import create_app
-from node.clock import utcnow
+from node.clock import ControlledClock
 from node.context import make_context
 from node.crypto import NodeKeys, write_keys
 from node.db import upgrade_database
@@ -57,6 +57,8 @@ class MiniFederation:
     topology: Topology
     keys: dict[str, NodeKeys]
     nodes: dict[str, NodeUnderTest] = field(default_factory=dict)
+    # One time for the whole federation: ``federation.clock.advance(seconds)`` moves every node.
+    clock: ControlledClock = field(default_factory=ControlledClock)
     _stream_seq: int = 0
 
     def __getitem__(self, node_id: str) -> NodeUnderTest:
@@ -99,6 +101,7 @@ class MiniFederation:
             ref=ref,
             payload=payload,
             encrypt=encrypt,
+            now=self.clock.now(),
         )
         return self.deliver(to, open_envelope(raw, self.topology))
 
@@ -145,7 +148,7 @@ class MiniFederation:
                     )
                     raws: dict[str, bytes] = {}
                     for row in rows:
-                        row.sent_at = utcnow()
+                        row.sent_at = node.ctx.clock.now()
                         raws.setdefault(row.msg_id, row.envelope)
                 for raw in raws.values():
                     envelope = open_envelope(raw, self.topology)
@@ -204,7 +207,7 @@ def mini_federation(
                 node_id=node_id, data_dir=data_dir, database_url=database_url(node_id)
             )
             upgrade_database(settings.database_url)
-            ctx = make_context(settings, demo_topology, demo_keys[node_id])
+            ctx = make_context(settings, demo_topology, demo_keys[node_id], clock=federation.clock)
             client = TestClient(create_app(ctx=ctx))
             client.__enter__()
             federation.nodes[node_id] = NodeUnderTest(ctx=ctx, client=client, data_dir=data_dir)

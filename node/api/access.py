@@ -36,7 +36,7 @@ def create_request(
     data: AccessRequestCreate, session: SessionDep, ctx: ContextDep, actor: CurrentActor
 ) -> AccessRequestOut:
     request = service.create_request(session, ctx, actor, data)
-    return service.describe(session, request=request)
+    return service.describe(session, ctx, request=request)
 
 
 @router.get(
@@ -74,7 +74,7 @@ def approve_request(
     request_id: str, data: ApproveIn, session: SessionDep, ctx: ContextDep, actor: CurrentActor
 ) -> AccessRequestOut:
     request = service.approve_request(session, ctx, actor, request_id, data)
-    return service.describe(session, request=request)
+    return service.describe(session, ctx, request=request)
 
 
 @router.post(
@@ -86,7 +86,7 @@ def deny_request(
     request_id: str, data: DenyIn, session: SessionDep, ctx: ContextDep, actor: CurrentActor
 ) -> AccessRequestOut:
     request = service.deny_request(session, ctx, actor, request_id, data)
-    return service.describe(session, request=request)
+    return service.describe(session, ctx, request=request)
 
 
 @grants_router.get(
@@ -121,4 +121,4 @@ def revoke_grant(
     grant_id: str, session: SessionDep, ctx: ContextDep, actor: CurrentActor
 ) -> AccessRequestOut:
     grant = service.revoke_grant(session, ctx, actor, grant_id)
-    return service.describe(session, grant=grant)
+    return service.describe(session, ctx, grant=grant)

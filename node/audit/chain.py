@@ -18,7 +18,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from node.clock import iso, utcnow
+from node.clock import Clock, iso
 from node.crypto import NodeKeys, canonical_json
 from node.models import AuditEntry, AuditHead
 from node.policy import Actor
@@ -55,6 +55,7 @@ def head_message(node: str, seq: int, head_hash: str) -> bytes:
 class AuditLog:
     node_id: str
     keys: NodeKeys
+    clock: Clock
 
     def append(
         self,
@@ -75,7 +76,7 @@ class AuditLog:
         ).scalar_one()
         entry = AuditEntry(
             seq=head.seq + 1,
-            at=at or utcnow(),
+            at=at or self.clock.now(),
             node=self.node_id,
             actor=actor.name,
             role=actor.role,

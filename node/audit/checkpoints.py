@@ -31,7 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from node.audit.chain import SYSTEM_ACTOR
-from node.clock import as_aware, iso, parse_iso, utcnow
+from node.clock import as_aware, iso, parse_iso
 from node.context import NodeContext
 from node.crypto import CryptoError, canonical_json, verify_signature
 from node.models import AuditCheckpoint, AuditEntry, AuditHead
@@ -87,7 +87,7 @@ def make_checkpoint(session: Session, ctx: NodeContext) -> AuditCheckpoint | Non
         prev_hash = session.execute(
             select(AuditEntry.hash).where(AuditEntry.seq == previous.seq)
         ).scalar_one_or_none()
-    at = utcnow()
+    at = ctx.clock.now()
     checkpoint = AuditCheckpoint(
         node=me,
         seq=head.seq,

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import Session
 
-from node.clock import as_aware, iso, parse_iso, to_utc, utcnow
+from node.clock import as_aware, iso, parse_iso, to_utc
 from node.context import NodeContext
 from node.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from node.ids import is_uuid, uuid7
@@ -90,7 +90,7 @@ def _check_reference(
 
 def create_item(session: Session, ctx: NodeContext, actor: Actor, data: LedgerCreate) -> LedgerItem:
     _require(ctx, actor, "manage-ledger")
-    now = utcnow()
+    now = ctx.clock.now()
     # Stored as UTC: SQLite keeps no offset and compares times as text.
     deadline = to_utc(data.feedback_deadline)
     if deadline <= now:
@@ -147,7 +147,7 @@ def add_feedback(
     item = _load_own(session, item_id)
     if item.status == "closed":
         raise LedgerClosed("the item is closed off")
-    now = max(utcnow(), as_aware(item.updated_at))
+    now = max(ctx.clock.now(), as_aware(item.updated_at))
     _add_feedback(session, item, author=actor.name, note=data.note, at=now)
     item.status = "responded"
     item.last_feedback_at = now
@@ -164,7 +164,7 @@ def close_item(
         raise LedgerClosed("the item is already closed off")
     if item.feedback_count == 0:
         raise FeedbackRequired("an item is closed off only after the department's feedback")
-    now = max(utcnow(), as_aware(item.updated_at))
+    now = max(ctx.clock.now(), as_aware(item.updated_at))
     if data.note:
         _add_feedback(session, item, author=actor.name, note=data.note, at=now)
     item.status = "closed"
@@ -328,11 +328,11 @@ def get_item(session: Session, ctx: NodeContext, actor: Actor, item_id: str) -> 
             .all()
         )
     ctx.audit.append(session, actor=actor, action="read", object_type="ledger", object_id=item.id)
-    return item_out(ctx, item, utcnow(), feedback)
+    return item_out(ctx, item, ctx.clock.now(), feedback)
 
 
 def item_view(ctx: NodeContext, item: LedgerItem) -> LedgerItemOut:
-    return item_out(ctx, item, utcnow())
+    return item_out(ctx, item, ctx.clock.now())
 
 
 @dataclass(frozen=True)
@@ -353,7 +353,7 @@ def list_items(
     limit: int,
 ) -> LedgerPage:
     _require(ctx, actor, "read-ledger")
-    now = utcnow()
+    now = ctx.clock.now()
     conditions: list[ColumnElement[bool]] = []
     if filters.scope == "own":
         conditions.append(LedgerItem.held_as == OWN)

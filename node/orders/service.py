@@ -29,7 +29,7 @@ from sqlalchemy import ColumnElement, and_, exists, select, tuple_
 from sqlalchemy.orm import Session
 
 from node.audit.chain import SYSTEM_ACTOR
-from node.clock import as_aware, iso, parse_iso, to_utc, utcnow
+from node.clock import as_aware, iso, parse_iso, to_utc
 from node.context import NodeContext
 from node.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from node.ids import is_uuid, uuid7
@@ -250,7 +250,7 @@ def issue_order(session: Session, ctx: NodeContext, actor: Actor, data: OrderCre
     addressees = sorted(set(data.addressees))
     for addressee in addressees:
         check_addressee(ctx, addressee)
-    now = utcnow()
+    now = ctx.clock.now()
     # Stored as UTC: SQLite keeps no offset and compares times as text.
     deadline = to_utc(data.deadline)
     if deadline <= now:
@@ -548,7 +548,7 @@ def transition(
         )
     if rule.note_required and not note.strip():
         raise InvalidInput(f"{action} needs a note", code="note_required")
-    now = max(utcnow(), as_aware(target.updated_at))
+    now = max(ctx.clock.now(), as_aware(target.updated_at))
     if report is not None:
         record = create_record(
             session,
@@ -741,7 +741,7 @@ def receive_order(session: Session, ctx: NodeContext, origin: str, data: dict[st
     except (KeyError, TypeError, ValueError) as exc:
         raise ApplyRefused("malformed") from exc
     session.add(order)
-    now = max(utcnow(), as_aware(order.issued_at))
+    now = max(ctx.clock.now(), as_aware(order.issued_at))
     target = _new_target(order, ctx.node_id, ADDRESSEE, now)
     session.add(target)
     issuer = Actor(user_id="", name=order.issued_by, role="inspector", node=origin)
@@ -824,7 +824,7 @@ def apply_update(session: Session, ctx: NodeContext, origin: str, data: dict[str
         raise ApplyRefused("malformed") from exc
     target.deadline, target.issued_at = deadline, issued_at
     if first_acknowledgement and target.held_as == ISSUER:
-        _grant_attachments(session, ctx, order, target, event, utcnow())
+        _grant_attachments(session, ctx, order, target, event, ctx.clock.now())
     session.flush()
     ctx.audit.append(
         session,
@@ -1001,13 +1001,13 @@ def get_order(session: Session, ctx: NodeContext, actor: Actor, order_id: str) -
         .all()
     )
     ctx.audit.append(session, actor=actor, action="read", object_type="order", object_id=order.id)
-    return order_out(ctx, order, targets, utcnow(), events)
+    return order_out(ctx, order, targets, ctx.clock.now(), events)
 
 
 def order_view(session: Session, ctx: NodeContext, order: Order) -> OrderOut:
     """The order as just changed by its caller (no read audited: the change was)."""
     targets = _held_targets(session, [order.id]).get(order.id, [])
-    return order_out(ctx, order, targets, utcnow())
+    return order_out(ctx, order, targets, ctx.clock.now())
 
 
 def _target_state_conditions(
@@ -1042,7 +1042,7 @@ def list_orders(
 ) -> OrderPage:
     """Orders issued here or addressed here, newest first (summaries: ``list_targets``)."""
     _require(ctx, actor, "read-order")
-    now = utcnow()
+    now = ctx.clock.now()
     conditions: list[ColumnElement[bool]] = []
     if filters.box == "issued":
         conditions.append(Order.held_as == ISSUER)
@@ -1104,7 +1104,7 @@ def list_targets(
 ) -> TargetPage:
     """Every addressee's state held here for the subtree (issued, received, or summaries)."""
     _require(ctx, actor, "read-order")
-    now = utcnow()
+    now = ctx.clock.now()
     conditions: list[ColumnElement[bool]] = []
     in_subtree = subtree_clause(ctx, OrderTarget.addressee)
     if in_subtree is not None:

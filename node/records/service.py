@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, case, select, union_all
 from sqlalchemy.orm import Session, aliased
 
-from node.clock import as_aware, to_utc, utcnow
+from node.clock import as_aware, to_utc
 from node.context import NodeContext
 from node.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from node.ids import is_uuid, uuid7
@@ -90,7 +90,7 @@ def create_record(session: Session, ctx: NodeContext, actor: Actor, data: Record
         raise _deny(
             ctx, "create", None, f"role {actor.role} may not create {classification} records"
         )
-    now = utcnow()
+    now = ctx.clock.now()
     record = Record(
         id=uuid7(),
         origin=ctx.node_id,
@@ -134,7 +134,7 @@ def has_active_grant(session: Session, actor: Actor, record_id: str, now: dateti
 def read_record(session: Session, ctx: NodeContext, actor: Actor, record_id: str) -> RecordOut:
     """The record as ``actor`` may see it: full, stub, or a 403 that is audited."""
     record = _load(session, record_id)
-    now = utcnow()
+    now = ctx.clock.now()
     if record.is_stub:
         # Released content never outlives its grant by even one read.
         released_content.purge_ended(session, ctx, now, record_id=record.id)
@@ -198,7 +198,7 @@ def list_records(
     limit: int,
 ) -> RecordPage:
     """One page, newest first, filtered in SQL by conditions derived from the policy."""
-    now = utcnow()
+    now = ctx.clock.now()
     conditions: list[ColumnElement[bool]] = []
     if filters.classification is not None:
         if filters.classification not in CLASSES:
@@ -334,7 +334,7 @@ def update_record(
             changed = True
     if changed:
         record.version += 1
-        record.updated_at = max(utcnow(), as_aware(record.updated_at))
+        record.updated_at = max(ctx.clock.now(), as_aware(record.updated_at))
         session.flush()
     ctx.audit.append(
         session,
@@ -357,7 +357,7 @@ def delete_record(session: Session, ctx: NodeContext, actor: Actor, record_id: s
     record.title = ""
     record.body = ""
     record.version += 1
-    record.updated_at = max(utcnow(), as_aware(record.updated_at))
+    record.updated_at = max(ctx.clock.now(), as_aware(record.updated_at))
     session.flush()
     ctx.audit.append(
         session, actor=actor, action="delete", object_type="record", object_id=record.id

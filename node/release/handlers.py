@@ -22,7 +22,6 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
 from node.audit.chain import SYSTEM_ACTOR
-from node.clock import utcnow
 from node.context import NodeContext
 from node.errors import InvalidInput
 from node.models import Grant, Record
@@ -153,7 +152,7 @@ def apply_release(
         version=wire.record.version,
         title=wire.record.title,
         body=wire.record.body,
-        now=utcnow(),
+        now=ctx.clock.now(),
     )
     ctx.audit.append(
         session,
@@ -199,7 +198,7 @@ def apply_grant_event(
             _check_audience(ctx, envelope, grant_wire.grantee_node)
     grant = service.apply_snapshot(session, ctx, wire)
     if grant is not None and grant.grantee_node == ctx.node_id and grant.revoked_at is not None:
-        content.purge(session, ctx, grant, why="revoked", now=utcnow())
+        content.purge(session, ctx, grant, why="revoked", now=ctx.clock.now())
     subject = request.id if request is not None else None
     record_id = request.record_id if request is not None else grant.record_id if grant else None
     ctx.audit.append(

@@ -28,7 +28,7 @@ from sqlalchemy import ColumnElement, and_, case, false, or_, select
 from sqlalchemy.orm import Session
 
 from node.audit.chain import SYSTEM_ACTOR
-from node.clock import as_aware, to_utc, utcnow
+from node.clock import as_aware, to_utc
 from node.context import NodeContext
 from node.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from node.ids import is_uuid, uuid7
@@ -276,7 +276,7 @@ def create_request(
     category = ctx.policy.categories.get(record.category)
     if category is None:
         raise Conflict("the record's category is not known here", code="unknown_category")
-    now = utcnow()
+    now = ctx.clock.now()
     open_request = session.execute(
         select(AccessRequest.id)
         .outerjoin(Grant, Grant.id == AccessRequest.grant_id)
@@ -339,7 +339,7 @@ def receive_request(
     existing = session.get(AccessRequest, wire.id)
     if existing is not None:
         return existing
-    now = utcnow()
+    now = ctx.clock.now()
     req = AccessRequest(
         id=wire.id,
         record_id=record.id,
@@ -403,7 +403,7 @@ def _pending_request(
             object_type="access_request",
             object_id=req.id,
         )
-    now = utcnow()
+    now = ctx.clock.now()
     _check_pending(req, actor, now)
     return req, record, now
 
@@ -632,7 +632,7 @@ def revoke_grant(session: Session, ctx: NodeContext, actor: Actor, grant_id: str
             object_type="grant",
             object_id=grant.id,
         )
-    now = utcnow()
+    now = ctx.clock.now()
     if grant.revoked_at is not None:
         raise Conflict("the grant is already revoked", code="grant_revoked")
     if as_aware(grant.expires_at) <= now:
@@ -969,14 +969,18 @@ def get_request(
         object_id=req.id,
         grant_id=req.grant_id,
     )
-    return describe(session, request=req)
+    return describe(session, ctx, request=req)
 
 
 def describe(
-    session: Session, *, request: AccessRequest | None = None, grant: Grant | None = None
+    session: Session,
+    ctx: NodeContext,
+    *,
+    request: AccessRequest | None = None,
+    grant: Grant | None = None,
 ) -> AccessRequestOut:
     """The current view of a request (with its grant) or of a bare grant. No audit entry."""
-    now = utcnow()
+    now = ctx.clock.now()
     if request is None and grant is not None and grant.request_id is not None:
         request = session.get(AccessRequest, grant.request_id)
     if request is not None:
@@ -1003,7 +1007,7 @@ def list_requests(
     limit: int,
 ) -> list[AccessRequestOut]:
     """The actor's own requests, and (approvers) the requests to decide here. No content."""
-    now = utcnow()
+    now = ctx.clock.now()
     status_expr = request_status(now)
     to_decide: ColumnElement[bool] = (
         AccessRequest.record_origin == ctx.node_id if _may_decide(ctx, actor) else false()
@@ -1050,7 +1054,7 @@ def list_grants(
     events reach exactly the ends' ancestors), newest first, with approvers and reads."""
     if not _may_audit(ctx, actor):
         raise PermissionDenied("not permitted to audit grants", action="audit", object_type="grant")
-    now = utcnow()
+    now = ctx.clock.now()
     status_expr = request_status(now)
     asked = select(AccessRequest, Grant, status_expr).outerjoin(
         Grant, Grant.id == AccessRequest.grant_id

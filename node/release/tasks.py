@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import logging
 
-from node.clock import utcnow
 from node.context import NodeContext
 from node.release.service import sweep
 
@@ -21,7 +20,7 @@ SWEEP_PERIOD_S = 1.0
 
 def sweep_once(ctx: NodeContext) -> int:
     with ctx.sessions() as session, session.begin():
-        return sweep(session, ctx, utcnow())
+        return sweep(session, ctx, ctx.clock.now())
 
 
 async def expiry_loop(ctx: NodeContext, stop: asyncio.Event) -> None:

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from node.clock import iso, utcnow
+from node.clock import iso
 from node.crypto import CryptoError, NodeKeys, canonical_json, open_sealed, seal, verify_signature
 from node.ids import is_uuid, uuid7
 from node.topology import Topology
@@ -94,8 +95,9 @@ def seal_envelope(
     ref: dict[str, Any],
     payload: dict[str, Any],
     encrypt: bool,
+    now: datetime,
 ) -> tuple[str, bytes]:
-    """Build and sign an envelope; return (message id, bytes to publish)."""
+    """Build and sign an envelope sent at ``now``; return (message id, bytes to publish)."""
     msg_id = uuid7()
     document: dict[str, Any] = {
         "v": VERSION,
@@ -103,7 +105,7 @@ def seal_envelope(
         "kind": kind,
         "origin": origin,
         "dest": sorted(dest) if dest != [BROADCAST] else [BROADCAST],
-        "time": iso(utcnow()),
+        "time": iso(now),
         "ref": ref,
     }
     if encrypt:

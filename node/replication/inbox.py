@@ -33,7 +33,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from node.audit.chain import SYSTEM_ACTOR
-from node.clock import as_aware, utcnow
+from node.clock import as_aware
 from node.context import NodeContext
 from node.models import DeadLetter, InboxMessage, Record, RecordParty
 from node.replication.envelope import Envelope, EnvelopeRejected
@@ -77,7 +77,7 @@ def dead_letter(
 ) -> None:
     session.add(
         DeadLetter(
-            received_at=utcnow(),
+            received_at=ctx.clock.now(),
             reason=reason,
             subject=subject[:200],
             msg_id=(msg_id or None) and msg_id[:64],
@@ -193,7 +193,7 @@ def process(
             object_id=object_id,
             version=version,
             stream_seq=stream_seq,
-            applied_at=utcnow(),
+            applied_at=ctx.clock.now(),
         )
     )
     return Outcome(status)

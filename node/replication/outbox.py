@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from node.clock import iso, utcnow
+from node.clock import iso
 from node.models import OutboxMessage, Record
 from node.replication.envelope import BROADCAST, seal_envelope
 from node.replication.routing import next_hops
@@ -90,6 +90,7 @@ class Outbox:
         subjects = next_hops(ctx.topology, ctx.node_id, dest, None)
         if not subjects:
             return None
+        now = ctx.clock.now()
         msg_id, raw = seal_envelope(
             keys=ctx.keys,
             topology=ctx.topology,
@@ -99,8 +100,8 @@ class Outbox:
             ref=ref,
             payload=payload,
             encrypt=encrypt,
+            now=now,
         )
-        now = utcnow()
         for subject in subjects:
             session.add(OutboxMessage(msg_id=msg_id, subject=subject, envelope=raw, created_at=now))
         session.info[PENDING_FLAG] = True

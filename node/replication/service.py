@@ -31,7 +31,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
-from node.clock import iso, utcnow
+from node.clock import iso
 from node.context import NodeContext
 from node.errors import PermissionDenied
 from node.metrics import Metrics
@@ -208,7 +208,9 @@ class ReplicationService:
     def _mark_sent(self, ids: list[int]) -> None:
         with self.ctx.sessions() as session, session.begin():
             session.execute(
-                update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(sent_at=utcnow())
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(ids))
+                .values(sent_at=self.ctx.clock.now())
             )
 
     async def publish_in_order(self, items: list[tuple[str, str, bytes]]) -> int:

@@ -24,7 +24,6 @@ from typing import cast as typed
 from sqlalchemy import BigInteger, ColumnElement, case, cast, func, select
 from sqlalchemy.orm import Session
 
-from node.clock import utcnow
 from node.context import NodeContext
 from node.errors import InvalidInput, PermissionDenied
 from node.ledger.models import LedgerItem
@@ -270,7 +269,7 @@ def compute_stats(
         raise PermissionDenied(
             f"role {actor.role} may not read statistics", action="read-stats", object_type="stats"
         )
-    now = utcnow()
+    now = ctx.clock.now()
     query = RecordQuery.parse(group_by, since=since, until=until, months=months, now=now)
     nodes = subtree_nodes(ctx)
     records = _record_stats(ctx, query, record_counts(session, nodes, query))

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from node.clock import utcnow
 from node.errors import Conflict, InvalidInput, Unauthenticated
 from node.ids import uuid7
 from node.models import User
@@ -22,7 +22,9 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def add_user(session: Session, *, name: str, role: str, node: str) -> tuple[User, str]:
+def add_user(
+    session: Session, *, name: str, role: str, node: str, now: datetime
+) -> tuple[User, str]:
     """Create a user and return it with its bearer token (the only time the token exists)."""
     if role not in ROLES:
         raise InvalidInput(f"unknown role {role!r}; one of {', '.join(ROLES)}", code="unknown_role")
@@ -38,7 +40,7 @@ def add_user(session: Session, *, name: str, role: str, node: str) -> tuple[User
         role=role,
         node=node,
         token_hash=hash_token(token),
-        created_at=utcnow(),
+        created_at=now,
         disabled=False,
     )
     session.add(user)

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ from typer.testing import CliRunner
 from node.audit.chain import GENESIS_HASH, entry_fields, entry_hash, head_message
 from node.audit.checkpoints import make_checkpoint
 from node.cli import app
-from node.clock import iso, utcnow
+from node.clock import iso
 from node.context import NodeContext, make_context
 from node.crypto import NodeKeys, load_keys, write_keys
 from node.db import make_engine, make_sessionmaker, upgrade_database
@@ -322,7 +323,7 @@ def test_a_checkpoint_not_signed_by_its_node_is_rejected(pair: Pair) -> None:
         "node": "huanglong",
         "seq": seq,
         "hash": head_hash,
-        "at": iso(utcnow()),
+        "at": iso(datetime.now(UTC)),
         "signature": pair.keys["yanan"].sign(b"not the checkpoint"),
         "prev_seq": CHECKPOINT_SEQ,
         "prev_hash": None,
@@ -336,6 +337,7 @@ def test_a_checkpoint_not_signed_by_its_node_is_rejected(pair: Pair) -> None:
         ref={},
         payload=payload,
         encrypt=False,
+        now=datetime.now(UTC),
     )
     with pytest.raises(EnvelopeRejected, match="bad_signature"):
         pair.deliver(raw)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import pytest
 from click.testing import Result
@@ -19,7 +20,6 @@ from typer.testing import CliRunner
 from node.audit.chain import entry_fields, entry_hash, head_message
 from node.audit.checkpoints import checkpoint_now
 from node.cli import app
-from node.clock import utcnow
 from node.models import AuditEntry, AuditHead
 from tests.conftest import NodeUnderTest
 
@@ -80,7 +80,7 @@ def forged(session: Session, *, seq: int, prev_hash: str) -> AuditEntry:
     """A well-formed entry, hashed correctly onto ``prev_hash`` (what a careful forger makes)."""
     fake = AuditEntry(
         seq=seq,
-        at=utcnow(),
+        at=datetime.now(UTC),
         node="yanan",
         actor="yanan-admin",
         role="admin",

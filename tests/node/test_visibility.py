@@ -9,13 +9,12 @@ what a role sees fails here.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from node.clock import utcnow
 from node.models import User
 from tests.conftest import NodeUnderTest
 from tests.factories import audit_entries, insert_grant, insert_record
@@ -179,7 +178,7 @@ def test_grant_opens_a_secret_record_only_while_active(
         user_id = session.execute(
             select(User.id).where(User.name == "shaanxi-inspector")
         ).scalar_one()
-    now = utcnow()
+    now = datetime.now(UTC)
     grants: dict[str, dict[str, Any]] = {
         "active": {},
         "expired": {"granted_at": now - timedelta(hours=3), "lasts": timedelta(hours=1)},

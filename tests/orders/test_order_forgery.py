@@ -8,10 +8,11 @@ handlers."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import node.release.handlers  # noqa: F401  (registers the release kinds in this process)
-from node.clock import iso, utcnow
+from node.clock import iso
 from tests.conftest import NodeUnderTest
 from tests.helpers import call, error, ok, order_body
 from tests.inprocess import MiniFederation
@@ -47,7 +48,7 @@ def forged_update(
     fed: MiniFederation, order_id: str, *, seq: int, action: str, event_state: str, state: str
 ) -> str:
     """huanglong, signing with its real key, tells shaanxi it moved its target."""
-    now = iso(utcnow())
+    now = iso(datetime.now(UTC))
     snapshot = {
         "state": state,
         "version": seq,

@@ -5,10 +5,11 @@ when the order is closed."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import node.release.handlers  # noqa: F401  (registers the release kinds in this process)
-from node.clock import iso, utcnow
+from node.clock import iso
 from node.ids import uuid7
 from tests.helpers import call, error, ok, order_body
 from tests.inprocess import MiniFederation
@@ -18,7 +19,7 @@ CLUE_TITLE = "关于县水利局负责人违规插手工程的问题线索"
 
 
 def stub_payload(origin: str, category: str = "problem_clue") -> dict[str, Any]:
-    now = iso(utcnow())
+    now = iso(datetime.now(UTC))
     return {
         "id": uuid7(),
         "origin": origin,

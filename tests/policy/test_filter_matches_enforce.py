@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -21,7 +21,6 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, and_, case, delete, false, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from node.clock import utcnow
 from node.db import make_engine, make_sessionmaker, upgrade_database
 from node.federation import DEMO_TREE
 from node.ids import uuid7
@@ -165,7 +164,7 @@ def store(session: Session, specs: list[RecordSpec], now: datetime) -> list[str]
 def test_sql_filter_matches_enforce(
     sessions: sessionmaker[Session], policy: PolicyEngine, actor: Actor, specs: list[RecordSpec]
 ) -> None:
-    now = utcnow().replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     with sessions() as session, session.begin():
         ids = store(session, specs, now)
         readable, visible = policy.record_visibility(actor, now)

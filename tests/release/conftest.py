@@ -5,6 +5,7 @@ second approver at the county, since petitions and problem clues need two."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,13 @@ def add_role_user(federation: Federation, node_id: str, role: str, key: str) -> 
     engine = make_engine(handle.database_url)
     try:
         with make_sessionmaker(engine)() as session, session.begin():
-            _user, token = add_user(session, name=f"{node_id}-{key}", role=role, node=node_id)
+            _user, token = add_user(
+                session,
+                name=f"{node_id}-{key}",
+                role=role,
+                node=node_id,
+                now=datetime.now(UTC),
+            )
     finally:
         engine.dispose()
     handle.tokens[key] = token

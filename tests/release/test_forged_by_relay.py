@@ -6,11 +6,12 @@ review H1, H2, L4). Real nodes, real signatures, the real inbox and handlers."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import node.orders.handlers  # noqa: F401  (registers the order kinds in this process)
 import node.release.handlers  # noqa: F401  (registers the release kinds in this process)
-from node.clock import iso, utcnow
+from node.clock import iso
 from node.ids import uuid7
 from tests.helpers import call, ok, order_body
 from tests.inprocess import MiniFederation
@@ -130,7 +131,7 @@ def test_a_relay_cannot_revoke_or_rewrite_another_nodes_grant(
     fed.pump()
     assert ok(call(county, "GET", f"/api/v1/records/{clue['id']}"))["title"] == TITLE
     (grant_id,) = fed.rows("shaanxi", "SELECT id FROM grants")[0]
-    now = iso(utcnow())
+    now = iso(datetime.now(UTC))
     forged = {
         "id": grant_id,
         "record_id": uuid7(),
@@ -230,7 +231,7 @@ def test_a_relay_cannot_rewrite_a_request_or_plant_copies(
     assert request["id"] == wire["id"]
 
     # A grant about yanan's "own" record, sent to a node outside its audience: not taken.
-    now = iso(utcnow())
+    now = iso(datetime.now(UTC))
     planted = {
         "id": uuid7(),
         "record_id": uuid7(),

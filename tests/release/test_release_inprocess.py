@@ -5,11 +5,12 @@ signatures and sealing, the real inbox and handlers; envelopes carried by ``pump
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from node.clock import iso, utcnow
+from node.clock import iso
 from node.ids import uuid7
 from tests.conftest import NodeUnderTest
 from tests.inprocess import MiniFederation
@@ -301,7 +302,7 @@ def test_forged_release_steps_are_rejected(fed: MiniFederation) -> None:
     if not user_id:
         read(fed, record_id)
         user_id = fed.rows("shaanxi", "SELECT id FROM users WHERE name = 'shaanxi-inspector'")
-    now = utcnow()
+    now = datetime.now(UTC)
     grant = {
         "id": uuid7(),
         "record_id": record_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
@@ -23,6 +24,7 @@ def sealed(demo_keys: dict[str, NodeKeys], topology: Topology, dest: list[str]) 
         ref={"record": "r", "version": 1},
         payload={"title": SECRET},
         encrypt=True,
+        now=datetime.now(UTC),
     )
     return raw
 

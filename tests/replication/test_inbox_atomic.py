@@ -4,6 +4,7 @@ payloads are validated whole; content that must be sealed is refused in clear.""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -67,6 +68,7 @@ def envelope(
         ref=ref or {},
         payload=payload,
         encrypt=encrypt,
+        now=datetime.now(UTC),
     )
     return open_envelope(raw, topology)
 

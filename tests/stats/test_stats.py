@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from node.clock import iso, utcnow
+from node.clock import iso
 from node.ids import uuid7
 from node.stats.service import RecordQuery, record_counts, record_counts_from_records
 from tests.helpers import call, error, ok
@@ -38,7 +38,7 @@ def record(
         "classification": classification,
         "version": version,
         "created_at": iso(created),
-        "updated_at": iso(max(created, utcnow())),
+        "updated_at": iso(max(created, datetime.now(UTC))),
         "deleted": deleted,
         "stub": stub,
     }
@@ -159,7 +159,7 @@ def test_rollup_equals_group_by_over_records(mini_federation: MakeFederation) ->
 def summary(
     issuer: str, addressee: str, state: str, *, ack_seconds: int | None, deadline: datetime
 ) -> dict[str, Any]:
-    now = iso(utcnow())
+    now = iso(datetime.now(UTC))
     return {
         "order_id": uuid7(),
         "issuer": issuer,
@@ -185,7 +185,7 @@ def test_orders_by_state_overdue_and_median_time_to_acknowledge(
     mini_federation: MakeFederation,
 ) -> None:
     fed = mini_federation("central")
-    past, future = utcnow() - timedelta(hours=1), utcnow() + timedelta(days=3)
+    past, future = datetime.now(UTC) - timedelta(hours=1), datetime.now(UTC) + timedelta(days=3)
     rows = [
         ("shaanxi", "huanglong", "acknowledged", 10, past),  # overdue
         ("shaanxi", "yichuan", "in_progress", 20, future),
