@@ -290,6 +290,19 @@ def bench_replication(
     sys.exit(run(records=records, samples=samples))
 
 
+@bench_app.command("restart")
+def bench_restart(
+    restarts: Annotated[int, typer.Option(help="Restarts of each kind.")] = 20,
+    kind: Annotated[
+        list[str] | None, typer.Option(help="fresh, cold, nats or api (repeatable; default all).")
+    ] = None,
+) -> None:
+    """Time from a restart (whole federation, middle nats-server, middle API) to replication."""
+    from bench.restart_bench import run
+
+    sys.exit(run(restarts=restarts, kinds=kind))
+
+
 @bench_app.command("stats")
 def bench_stats(
     records: Annotated[int, typer.Option(help="Records in the subtree.")] = 1_000_000,

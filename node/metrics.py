@@ -37,6 +37,12 @@ class Metrics:
         self.dead_letters = Counter(
             "fedshare_dead_letters_total", "Envelopes rejected", ["reason"], registry=self.registry
         )
+        self.source_resets = Counter(
+            "fedshare_inbound_source_resets_total",
+            "Inbound stream sources reset after they stalled while their peer answered",
+            ["peer"],
+            registry=self.registry,
+        )
         self.outbox_backlog = Gauge(
             "fedshare_outbox_backlog", "Envelopes waiting to be published", registry=self.registry
         )

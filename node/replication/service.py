@@ -47,6 +47,7 @@ from node.replication.routing import (
     out_subjects,
     up_subject,
 )
+from node.replication.sources import SourceWatch
 
 log = logging.getLogger("fedshare.replication")
 
@@ -93,6 +94,7 @@ class ReplicationService:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
         self.last_error: str | None = None
+        self.source_watch: SourceWatch | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -114,6 +116,18 @@ class ReplicationService:
             asyncio.create_task(self._relay_loop(), name="outbox-relay"),
             asyncio.create_task(self._consume_loop(), name="inbox-consumer"),
         ]
+        if self.in_sources():
+            self.source_watch = SourceWatch(
+                self.js, self.nc, self.in_stream_config, on_reset=self._source_reset
+            )
+            self._tasks.append(
+                asyncio.create_task(
+                    self.source_watch.run(lambda: self._stopping), name="source-watch"
+                )
+            )
+
+    def _source_reset(self, peer: str) -> None:
+        self.metrics.source_resets.labels(peer).inc()
 
     async def stop(self) -> None:
         self._stopping = True
@@ -174,18 +188,18 @@ class ReplicationService:
                 duplicate_window=DUPLICATE_WINDOW_S,
             )
         )
-        sources = self.in_sources()
-        if sources:
-            await self._upsert_stream(
-                api.StreamConfig(
-                    name=in_stream(self.me),
-                    retention=api.RetentionPolicy.LIMITS,
-                    storage=api.StorageType.FILE,
-                    max_age=RETENTION_S,
-                    duplicate_window=DUPLICATE_WINDOW_S,
-                    sources=sources,
-                )
-            )
+        if self.in_sources():
+            await self._upsert_stream(self.in_stream_config())
+
+    def in_stream_config(self) -> api.StreamConfig:
+        return api.StreamConfig(
+            name=in_stream(self.me),
+            retention=api.RetentionPolicy.LIMITS,
+            storage=api.StorageType.FILE,
+            max_age=RETENTION_S,
+            duplicate_window=DUPLICATE_WINDOW_S,
+            sources=self.in_sources(),
+        )
 
     # -- outbox relay ----------------------------------------------------------------------
 

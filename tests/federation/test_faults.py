@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,7 +23,8 @@ CHAIN = [
     ("huanglong", "黄龙县", "shaanxi"),
 ]
 BODY = "巡察发现问题整改情况。" * 40  # about 1 KiB of UTF-8
-LINK_CUT_SECONDS = float(os.environ.get("FEDSHARE_TEST_LINK_CUT_SECONDS", "30"))
+LINK_CUT_SECONDS = float(os.environ.get("FEDSHARE_TEST_LINK_CUT_SECONDS", "10"))
+CUT_MS = LINK_CUT_SECONDS * 1000
 
 
 @pytest.fixture
@@ -123,6 +123,16 @@ def assert_replicated(
         assert_exactly_once_in_order(client, node, origin, expected)
 
 
+def silent_ms(client: FederationClient, node: str, peer: str) -> int:
+    """How long ``node``'s inbound source from ``peer`` has been silent (ms), per its own server."""
+    status = client.get(node, "admin", "/api/v1/federation/status")
+    assert status.status_code == 200, status.text
+    for entry in status.json()["transport"]["peers"]:
+        if entry.get("node") == peer:
+            return int(entry["active_ms_ago"] or 0)
+    raise AssertionError(f"{node} has no source from {peer}")
+
+
 def test_kill_9_receiving_node_mid_stream(chain: FederationClient) -> None:
     federation = chain.federation
     federation.start()
@@ -133,6 +143,7 @@ def test_kill_9_receiving_node_mid_stream(chain: FederationClient) -> None:
     writer.wait_progress(350)
     federation.start_api("shaanxi")
     writer.join(timeout=300)
+    assert not writer.is_alive(), "writer still running"
     assert writer.error is None, writer.error
     assert_replicated(chain, ("shaanxi", "central"), "huanglong", writer.expected)
 
@@ -144,9 +155,11 @@ def test_restart_nats_server_mid_stream(chain: FederationClient) -> None:
     writer.start()
     writer.wait_progress(80)
     federation.stop_nats("shaanxi", kill=True)
-    time.sleep(2)
+    # The county goes on writing while the province's server is down: wait until it has.
+    writer.wait_progress(writer.progress + 20)
     federation.start_nats("shaanxi")
     writer.join(timeout=300)
+    assert not writer.is_alive(), "writer still running"
     assert writer.error is None, writer.error
     assert_replicated(chain, ("shaanxi", "central"), "huanglong", writer.expected)
 
@@ -168,11 +181,20 @@ def test_cut_leaf_link_while_both_sides_write(chain: FederationClient) -> None:
         province = Writer(chain, "shaanxi", 60)
         county.start()
         province.start()
-        county.join(timeout=120)
-        province.join(timeout=120)
-        assert county.error is None
-        assert province.error is None
-        time.sleep(max(0.0, LINK_CUT_SECONDS - 5))
+        for writer in (county, province):
+            writer.join(timeout=120)
+            assert not writer.is_alive(), f"{writer.node} writer still running"
+            assert writer.error is None, writer.error
+        # The outage lasts until each side has heard nothing from the other for
+        # LINK_CUT_SECONDS (sources heartbeat every second while a link is up).
+        for node, peer in (("shaanxi", "huanglong"), ("huanglong", "shaanxi")):
+            wait_for(
+                lambda node=node, peer=peer: (
+                    silent_ms(chain, node, peer) >= LINK_CUT_SECONDS * 1000
+                ),
+                timeout=LINK_CUT_SECONDS + 60,
+                message=f"{node} to notice the cut link to {peer}",
+            )
         # While cut, nothing crossed the link.
         sample = next(iter(county.expected))
         assert chain.record_version("shaanxi", sample) is None
