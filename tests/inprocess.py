@@ -2,10 +2,11 @@
 
 Several nodes of the demo tree, each with its own database migrated by Alembic (SQLite files, or
 one PostgreSQL schema per node), its own app and HTTP client. ``pump`` carries every committed
-outbox envelope to the nodes it is addressed to and applies it through the real inbox
-(``node.replication.inbox.process``, dead-lettering rejections as the replication service does):
-the real signatures, encryption, routing destinations and handlers, without NATS. The NATS path
-itself is covered by the federation tests.
+outbox envelope to the nodes it is addressed to and applies it there through the production batch
+path (``node.replication.apply.BatchApplier``: prefetch, one transaction, per-envelope replay in
+savepoints when one fails, dead-lettering of rejections), fed with messages held in memory on the
+subject the envelope would arrive on. The real signatures, encryption, routing destinations and
+handlers, without NATS; the NATS path itself is covered by the federation tests.
 """
 
 from __future__ import annotations
@@ -26,10 +27,12 @@ from node.clock import ControlledClock
 from node.context import make_context
 from node.crypto import NodeKeys, write_keys
 from node.db import upgrade_database
+from node.metrics import Metrics
 from node.models import OutboxMessage
-from node.replication import inbox
+from node.replication.apply import BatchApplier
 from node.replication.envelope import Envelope, open_envelope, seal_envelope
 from node.replication.kinds import load_handlers
+from node.replication.routing import down_subject, up_subject
 from node.settings import Settings
 from node.topology import Topology
 from tests.conftest import NodeUnderTest
@@ -52,6 +55,15 @@ class Sent:
     payload: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class HeldMessage:
+    """An envelope as the inbox consumer receives it, held in memory instead of a stream."""
+
+    data: bytes
+    subject: str
+    stream_seq: int
+
+
 @dataclass
 class MiniFederation:
     topology: Topology
@@ -59,26 +71,51 @@ class MiniFederation:
     nodes: dict[str, NodeUnderTest] = field(default_factory=dict)
     # One time for the whole federation: ``federation.clock.advance(seconds)`` moves every node.
     clock: ControlledClock = field(default_factory=ControlledClock)
-    _stream_seq: int = 0
+    _stream_seqs: dict[str, int] = field(default_factory=dict)
 
     def __getitem__(self, node_id: str) -> NodeUnderTest:
         return self.nodes[node_id]
 
+    def arrival_subject(self, origin: str, node_id: str) -> str:
+        """The subject an envelope from ``origin`` arrives on at ``node_id``: from the neighbour
+        on the tree path between them, as the node's stream sources it."""
+        child = self.topology.child_towards(node_id, origin)
+        if child is not None:
+            return up_subject(child)
+        parent = self.topology.parent(node_id)
+        assert parent is not None, f"{origin} is neither below nor above {node_id}"
+        return down_subject(parent, node_id)
+
+    def deliver_batch(self, node_id: str, envelopes: list[Envelope]) -> list[str]:
+        """Apply ``envelopes`` at ``node_id`` as one batch of the replication service (the same
+        ``BatchApplier``, one transaction); each one's outcome (``rejected:<reason>`` if so)."""
+        node = self.nodes[node_id]
+        applier = BatchApplier(node.ctx, self.metrics(node_id))
+        deliveries = []
+        for envelope in envelopes:
+            seq = self._stream_seqs.get(node_id, 0) + 1
+            self._stream_seqs[node_id] = seq
+            message = HeldMessage(
+                data=envelope.raw,
+                subject=self.arrival_subject(envelope.origin, node_id),
+                stream_seq=seq,
+            )
+            deliveries.append(applier.decode(message, seq))
+        outcomes = applier.apply(deliveries)
+        return [
+            f"rejected:{outcome.reason}" if outcome.status == "rejected" else outcome.status
+            for outcome in outcomes
+        ]
+
     def deliver(self, node_id: str, envelope: Envelope) -> str:
         """Apply one envelope at ``node_id`` as the replication service would; the outcome."""
-        node = self.nodes[node_id]
-        self._stream_seq += 1
-        with node.ctx.sessions() as session, session.begin():
-            outcome = inbox.apply_or_reject(
-                session,
-                node.ctx,
-                envelope,
-                subject=f"fs.{envelope.origin}.up",
-                stream_seq=self._stream_seq,
-            )
-        if outcome.status == "rejected":
-            return f"rejected:{outcome.reason}"
-        return outcome.status
+        [outcome] = self.deliver_batch(node_id, [envelope])
+        return outcome
+
+    def metrics(self, node_id: str) -> Metrics:
+        """The node app's metrics, which the inbox counts into as it would in production."""
+        metrics: Metrics = self.nodes[node_id].client.app.state.metrics
+        return metrics
 
     def send_as(
         self,
@@ -131,10 +168,11 @@ class MiniFederation:
         return envelope.payload(recipient, self.keys[recipient])
 
     def pump(self, *, rounds: int = 20) -> int:
-        """Deliver every pending envelope to each addressed node here, until none is left."""
+        """Deliver every pending envelope to each addressed node here, a batch per node and
+        round (in each origin's commit order), until none is left; how many were delivered."""
         delivered = 0
         for _ in range(rounds):
-            moved = 0
+            batches: dict[str, list[Envelope]] = {node_id: [] for node_id in self.nodes}
             for node_id, node in self.nodes.items():
                 with node.ctx.sessions() as session, session.begin():
                     rows = (
@@ -152,10 +190,14 @@ class MiniFederation:
                         raws.setdefault(row.msg_id, row.envelope)
                 for raw in raws.values():
                     envelope = open_envelope(raw, self.topology)
-                    for target in self.nodes:
+                    for target, batch in batches.items():
                         if target != node_id and envelope.addressed_to(target):
-                            self.deliver(target, envelope)
-                            moved += 1
+                            batch.append(envelope)
+            moved = 0
+            for target, batch in batches.items():
+                if batch:
+                    self.deliver_batch(target, batch)
+                    moved += len(batch)
             delivered += moved
             if not moved:
                 return delivered

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 import nats
@@ -28,7 +27,6 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js import api
 from nats.js.errors import BadRequestError, NotFoundError
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from node.clock import iso
@@ -37,13 +35,10 @@ from node.errors import PermissionDenied
 from node.metrics import Metrics
 from node.models import DeadLetter, InboxMessage, OutboxMessage
 from node.policy import Actor
-from node.replication import inbox
-from node.replication.envelope import Envelope, EnvelopeRejected, open_envelope
+from node.replication.apply import BatchApplier, Delivery
 from node.replication.kinds import load_handlers
 from node.replication.routing import (
-    arrival_source,
     down_subject,
-    next_hops,
     out_subjects,
     up_subject,
 )
@@ -72,21 +67,12 @@ DUPLICATE_WINDOW_S = 3600.0
 BATCH = 256
 
 
-@dataclass
-class Delivery:
-    msg: Any
-    subject: str
-    stream_seq: int
-    envelope: Envelope | None = None
-    rejection: EnvelopeRejected | None = None
-    forward_to: list[str] | None = None
-
-
 class ReplicationService:
     def __init__(self, ctx: NodeContext, metrics: Metrics) -> None:
         self.ctx = ctx
         self.metrics = metrics
         self.me = ctx.node_id
+        self.applier = BatchApplier(ctx, metrics)
         self.nc: Any = None
         self.js: Any = None
         self._wake = asyncio.Event()
@@ -283,76 +269,13 @@ class ReplicationService:
 
     # -- inbox consumer --------------------------------------------------------------------
 
-    def _apply_batch(self, deliveries: list[Delivery]) -> None:
-        """Apply a batch in one transaction; if any envelope in it fails, roll the batch back and
-        apply it again envelope by envelope, each in a savepoint (``inbox.apply_or_reject``).
-        Failures are rare, so the common path pays no per-envelope savepoint."""
-        try:
-            outcomes = self._apply_all(deliveries, careful=False)
-        except (OperationalError, InterfaceError):
-            raise
-        except Exception:  # noqa: BLE001 - replayed below, one savepoint per envelope
-            outcomes = self._apply_all(deliveries, careful=True)
-        for delivery, outcome in zip(deliveries, outcomes, strict=True):
-            envelope = delivery.envelope
-            if outcome.status == "rejected":
-                self.metrics.dead_letters.labels(outcome.reason or "rejected").inc()
-                continue
-            assert envelope is not None
-            if outcome.status == "applied":
-                self.metrics.applied.labels(envelope.kind).inc()
-            came_from = arrival_source(delivery.subject, self.me)
-            delivery.forward_to = next_hops(self.ctx.topology, self.me, envelope.dest, came_from)
+    def _apply_batch(self, deliveries: list[Delivery[Any]]) -> None:
+        self.applier.apply(deliveries)
 
-    def _apply_all(self, deliveries: list[Delivery], *, careful: bool) -> list[inbox.Outcome]:
-        ctx = self.ctx
-        outcomes: list[inbox.Outcome] = []
-        with ctx.sessions() as session, session.begin(), session.no_autoflush:
-            seen = inbox.prefetch(
-                session, [d.envelope for d in deliveries if d.envelope is not None]
-            )
-            for delivery in deliveries:
-                envelope = delivery.envelope
-                if envelope is None:
-                    rejection = delivery.rejection
-                    assert rejection is not None
-                    inbox.dead_letter(
-                        session,
-                        ctx,
-                        raw=delivery.msg.data,
-                        subject=delivery.subject,
-                        reason=rejection.reason,
-                        msg_id=rejection.msg_id,
-                        origin=rejection.origin,
-                        kind=rejection.kind,
-                    )
-                    outcomes.append(inbox.Outcome("rejected", rejection.reason))
-                    continue
-                apply = inbox.apply_or_reject if careful else inbox.process
-                outcomes.append(
-                    apply(
-                        session,
-                        ctx,
-                        envelope,
-                        subject=delivery.subject,
-                        stream_seq=delivery.stream_seq,
-                        seen=seen,
-                    )
-                )
-        return outcomes
+    def _decode(self, msg: Any) -> Delivery[Any]:
+        return self.applier.decode(msg, msg.metadata.sequence.stream)
 
-    def _decode(self, msg: Any) -> Delivery:
-        delivery = Delivery(msg=msg, subject=msg.subject, stream_seq=msg.metadata.sequence.stream)
-        if arrival_source(msg.subject, self.me) is None:
-            delivery.rejection = EnvelopeRejected("bad_subject")
-            return delivery
-        try:
-            delivery.envelope = open_envelope(msg.data, self.ctx.topology)
-        except EnvelopeRejected as exc:
-            delivery.rejection = exc
-        return delivery
-
-    async def _forward(self, deliveries: list[Delivery]) -> None:
+    async def _forward(self, deliveries: list[Delivery[Any]]) -> None:
         items = [
             (delivery.envelope.msg_id, subject, delivery.envelope.raw)
             for delivery in deliveries

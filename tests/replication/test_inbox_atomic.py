@@ -14,11 +14,14 @@ from sqlalchemy.orm import Session
 from node.context import NodeContext
 from node.crypto import NodeKeys
 from node.ids import uuid7
+from node.metrics import Metrics
 from node.models import DeadLetter, InboxMessage, Record, User
 from node.replication import inbox
+from node.replication.apply import BatchApplier
 from node.replication.envelope import Envelope, open_envelope, seal_envelope
 from node.topology import Topology
 from tests.conftest import NodeUnderTest
+from tests.inprocess import HeldMessage
 
 
 @pytest.fixture
@@ -174,3 +177,57 @@ def test_bad_record_payloads_are_dead_lettered(
     assert (outcome.status, outcome.reason) == ("rejected", reason)
     assert count(node, Record) == 0
     assert count(node, User) == 0
+
+
+def test_a_batch_with_one_bad_envelope_applies_the_rest(
+    make_node: Callable[[str], NodeUnderTest],
+    demo_keys: dict[str, NodeKeys],
+    demo_topology: Topology,
+    exploding_kind: str,
+) -> None:
+    """The consumer's batch path: one transaction, replayed per envelope in savepoints when one
+    fails; what cannot be opened is dead-lettered in the same commit; the rest is forwarded."""
+    node = make_node("yanan")
+    metrics = Metrics()
+    applier = BatchApplier(node.ctx, metrics)
+    first, second = uuid7(), uuid7()
+    keys = demo_keys["huanglong"]
+
+    def record(record_id: str) -> Envelope:
+        return envelope(
+            keys,
+            demo_topology,
+            "record",
+            record_payload(record_id),
+            ref={"record": record_id, "version": 1},
+            encrypt=False,
+        )
+
+    bad = envelope(keys, demo_topology, exploding_kind, {"when": "2026-11-01T00:00:00Z"})
+    messages = [
+        HeldMessage(record(first).raw, "fs.huanglong.up", 1),
+        HeldMessage(bad.raw, "fs.huanglong.up", 2),
+        HeldMessage(b"{not json", "fs.huanglong.up", 3),
+        HeldMessage(record(second).raw, "fs.elsewhere", 4),
+        HeldMessage(record(second).raw, "fs.huanglong.up", 5),
+    ]
+    deliveries = [applier.decode(m, m.stream_seq) for m in messages]
+    outcomes = applier.apply(deliveries)
+    assert [(o.status, o.reason) for o in outcomes] == [
+        ("applied", None),
+        ("rejected", "handler_error"),
+        ("rejected", "malformed"),
+        ("rejected", "bad_subject"),
+        ("applied", None),
+    ]
+    assert count(node, Record) == 2  # not the row the failing handler wrote
+    assert count(node, InboxMessage) == 2
+    assert count(node, DeadLetter) == 3
+    assert [d.forward_to for d in deliveries] == [[], None, None, None, []]
+    sample = metrics.registry.get_sample_value
+    assert sample("fedshare_inbox_applied_total", {"kind": "record"}) == 2
+    assert sample("fedshare_dead_letters_total", {"reason": "malformed"}) == 1
+    # A redelivery of the same stream messages applies nothing twice.
+    again = applier.apply([applier.decode(m, m.stream_seq) for m in (messages[0], messages[4])])
+    assert [o.status for o in again] == ["duplicate", "duplicate"]
+    assert count(node, Record) == 2
