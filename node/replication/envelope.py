@@ -117,11 +117,18 @@ def seal_envelope(
     return msg_id, canonical_json(document)
 
 
+MAX_ENVELOPE_BYTES = 4 * 1024 * 1024
+
+
 def open_envelope(raw: bytes, topology: Topology) -> Envelope:
-    """Parse and verify an envelope: shape, known origin, then the origin's signature."""
+    """Parse and verify an envelope: size, shape, known origin, then the origin's signature. Any
+    input, however hostile, ends in an ``Envelope`` or ``EnvelopeRejected`` (deep nesting makes
+    the C decoder raise ``RecursionError`` at once, taken as malformed)."""
+    if len(raw) > MAX_ENVELOPE_BYTES:
+        raise EnvelopeRejected("oversized")
     try:
         document = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise EnvelopeRejected("malformed") from exc
     if not isinstance(document, dict):
         raise EnvelopeRejected("malformed")

@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 from node.audit.chain import SYSTEM_ACTOR
 from node.clock import as_aware
 from node.context import NodeContext
+from node.ids import is_uuid
 from node.models import DeadLetter, InboxMessage, Record, RecordParty
 from node.replication.envelope import Envelope, EnvelopeRejected
 from node.text import clean_text
@@ -75,14 +76,21 @@ def dead_letter(
     origin: str | None,
     kind: str | None,
 ) -> None:
+    """Record a refused message: its reason and digest, never its bytes. What the message claims
+    about itself (id, origin, kind) is unverified and attacker-chosen: it is stored only when it
+    has the shape such a field must have (a UUID, a known node, a kind name), so no byte sequence
+    (NUL, invalid UTF-8, an overlong string) can make this insert fail and stall the inbox."""
+    msg_id = msg_id if msg_id and is_uuid(msg_id) else None
+    origin = origin if origin and origin in ctx.topology else None
+    kind = kind if kind and KIND_PATTERN.fullmatch(kind) else None
     session.add(
         DeadLetter(
             received_at=ctx.clock.now(),
             reason=reason,
-            subject=subject[:200],
-            msg_id=(msg_id or None) and msg_id[:64],
-            origin=(origin or None) and origin[:64],
-            kind=(kind or None) and kind[:40],
+            subject=_safe_subject(subject),
+            msg_id=msg_id,
+            origin=origin,
+            kind=kind,
             digest=hashlib.sha256(raw).hexdigest(),
             size=len(raw),
         )
@@ -92,7 +100,7 @@ def dead_letter(
         actor=SYSTEM_ACTOR,
         action="reject-envelope",
         object_type="envelope",
-        object_id=(msg_id or None) and msg_id[:64],
+        object_id=msg_id,
         decision="deny",
         reason=f"{reason} from {_known(ctx, origin)} via {_safe_subject(subject)}",
     )
@@ -139,6 +147,9 @@ def existing_record(session: Session, record_id: str) -> Record | None:
 def _known(ctx: NodeContext, node: str | None) -> str:
     """An unverified claimed origin goes into the audit chain only if the topology knows it."""
     return node if node is not None and node in ctx.topology else "?"
+
+
+KIND_PATTERN = re.compile(r"[a-z][a-z0-9_.-]{0,39}")
 
 
 def _safe_subject(subject: str) -> str:
