@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from typing import Any
 
@@ -27,6 +28,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js import api
 from nats.js.errors import BadRequestError, NotFoundError
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from node.clock import iso
@@ -36,6 +38,7 @@ from node.metrics import Metrics
 from node.models import DeadLetter, InboxMessage, OutboxMessage
 from node.policy import Actor
 from node.replication.apply import BatchApplier, Delivery
+from node.replication.envelope import EnvelopeRejected
 from node.replication.kinds import load_handlers
 from node.replication.routing import (
     down_subject,
@@ -65,6 +68,17 @@ def consumer_name(node: str) -> str:
 RETENTION_S = 7 * 24 * 3600.0
 DUPLICATE_WINDOW_S = 3600.0
 BATCH = 256
+ACK_WAIT_S = 30.0
+# A message is delivered at most this often; one that still fails is dead-lettered.
+MAX_DELIVER = 10
+# Faults of the node's own database or server: the batch is kept and retried in place.
+TRANSIENT: tuple[type[BaseException], ...] = (
+    OperationalError,
+    InterfaceError,
+    ConnectionError,
+    TimeoutError,
+    NatsTimeout,
+)
 
 
 class ReplicationService:
@@ -102,6 +116,10 @@ class ReplicationService:
             asyncio.create_task(self._relay_loop(), name="outbox-relay"),
             asyncio.create_task(self._consume_loop(), name="inbox-consumer"),
         ]
+        if self.in_sources():
+            self._tasks.append(
+                asyncio.create_task(self._watch_max_deliveries(), name="max-deliveries")
+            )
         if self.in_sources():
             self.source_watch = SourceWatch(
                 self.js, self.nc, self.in_stream_config, on_reset=self._source_reset
@@ -273,7 +291,21 @@ class ReplicationService:
         self.applier.apply(deliveries)
 
     def _decode(self, msg: Any) -> Delivery[Any]:
-        return self.applier.decode(msg, msg.metadata.sequence.stream)
+        """Open one message; whatever it holds, the result is a delivery (opened or refused):
+        no exception of any type escapes to stall the batch."""
+        try:
+            return self.applier.decode(msg, msg.metadata.sequence.stream)
+        except Exception as exc:  # noqa: BLE001 - a hostile message is refused, never raised
+            log.warning("inbox: message refused while decoding (%s)", type(exc).__name__)
+            stream_seq = 0
+            with contextlib.suppress(Exception):
+                stream_seq = int(msg.metadata.sequence.stream)
+            return Delivery(
+                msg=msg,
+                subject=str(getattr(msg, "subject", "")),
+                stream_seq=stream_seq,
+                rejection=EnvelopeRejected("malformed"),
+            )
 
     async def _forward(self, deliveries: list[Delivery[Any]]) -> None:
         items = [
@@ -295,8 +327,9 @@ class ReplicationService:
         config = api.ConsumerConfig(
             durable_name=consumer_name(self.me),
             ack_policy=api.AckPolicy.EXPLICIT,
-            ack_wait=30,
+            ack_wait=ACK_WAIT_S,
             max_ack_pending=4 * BATCH,
+            max_deliver=MAX_DELIVER,
             deliver_policy=api.DeliverPolicy.ALL,
         )
         sub = None
@@ -309,22 +342,17 @@ class ReplicationService:
                         stream=in_stream(self.me),
                         config=config,
                     )
+                    try:
+                        await self._ensure_consumer_limits(config)
+                    except (NotFoundError, BadRequestError):
+                        raise
+                    except Exception as exc:  # noqa: BLE001 - best effort; retried on resubscribe
+                        log.warning("inbox consumer limits: %s", type(exc).__name__)
                 try:
                     msgs = await sub.fetch(BATCH, timeout=5)
                 except (TimeoutError, NatsTimeout):
                     continue
-                deliveries = [self._decode(m) for m in msgs]
-                try:
-                    await asyncio.to_thread(self._apply_batch, deliveries)
-                    await self._forward(deliveries)
-                except Exception:
-                    # Not acked: redelivered soon; applying is idempotent, forwarding deduplicated.
-                    for delivery in deliveries:
-                        with contextlib.suppress(Exception):
-                            await delivery.msg.nak(delay=0.5)
-                    raise
-                for delivery in deliveries:
-                    await delivery.msg.ack()
+                await self._settle([self._decode(m) for m in msgs])
             except asyncio.CancelledError:
                 raise
             except (NotFoundError, BadRequestError) as exc:
@@ -335,6 +363,107 @@ class ReplicationService:
                 self.last_error = f"consumer: {type(exc).__name__}"
                 log.warning("inbox consumer: %s; retrying", type(exc).__name__)
                 await asyncio.sleep(0.5)
+
+    async def _ensure_consumer_limits(self, config: api.ConsumerConfig) -> None:
+        """A consumer made by an older version has no delivery limit: give it one."""
+        info = await self.js.consumer_info(in_stream(self.me), consumer_name(self.me))
+        if info.config.max_deliver != MAX_DELIVER:
+            await self.js.add_consumer(in_stream(self.me), config)
+
+    async def _settle(self, deliveries: list[Delivery[Any]]) -> None:
+        """Apply and forward a fetched batch, then ack it.
+
+        Transient faults (the database or the local server unavailable) keep the batch: it is
+        retried in place while the server is told the work is in progress, so no delivery
+        attempt is spent and nothing is redelivered behind our back. Any other failure of the
+        batch as a whole is narrowed down message by message: those that apply are acked, a
+        message that still fails alone is nak'ed, and the consumer's delivery limit
+        (``MAX_DELIVER``) ends its redeliveries; the limit's advisory dead-letters it.
+        """
+        backoff = 0.5
+        while True:
+            try:
+                await asyncio.to_thread(self._apply_batch, deliveries)
+                await self._forward(deliveries)
+                break
+            except asyncio.CancelledError:
+                raise
+            except TRANSIENT as exc:
+                if self._stopping:
+                    raise
+                self.last_error = f"consumer: {type(exc).__name__}"
+                log.warning("inbox: %s; batch kept, retrying", type(exc).__name__)
+                for delivery in deliveries:
+                    with contextlib.suppress(Exception):
+                        await delivery.msg.in_progress()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+            except Exception as exc:  # noqa: BLE001 - narrowed down one message at a time
+                self.last_error = f"consumer: {type(exc).__name__}"
+                log.warning("inbox: batch failed (%s); one by one", type(exc).__name__)
+                await self._settle_one_by_one(deliveries)
+                return
+        for delivery in deliveries:
+            await delivery.msg.ack()
+
+    async def _settle_one_by_one(self, deliveries: list[Delivery[Any]]) -> None:
+        for delivery in deliveries:
+            try:
+                await asyncio.to_thread(self._apply_batch, [delivery])
+                await self._forward([delivery])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - redelivered until the delivery limit
+                self.last_error = f"consumer: {type(exc).__name__}"
+                with contextlib.suppress(Exception):
+                    await delivery.msg.nak(delay=1.0)
+                continue
+            await delivery.msg.ack()
+
+    async def _watch_max_deliveries(self) -> None:
+        """Dead-letter what the consumer gave up on after ``MAX_DELIVER`` attempts."""
+        subject = (
+            f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{in_stream(self.me)}."
+            f"{consumer_name(self.me)}"
+        )
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+
+        async def enqueue(msg: Any) -> None:
+            await queue.put(msg)
+
+        sub = await self.nc.subscribe(subject, cb=enqueue)
+        try:
+            while not self._stopping:
+                advisory = await queue.get()
+                with contextlib.suppress(Exception):
+                    await self._dead_letter_given_up(advisory.data)
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+    async def _dead_letter_given_up(self, advisory: bytes) -> None:
+        stream_seq = int(json.loads(advisory)["stream_seq"])
+        stored = await self.js.get_msg(in_stream(self.me), seq=stream_seq)
+        raw: bytes = stored.data or b""
+        subject = str(stored.subject or "")
+
+        def write() -> None:
+            from node.replication import inbox
+
+            with self.ctx.sessions() as session, session.begin():
+                inbox.dead_letter(
+                    session,
+                    self.ctx,
+                    raw=raw,
+                    subject=subject,
+                    reason="max_deliveries",
+                    msg_id=None,
+                    origin=None,
+                    kind=None,
+                )
+
+        await asyncio.to_thread(write)
+        self.metrics.dead_letters.labels("max_deliveries").inc()
 
     # -- status ----------------------------------------------------------------------------
 
