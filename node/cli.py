@@ -267,6 +267,21 @@ def demo_stop(
     sys.exit(stop_demo(base_dir))
 
 
+@bench_app.callback()
+def bench_from_checkout() -> None:
+    # ``bench/`` sits beside ``node/`` in a source checkout and is left out of the wheel; an
+    # editable install imports ``node`` from the checkout, so put its root on the path.
+    checkout = Path(__file__).resolve().parent.parent
+    if not (checkout / "bench" / "__init__.py").is_file():
+        raise fail(
+            "the benchmarks are not part of the installed package: run `fedshare bench` from a "
+            "source checkout (pip install -e .)",
+            code=2,
+        )
+    if str(checkout) not in sys.path:
+        sys.path.insert(0, str(checkout))
+
+
 @bench_app.command("list")
 def bench_list(
     records: Annotated[int, typer.Option(help="Records to seed.")] = 100_000,

@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 import re
+from importlib.resources import files
 from pathlib import Path
 
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 NODE_ID_PATTERN = re.compile(r"^[a-z0-9-]+$")
-REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def packaged_policies_dir() -> Path:
+    """The Casbin model, policy and category table shipped inside the ``node`` package.
+
+    In a checkout ``node/policies`` links to the top-level ``policies/`` (their source); a wheel
+    carries copies of the files. ``FEDSHARE_POLICIES_DIR`` overrides this default.
+    """
+    policies = files("node").joinpath("policies")
+    if not isinstance(policies, Path):
+        # Casbin (like Alembic) reads files by path, so the package must be installed unzipped.
+        raise RuntimeError(f"node is not installed as files on disk: {policies}")
+    return policies
 
 
 class Settings(BaseSettings):
@@ -19,7 +32,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("var/node")
     database_url: str = ""
     topology_file: Path | None = None
-    policies_dir: Path = REPO_ROOT / "policies"
+    policies_dir: Path = Field(default_factory=packaged_policies_dir)
     nats_url: str | None = None
     max_body_bytes: int = 256 * 1024
     max_title_chars: int = 500

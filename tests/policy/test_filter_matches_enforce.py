@@ -27,7 +27,7 @@ from node.ids import uuid7
 from node.models import Grant, Record, RecordParty
 from node.policy import CLASSES, Actor, PolicyEngine
 from node.policy.enforcer import ROLES
-from node.settings import REPO_ROOT
+from node.settings import packaged_policies_dir
 
 NODES = [node_id for node_id, _name, _parent in DEMO_TREE]
 USER_IDS = ["u-1", "u-2", "u-3"]
@@ -107,7 +107,7 @@ def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
 
 @pytest.fixture(scope="module")
 def policy() -> PolicyEngine:
-    return PolicyEngine(REPO_ROOT / "policies")
+    return PolicyEngine(packaged_policies_dir())
 
 
 def store(session: Session, specs: list[RecordSpec], now: datetime) -> list[str]:
