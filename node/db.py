@@ -11,9 +11,20 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+# The database as a whole failing (down, unreachable, locked, out of connections), as opposed to
+# a statement it refused: a retry may succeed, and neither the data nor the audit log is to blame.
+DATABASE_UNAVAILABLE: tuple[type[SQLAlchemyError], ...] = (
+    OperationalError,
+    InterfaceError,
+    DisconnectionError,
+    PoolTimeout,
+)
 
 
 class Base(DeclarativeBase):

@@ -65,8 +65,31 @@ class PermissionDenied(NodeError):
 
 
 class AuditUnavailable(NodeError):
+    """The audit entry could not be written, so the access it records is refused."""
+
     code = "audit_unavailable"
     status = 503
+
+
+class DatabaseUnavailable(NodeError):
+    """The database is down, unreachable or busy; nothing was stored and a retry may succeed."""
+
+    code = "database_unavailable"
+    status = 503
+
+
+class DatabaseConflict(NodeError):
+    """A constraint refused the change, most likely a row another request stored meanwhile."""
+
+    code = "database_conflict"
+    status = 409
+
+
+class DatabaseError(NodeError):
+    """The database refused a statement for another reason: a fault of the node, logged."""
+
+    code = "database_error"
+    status = 500
 
 
 class ConfigError(NodeError):

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from sqlalchemy import Engine, text
 
 from tests.conftest import NodeUnderTest
 
@@ -47,3 +48,28 @@ def error(response: httpx.Response, status: int, code: str) -> None:
 def target(order: dict[str, Any], addressee: str) -> dict[str, Any]:
     found: dict[str, Any] = next(t for t in order["targets"] if t["addressee"] == addressee)
     return found
+
+
+def refuse_inserts(engine: Engine, table: str, *, constraint: bool = True) -> None:
+    """Make the database refuse every insert into ``table`` (a trigger), as a fault would.
+
+    ``constraint`` refusals reach SQLAlchemy as ``IntegrityError`` on both backends; otherwise
+    PostgreSQL raises a plain exception (``InternalError``). SQLite trigger refusals are always
+    constraint failures.
+    """
+    if engine.dialect.name == "sqlite":
+        statements = [
+            f"CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} "
+            "BEGIN SELECT RAISE(ABORT, 'refused by a test trigger'); END"
+        ]
+    else:
+        errcode = " USING ERRCODE = 'unique_violation'" if constraint else ""
+        statements = [
+            f"CREATE FUNCTION refuse_{table}() RETURNS trigger LANGUAGE plpgsql AS "
+            f"$$ BEGIN RAISE EXCEPTION 'refused by a test trigger'{errcode}; END $$",
+            f"CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} "
+            f"FOR EACH ROW EXECUTE FUNCTION refuse_{table}()",
+        ]
+    with engine.begin() as conn:
+        for statement in statements:
+            conn.execute(text(statement))

@@ -2,7 +2,9 @@
 
 The session commits after the endpoint returns and before the response is sent. A refusal rolls
 the work back and then writes the denial to the audit chain in its own transaction; if even that
-cannot be written the request fails with 503 (access that cannot be audited is refused).
+cannot be written the request fails with 503 ``audit_unavailable`` (access that cannot be audited
+is refused). Any other database failure rolls everything back and gets a code of its own
+(``database_unavailable``, ``database_conflict``, ``database_error``) that never carries SQL.
 """
 
 from __future__ import annotations
@@ -12,12 +14,21 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from node.audit.chain import SYSTEM_ACTOR
 from node.context import NodeContext
-from node.errors import AuditUnavailable, PermissionDenied, Unauthenticated
+from node.db import DATABASE_UNAVAILABLE
+from node.errors import (
+    AuditUnavailable,
+    DatabaseConflict,
+    DatabaseError,
+    DatabaseUnavailable,
+    NodeError,
+    PermissionDenied,
+    Unauthenticated,
+)
 from node.policy import Actor
 from node.users.service import authenticate
 
@@ -53,10 +64,27 @@ def _record_denial(
             reason=reason,
         )
         session.commit()
+    except DATABASE_UNAVAILABLE as exc:
+        session.rollback()
+        raise database_failure(exc) from exc
     except SQLAlchemyError as exc:
+        # The transaction holds the audit entry alone: a commit refused is the audit's failure.
         session.rollback()
         log.error("audit write failed for a denial (%s); refusing", type(exc).__name__)
         raise AuditUnavailable("the audit log cannot be written; access refused") from exc
+
+
+def database_failure(exc: SQLAlchemyError) -> NodeError:
+    """The stable error for a database failure outside the audit write (``AuditLog.append``
+    raises ``AuditUnavailable`` itself). Its message never carries SQL, parameters or content."""
+    if isinstance(exc, DATABASE_UNAVAILABLE):
+        log.warning("database unavailable (%s); nothing was stored", type(exc).__name__)
+        return DatabaseUnavailable("the database is unavailable; nothing was stored")
+    if isinstance(exc, IntegrityError):
+        log.warning("database constraint refused a change; nothing was stored")
+        return DatabaseConflict("the change conflicts with stored data; nothing was stored")
+    log.error("database refused a statement (%s); nothing was stored", type(exc).__name__)
+    return DatabaseError("the database refused the request; nothing was stored")
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -78,7 +106,7 @@ def get_session(request: Request) -> Iterator[Session]:
         raise
     except SQLAlchemyError as exc:
         session.rollback()
-        raise AuditUnavailable("the database refused the change; nothing was stored") from exc
+        raise database_failure(exc) from exc
     except BaseException:
         session.rollback()
         raise

@@ -30,10 +30,15 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (401, "Missing or bad bearer token (unauthenticated)"),
         (403, "Refused by the policy; the refusal is audited (forbidden)"),
         (404, "No such object"),
-        (409, "Conflicts with the object's state (e.g. not_origin, record_deleted)"),
+        (409, "Conflicts with stored state (e.g. not_origin, record_deleted, database_conflict)"),
         (413, "Request body over the cap (payload_too_large)"),
         (422, "Invalid input (e.g. malformed_json, invalid_unicode, unknown_category)"),
-        (503, "The audit log cannot be written: access refused (audit_unavailable)"),
+        (500, "The database refused a statement; nothing was stored (database_error)"),
+        (
+            503,
+            "The audit log cannot be written, so access is refused (audit_unavailable), or the "
+            "database is unavailable (database_unavailable); nothing was stored",
+        ),
     )
 }
 

@@ -2,7 +2,9 @@
 
 Guarantees:
 - ``AuditLog.append`` writes the entry and moves the signed head in the caller's transaction, so an
-  action and its audit entry commit together or not at all (fail closed).
+  action and its audit entry commit together or not at all (fail closed). A write the database
+  refuses raises ``AuditUnavailable``; a database that is down raises its own error unchanged, so
+  the audit log is blamed only for its own failures.
 - Each entry's hash covers the previous hash and every field, so changing, deleting, inserting or
   reordering an entry breaks the chain; the signed head catches a truncated or extended tail;
   signed checkpoints held by the tier above catch a history rewritten wholesale.
@@ -12,16 +14,22 @@ Guarantees:
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from node.clock import Clock, iso
 from node.crypto import NodeKeys, canonical_json
+from node.db import DATABASE_UNAVAILABLE
+from node.errors import AuditUnavailable
 from node.models import AuditEntry, AuditHead
 from node.policy import Actor
+
+log = logging.getLogger("fedshare.audit")
 
 GENESIS_HASH = "0" * 64
 SYSTEM_ACTOR = Actor(user_id="system", name="system", role="system", node="")
@@ -70,29 +78,40 @@ class AuditLog:
         grant_id: str | None = None,
         at: datetime | None = None,
     ) -> AuditEntry:
-        """Append one entry in the caller's transaction (the head row is locked until commit)."""
-        head = session.execute(
-            select(AuditHead).where(AuditHead.id == 1).with_for_update()
-        ).scalar_one()
-        entry = AuditEntry(
-            seq=head.seq + 1,
-            at=at or self.clock.now(),
-            node=self.node_id,
-            actor=actor.name,
-            role=actor.role,
-            action=action,
-            object_type=object_type,
-            object_id=object_id,
-            decision=decision,
-            reason=(reason or None) and reason[:300],
-            grant_id=grant_id,
-            prev_hash=head.hash,
-            hash="",
-        )
-        entry.hash = entry_hash(head.hash, entry_fields(entry))
-        session.add(entry)
-        head.seq = entry.seq
-        head.hash = entry.hash
-        head.signature = self.keys.sign(head_message(self.node_id, entry.seq, entry.hash))
+        """Append one entry in the caller's transaction (the head row is locked until commit).
+
+        Raises ``AuditUnavailable`` if the database refuses the entry; the caller's own pending
+        writes are flushed first, so that their failures are not mistaken for the audit's.
+        """
         session.flush()
+        try:
+            head = session.execute(
+                select(AuditHead).where(AuditHead.id == 1).with_for_update()
+            ).scalar_one()
+            entry = AuditEntry(
+                seq=head.seq + 1,
+                at=at or self.clock.now(),
+                node=self.node_id,
+                actor=actor.name,
+                role=actor.role,
+                action=action,
+                object_type=object_type,
+                object_id=object_id,
+                decision=decision,
+                reason=(reason or None) and reason[:300],
+                grant_id=grant_id,
+                prev_hash=head.hash,
+                hash="",
+            )
+            entry.hash = entry_hash(head.hash, entry_fields(entry))
+            session.add(entry)
+            head.seq = entry.seq
+            head.hash = entry.hash
+            head.signature = self.keys.sign(head_message(self.node_id, entry.seq, entry.hash))
+            session.flush()
+        except DATABASE_UNAVAILABLE:
+            raise
+        except SQLAlchemyError as exc:
+            log.error("audit write refused by the database (%s)", type(exc).__name__)
+            raise AuditUnavailable("the audit log cannot be written; access refused") from exc
         return entry
