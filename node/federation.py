@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -195,6 +196,11 @@ class Federation:
         self._clock_offset_s += seconds
         write_clock_offset(self.clock_file, self._clock_offset_s)
         return self._clock_offset_s
+
+    def now(self) -> datetime:
+        """The time the nodes read now: real time, plus the test clock's offset if there is one.
+        Tests compute deadlines from it, so they stay in the future after the clock moved."""
+        return make_clock(self.clock_file).now()
 
     def start_nats(self, node_id: str) -> None:
         self.nodes[node_id].nats.start()

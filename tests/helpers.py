@@ -11,17 +11,20 @@ from sqlalchemy import Engine, text
 from tests.conftest import NodeUnderTest
 
 
-def later(seconds: float) -> str:
-    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat()
+def later(seconds: float, *, now: datetime | None = None) -> str:
+    """``seconds`` after ``now`` (the nodes' time; real time if not given), as ISO 8601."""
+    return ((now or datetime.now(UTC)) + timedelta(seconds=seconds)).isoformat()
 
 
-def order_body(*addressees: str, deadline_s: float = 7 * 86400, **extra: Any) -> dict[str, Any]:
+def order_body(
+    *addressees: str, deadline_s: float = 7 * 86400, now: datetime | None = None, **extra: Any
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "title": "关于对县水利局开展专项巡察的督办指令",
         "addressees": list(addressees),
         "inspected_units": ["县水利局"],
         "focus_issues": ["工程招投标", "专项资金使用"],
-        "deadline": later(deadline_s),
+        "deadline": later(deadline_s, now=now),
     }
     body.update(extra)
     return body

@@ -1,4 +1,5 @@
-"""Test helpers for running federations: waiting, per-node HTTP clients, direct DB reads."""
+"""Test helpers for running federations: waiting, barriers for negative checks, per-node HTTP
+clients, direct DB reads, a cuttable link."""
 
 from __future__ import annotations
 
@@ -87,6 +88,25 @@ class FederationClient:
         self.http.close()
 
 
+def barrier(
+    client: FederationClient, origin: str, *destinations: str, timeout: float = 30.0
+) -> None:
+    """Wait until everything ``origin`` committed so far has reached ``destinations``, or never
+    will: a general record created at ``origin`` now goes to every node along the same tree
+    edges, behind whatever ``origin`` sent before it (outbox in commit order, streams and
+    consumers in order on each hop). Call it after the action that would send X, then check
+    that X is absent: "X never reached Y" is a claim only once the marker has."""
+    marker = client.create_record(
+        origin, {"category": "practice", "title": f"barrier from {origin}", "body": ""}
+    )
+    for destination in destinations:
+        wait_for(
+            lambda destination=destination: client.record_version(destination, marker["id"]) == 1,
+            timeout=timeout,
+            message=f"barrier from {origin} at {destination}",
+        )
+
+
 class LinkProxy:
     """A TCP proxy on a leafnode link that a test can cut and heal (a real network fault:
     connections are closed and new ones refused; nothing is mocked)."""
@@ -105,6 +125,7 @@ class LinkProxy:
         self._closed = threading.Event()
         self._lock = threading.Lock()
         self._sockets: list[Any] = []
+        self._pipes: list[threading.Thread] = []
         self._thread = threading.Thread(target=self._accept_loop, daemon=True)
         self._thread.start()
 
@@ -126,14 +147,18 @@ class LinkProxy:
             except OSError:
                 client.close()
                 continue
+            # The timeout was for connecting only: an idle leaf link must not drop after 2 s.
+            upstream.settimeout(None)
             with self._lock:  # the same lock as cut(): no connection slips past a cut
                 if self._cut.is_set():
                     client.close()
                     upstream.close()
                     continue
                 self._sockets.extend([client, upstream])
-            for src, dst in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(src, dst), daemon=True).start()
+                for src, dst in ((client, upstream), (upstream, client)):
+                    pipe = threading.Thread(target=self._pipe, args=(src, dst), daemon=True)
+                    self._pipes.append(pipe)
+                    pipe.start()
 
     def _pipe(self, src: Any, dst: Any) -> None:
         try:
@@ -168,6 +193,19 @@ class LinkProxy:
         self._cut.clear()
 
     def close(self) -> None:
+        """Cut every connection, stop accepting, and join every thread of the proxy."""
+        import socket
+
         self._closed.set()
         self.cut()
+        try:
+            self._server.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
+        except OSError:
+            pass
         self._server.close()
+        with self._lock:
+            threads = [self._thread, *self._pipes]
+        for thread in threads:
+            thread.join(timeout=10)
+        alive = [thread.name for thread in threads if thread.is_alive()]
+        assert not alive, f"link proxy threads still running: {alive}"

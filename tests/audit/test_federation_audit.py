@@ -41,7 +41,7 @@ from node.settings import Settings
 from node.topology import dump_topology
 from tests.inprocess import HeldMessage, MiniFederation
 from tests.inprocess import mini_federation as mini_federation  # the fixture
-from tests.support import FederationClient, wait_for
+from tests.support import FederationClient, barrier, wait_for
 
 CLERK = Actor(user_id="u1", name="huanglong-inspector", role="inspector", node="huanglong")
 CHECKPOINT_SEQ = 12
@@ -464,6 +464,7 @@ def test_checkpoints_travel_up_and_a_rewrite_is_named(
 
     for node in ("yanan", "shaanxi", "central"):
         wait_for(holds_head(node), message=f"checkpoint at {node}")
+    barrier(fed, "huanglong", "yichuan")  # checkpoints go to the ancestors only
     assert fed.db_rows(
         "yichuan", "SELECT count(*) FROM audit_checkpoints WHERE node = 'huanglong'"
     ) == [(0,)]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -153,7 +152,7 @@ def test_updates_and_tombstones_replicate_and_stale_never_overwrites(
             "parties": [],
         },
         encrypt=False,
-        now=datetime.now(UTC),
+        now=fed.now(),
     )
     publish(topology.get("shaanxi").nats, "fs.shaanxi.down.yanan", stale)
     wait_for(

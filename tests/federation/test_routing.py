@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import FederationClient, wait_for
+from tests.support import FederationClient, barrier, wait_for
 
 pytestmark = pytest.mark.federation
 ALL = ["central", "shaanxi", "yanan", "huanglong", "yichuan"]
@@ -45,14 +45,7 @@ def test_restricted_record_reaches_only_its_party(demo_federation: FederationCli
     shown = demo_federation.get("shaanxi", "inspector", f"/api/v1/records/{record['id']}")
     assert shown.json()["title"] == secret_words
     # A general record written afterwards has passed every node: the restricted one would have too.
-    marker = demo_federation.create_record(
-        "huanglong", {"category": "practice", "title": "marker", "body": ""}
-    )
-    for node in ALL:
-        wait_for(
-            lambda node=node: demo_federation.record_version(node, marker["id"]) == 1,
-            message=f"marker at {node}",
-        )
+    barrier(demo_federation, "huanglong", *ALL)
     for node in ("central", "yanan", "yichuan"):
         assert demo_federation.record_version(node, record["id"]) is None
         rows = demo_federation.db_rows(
@@ -86,6 +79,7 @@ def test_secret_record_sends_stubs_to_ancestors_only(demo_federation: Federation
         assert shown["stub"] is True
         assert "title" not in shown
         assert "body" not in shown
+    barrier(demo_federation, "huanglong", "yichuan")
     assert demo_federation.record_version("yichuan", record["id"]) is None
 
 

@@ -3,8 +3,8 @@ by the tiers above (as metadata only), forged summaries refused, roles."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from tests.helpers import call, error, later, ok
@@ -14,12 +14,14 @@ MakeFederation = Callable[..., MiniFederation]
 TITLE = "县水利局负责人违规插手工程项目问题线索"
 
 
-def transfer(deadline_s: float = 30 * 86400, **extra: Any) -> dict[str, Any]:
+def transfer(
+    deadline_s: float = 30 * 86400, *, now: datetime | None = None, **extra: Any
+) -> dict[str, Any]:
     body = {
         "title": TITLE,
         "department": "纪委监委第三监督检查室",
         "responsible": "张明",
-        "feedback_deadline": later(deadline_s),
+        "feedback_deadline": later(deadline_s, now=now),
     }
     body.update(extra)
     return body
@@ -86,9 +88,15 @@ def test_item_from_transfer_to_closing_off(mini_federation: MakeFederation) -> N
 
 def test_overdue_items_are_visible_to_the_tier_above(mini_federation: MakeFederation) -> None:
     fed = mini_federation("yanan", "huanglong", "yichuan")
-    late = ok(call(fed["huanglong"], "POST", "/api/v1/ledger", json=transfer(1.2)), 201)
+    now = fed.clock.now()
+    late = ok(call(fed["huanglong"], "POST", "/api/v1/ledger", json=transfer(600, now=now)), 201)
     answered = ok(
-        call(fed["huanglong"], "POST", "/api/v1/ledger", json=transfer(1.2, department="组织部")),
+        call(
+            fed["huanglong"],
+            "POST",
+            "/api/v1/ledger",
+            json=transfer(600, now=now, department="组织部"),
+        ),
         201,
     )
     ok(
@@ -101,7 +109,7 @@ def test_overdue_items_are_visible_to_the_tier_above(mini_federation: MakeFedera
     )
     ok(call(fed["yichuan"], "POST", "/api/v1/ledger", json=transfer()), 201)
     fed.pump()
-    time.sleep(1.3)
+    fed.clock.advance(601)  # past both deadlines; only the unanswered item is overdue
     overdue = ok(call(fed["yanan"], "GET", "/api/v1/ledger", params={"overdue": "true"}))["items"]
     assert [(i["id"], i["node"], i["summary"], i["overdue"]) for i in overdue] == [
         (late["id"], "huanglong", True, True)

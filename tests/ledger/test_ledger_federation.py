@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import time
 from functools import partial
 from typing import Any
 
 import pytest
 
 from tests.helpers import later
-from tests.support import FederationClient, wait_for
+from tests.support import FederationClient, barrier, wait_for
 
 pytestmark = pytest.mark.federation
 TITLE = "县交通局负责人违规收受礼金问题线索"
@@ -34,7 +33,7 @@ def test_ledger_item_from_transfer_to_closing_off(demo_federation: FederationCli
             "title": TITLE,
             "department": "组织部",
             "responsible": "王芳",
-            "feedback_deadline": later(2.5),
+            "feedback_deadline": later(600, now=fed.federation.now()),
         },
     )
     assert created.status_code == 201, created.text
@@ -47,8 +46,10 @@ def test_ledger_item_from_transfer_to_closing_off(demo_federation: FederationCli
         assert summary["summary"]
         assert summary["title"] is None
         assert summary["department"] == "组织部"
+    barrier(fed, "huanglong", "yichuan")
     assert seen_at(fed, "yichuan", item_id) is None
-    time.sleep(2.6)
+    # Past the feedback deadline: the nodes' clocks move, nobody waits.
+    fed.federation.advance_clock(601)
     overdue = fed.get("yanan", "inspector", "/api/v1/ledger", params={"overdue": "true"}).json()[
         "items"
     ]
@@ -72,6 +73,8 @@ def test_ledger_item_from_transfer_to_closing_off(demo_federation: FederationCli
     )
     ledger = fed.get("central", "inspector", "/api/v1/stats").json()["ledger"]
     assert (ledger["closed"], ledger["overdue"]) == (1, 0)
+    # The closing-off reached the centre, behind every earlier envelope of the item: had any
+    # carried the title, it would be stored by now.
     for node in ("yanan", "shaanxi", "central"):
         assert fed.db_rows(node, "SELECT count(*) FROM ledger_items WHERE title = :t", t=TITLE) == [
             (0,)

@@ -4,7 +4,6 @@ and case-secret attachments granted for the order's life."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -346,12 +345,12 @@ def test_redelivery_changes_nothing(mini_federation: MakeFederation) -> None:
 
 def test_overdue_is_flagged_at_both_ends(mini_federation: MakeFederation) -> None:
     fed = mini_federation("central", "shaanxi", "yanan", "huanglong")
-    late = issue(fed, "shaanxi", "huanglong", deadline_s=1.5)["id"]
+    late = issue(fed, "shaanxi", "huanglong", deadline_s=600, now=fed.clock.now())["id"]
     on_time = issue(fed, "shaanxi", "huanglong")["id"]
     fed.pump()
     ok(call(fed["huanglong"], "POST", f"/api/v1/orders/{late}/acknowledge", json={}))
     fed.pump()
-    time.sleep(1.6)
+    fed.clock.advance(601)  # past the late order's deadline, well before the other's
     for node in ("shaanxi", "huanglong"):
         shown = ok(call(fed[node], "GET", f"/api/v1/orders/{late}"))
         assert shown["overdue"]

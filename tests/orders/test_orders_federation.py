@@ -5,7 +5,6 @@ overdue at both ends, through the real transport."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -13,7 +12,7 @@ import pytest
 
 from node.clock import parse_iso
 from tests.helpers import order_body, target
-from tests.support import FederationClient, wait_for
+from tests.support import FederationClient, barrier, wait_for
 
 pytestmark = pytest.mark.federation
 
@@ -97,6 +96,8 @@ def test_province_orders_a_county_two_levels_down(demo_federation: FederationCli
     assert stats["median_ack_seconds"] is not None
     # No plaintext of the order's title crossed NATS.
     title = order_body()["title"]
+    barrier(fed, "shaanxi", "central", "yanan", "yichuan")
+    barrier(fed, "huanglong", "central", "yanan", "yichuan")
     for node in ("central", "yanan", "yichuan"):
         assert fed.db_rows(node, "SELECT count(*) FROM orders WHERE title = :t", t=title) == [(0,)]
 
@@ -122,7 +123,10 @@ def test_non_superior_issuer_is_refused(
 def test_illegal_transition_and_overdue_at_both_ends(demo_federation: FederationClient) -> None:
     fed = demo_federation
     created = fed.post(
-        "yanan", "inspector", "/api/v1/orders", json=order_body("yichuan", deadline_s=600)
+        "yanan",
+        "inspector",
+        "/api/v1/orders",
+        json=order_body("yichuan", deadline_s=600, now=fed.federation.now()),
     )
     assert created.status_code == 201, created.text
     order_id = created.json()["id"]
@@ -137,7 +141,7 @@ def test_illegal_transition_and_overdue_at_both_ends(demo_federation: Federation
     assert (wrong_end.status_code, wrong_end.json()["error"]) == (403, "not_addressee")
     # Move the federation's clock past the deadline instead of waiting for it.
     deadline = parse_iso(created.json()["deadline"])
-    fed.federation.advance_clock((deadline - datetime.now(UTC)).total_seconds() + 1)
+    fed.federation.advance_clock((deadline - fed.federation.now()).total_seconds() + 1)
     for node in ("yanan", "yichuan"):
         shown = fed.get(node, "inspector", path).json()
         assert shown["overdue"], node

@@ -5,7 +5,6 @@ second approver at the county, since petitions and problem clues need two."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -30,7 +29,7 @@ def add_role_user(federation: Federation, node_id: str, role: str, key: str) -> 
                 name=f"{node_id}-{key}",
                 role=role,
                 node=node_id,
-                now=datetime.now(UTC),
+                now=federation.now(),
             )
     finally:
         engine.dispose()
@@ -39,9 +38,10 @@ def add_role_user(federation: Federation, node_id: str, role: str, key: str) -> 
 
 @pytest.fixture(scope="package")
 def release_federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FederationClient]:
-    """The five-node demo tree, running, with ``approver2`` at huanglong."""
+    """The five-node demo tree, running, with ``approver2`` at huanglong. Its nodes share a test
+    clock: ``fed.federation.advance_clock(seconds)`` moves their time."""
     base = Path(tmp_path_factory.mktemp("release-federation"))
-    federation = Federation(base)
+    federation = Federation(base, test_clock=True)
     federation.prepare()
     add_role_user(federation, "huanglong", "approver", "approver2")
     federation.start()

@@ -1,17 +1,15 @@
 """Case-secret release across the running demo federation: a nats-server and an API process
-per node (central > shaanxi > yanan > huanglong, yichuan), real databases, real clocks (short
-grants)."""
+per node (central > shaanxi > yanan > huanglong, yichuan), real databases, and a test clock the
+tests move to end grants and requests instead of waiting for them."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from tests.support import FederationClient, wait_for
+from tests.support import FederationClient, barrier, wait_for
 
 pytestmark = pytest.mark.federation
 
@@ -88,8 +86,9 @@ def test_county_clue_released_to_the_province_then_gone(
     fed = release_federation
     title = "关于某局负责人违规收受礼金的问题线索"
     record_id = clue(fed, title)
-    # Long enough that every check below sees the grant still running on a loaded CI machine.
-    request_id = ask(fed, record_id, duration_s=30)
+    # Long enough that every check below sees the grant still running on a loaded CI machine;
+    # the test moves the clock past it when it wants it over.
+    request_id = ask(fed, record_id, duration_s=600)
     pending = fed.get("huanglong", "approver", f"{REQUESTS}?status=pending").json()["items"]
     assert [p["id"] for p in pending if p["record_id"] == record_id] == [request_id]
     assert title not in str(pending)
@@ -106,6 +105,7 @@ def test_county_clue_released_to_the_province_then_gone(
     wait_for(lambda: shown(fed, record_id).get("title") == title, message="released content")
     assert released_rows(fed, "shaanxi", record_id) == 1
     assert "title" not in shown(fed, record_id, role="approver")  # only the grantee
+    barrier(fed, "huanglong", "central", "yanan", "yichuan")
     for node in ("central", "yanan", "yichuan"):
         assert released_rows(fed, node, record_id) == 0
         assert fed.db_rows(node, "SELECT count(*) FROM records WHERE title = :t", t=title) == [(0,)]
@@ -136,10 +136,9 @@ def test_county_clue_released_to_the_province_then_gone(
 
     # The grant runs out: the periodic sweep deletes the content from shaanxi's database,
     # with no read needed to trigger it.
+    fed.federation.advance_clock(601)
     wait_for(
-        lambda: released_rows(fed, "shaanxi", record_id) == 0,
-        timeout=60,
-        message="content deleted at shaanxi",
+        lambda: released_rows(fed, "shaanxi", record_id) == 0, message="content deleted at shaanxi"
     )
     assert fed.db_rows(
         "shaanxi", "SELECT count(*) FROM released_content WHERE grant_id = :g", g=grant_id
@@ -201,6 +200,7 @@ def test_deny_after_approve(release_federation: FederationClient) -> None:
         lambda: status_at(fed, "shaanxi", "inspector", request_id) == "denied",
         message="denial at the requester's node",
     )
+    barrier(fed, "huanglong", "shaanxi")
     assert fed.db_rows(
         "shaanxi", "SELECT count(*) FROM grants WHERE record_id = :r", r=record_id
     ) == [(0,)]
@@ -250,8 +250,8 @@ def test_revoke_mid_grant(release_federation: FederationClient) -> None:
 def test_an_undecided_request_expires(release_federation: FederationClient) -> None:
     fed = release_federation
     record_id = clue(fed, "过期申请测试线索")
-    request_id = ask(fed, record_id, respond_within_s=2)
-    time.sleep(2.5)
+    request_id = ask(fed, record_id, respond_within_s=600)
+    fed.federation.advance_clock(601)
     late = decide(fed, request_id, "approve")
     assert late.status_code == 409
     assert late.json()["error"] == "request_expired"
@@ -284,7 +284,7 @@ def test_security_officers_filter_grants_across_their_subtree(
     release_federation: FederationClient,
 ) -> None:
     fed = release_federation
-    since = datetime.now(UTC).isoformat()
+    since = fed.federation.now().isoformat()
     record_id = clue(fed, "审计筛选测试证据", category="evidence")
     granted = ask(fed, record_id)
     decide(fed, granted, "approve")
@@ -316,6 +316,8 @@ def test_security_officers_filter_grants_across_their_subtree(
     assert {granted, denied} <= central(since=since)
     assert central(until=since) & {granted, denied} == set()
     # yichuan is outside this subtree: it never hears of these requests.
+    barrier(fed, "shaanxi", "yichuan")
+    barrier(fed, "huanglong", "yichuan")
     assert fed.db_rows("yichuan", "SELECT count(*) FROM access_requests") == [(0,)]
     assert grants_seen_by(fed, "yichuan") == []
     # Only security officers query grants; the audit trail records who looked.

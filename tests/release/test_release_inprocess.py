@@ -12,6 +12,7 @@ import pytest
 
 from node.clock import iso
 from node.ids import uuid7
+from node.replication.envelope import EnvelopeRejected
 from tests.conftest import NodeUnderTest
 from tests.inprocess import MiniFederation
 
@@ -227,7 +228,7 @@ def test_two_different_approvers_then_release_to_the_grantee_only(fed: MiniFeder
     assert release.dest == ["shaanxi"]
     assert TITLE.encode() not in release.raw
     assert BODY.encode() not in release.raw
-    with pytest.raises(Exception, match="undecryptable"):
+    with pytest.raises(EnvelopeRejected, match="undecryptable"):
         release.payload("yanan", fed.keys["yanan"])
     shown = read(fed, record_id)
     assert shown["title"] == TITLE
