@@ -68,7 +68,10 @@ def consumer_name(node: str) -> str:
 RETENTION_S = 7 * 24 * 3600.0
 DUPLICATE_WINDOW_S = 3600.0
 BATCH = 256
-ACK_WAIT_S = 30.0
+# A delivery lost on the way (a pull answered as the connection dropped) comes back after this
+# long; a batch that takes longer to apply is kept alive with progress notices.
+ACK_WAIT_S = 5.0
+FETCH_WAIT_S = 1.0
 # A message is delivered at most this often; one that still fails is dead-lettered.
 MAX_DELIVER = 10
 # Faults of the node's own database or server: the batch is kept and retried in place.
@@ -349,7 +352,9 @@ class ReplicationService:
                     except Exception as exc:  # noqa: BLE001 - best effort; retried on resubscribe
                         log.warning("inbox consumer limits: %s", type(exc).__name__)
                 try:
-                    msgs = await sub.fetch(BATCH, timeout=5)
+                    # A short long-poll: a pull request lost in a server restart costs at most
+                    # this long, not the first record after the restart.
+                    msgs = await sub.fetch(BATCH, timeout=FETCH_WAIT_S)
                 except (TimeoutError, NatsTimeout):
                     continue
                 await self._settle([self._decode(m) for m in msgs])
@@ -365,9 +370,10 @@ class ReplicationService:
                 await asyncio.sleep(0.5)
 
     async def _ensure_consumer_limits(self, config: api.ConsumerConfig) -> None:
-        """A consumer made by an older version has no delivery limit: give it one."""
+        """A consumer made by an older version has other limits: bring it up to date."""
         info = await self.js.consumer_info(in_stream(self.me), consumer_name(self.me))
-        if info.config.max_deliver != MAX_DELIVER:
+        current = (info.config.max_deliver, info.config.ack_wait)
+        if current != (config.max_deliver, config.ack_wait):
             await self.js.add_consumer(in_stream(self.me), config)
 
     async def _settle(self, deliveries: list[Delivery[Any]]) -> None:
@@ -380,6 +386,24 @@ class ReplicationService:
         message that still fails alone is nak'ed, and the consumer's delivery limit
         (``MAX_DELIVER``) ends its redeliveries; the limit's advisory dead-letters it.
         """
+        keep_alive = asyncio.create_task(self._keep_in_progress(deliveries))
+        try:
+            await self._settle_batch(deliveries)
+        finally:
+            keep_alive.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keep_alive
+
+    async def _keep_in_progress(self, deliveries: list[Delivery[Any]]) -> None:
+        """Tell the server, every third of the ack wait, that the batch is still being worked
+        on, so a slow apply is not redelivered behind our back."""
+        while True:
+            await asyncio.sleep(ACK_WAIT_S / 3)
+            for delivery in deliveries:
+                with contextlib.suppress(Exception):
+                    await delivery.msg.in_progress()
+
+    async def _settle_batch(self, deliveries: list[Delivery[Any]]) -> None:
         backoff = 0.5
         while True:
             try:
@@ -393,9 +417,6 @@ class ReplicationService:
                     raise
                 self.last_error = f"consumer: {type(exc).__name__}"
                 log.warning("inbox: %s; batch kept, retrying", type(exc).__name__)
-                for delivery in deliveries:
-                    with contextlib.suppress(Exception):
-                        await delivery.msg.in_progress()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
             except Exception as exc:  # noqa: BLE001 - narrowed down one message at a time

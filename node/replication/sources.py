@@ -9,14 +9,14 @@ sources that are not in the middle of such a wait. So after a node, its nats-ser
 federation restarts, the first record could take from tens of seconds to minutes to cross a link
 that was healthy again within a second.
 
-``SourceWatch`` closes that gap: once a second it reads the ``IN`` stream's source info (local,
-cheap); a source that reports an error or has been silent for longer than a few heartbeats
+``SourceWatch`` closes that gap: twice a second it reads the ``IN`` stream's source info (local,
+cheap); a source that reports an error or has been silent for longer than two heartbeats
 (``active``; a healthy source heartbeats every second even when idle) is *stuck*. For a stuck
 source it asks the peer's JetStream API, across the same leaf link, whether the peer's ``OUT``
 stream answers; only then it resets the source by updating the stream without it and with it
 again. The server then sets the source up at once and resumes from the last sequence it stored
 from that source (nothing skipped; anything sent twice is dropped by the stream's duplicate
-window and the inbox's idempotency). Resets of one source are spaced out (3 s, doubling to 30 s
+window and the inbox's idempotency). Resets of one source are spaced out (1 s, doubling to 30 s
 while they do not help), so a peer that answers but cannot serve is not hammered.
 """
 
@@ -34,10 +34,12 @@ from nats.js import api
 
 log = logging.getLogger("fedshare.replication")
 
-WATCH_INTERVAL_S = 1.0
-# Sources heartbeat every second; three missed heartbeats make a source suspect.
-STALE_AFTER_NS = 3_000_000_000
-FIRST_COOLDOWN_S = 3.0
+WATCH_INTERVAL_S = 0.5
+# Sources heartbeat every second; two missed heartbeats make a source suspect.
+STALE_AFTER_NS = 2_000_000_000
+# After a reset the source needs a moment (setup, then its first heartbeat within a second)
+# before it can look healthy; resets of one source are spaced 1 s, 2 s, 4 s … apart.
+FIRST_COOLDOWN_S = 1.0
 MAX_COOLDOWN_S = 30.0
 PROBE_TIMEOUT_S = 1.0
 
@@ -124,7 +126,7 @@ class SourceWatch:
 
     async def reset_source(self, config: api.StreamConfig, name: str) -> None:
         without = [s for s in config.sources or [] if s.name != name]
-        log.info("inbound source %s is stuck while its peer answers; resetting it", name)
+        log.warning("inbound source %s is stuck while its peer answers; resetting it", name)
         await self.js.update_stream(config.evolve(sources=without))
         await self.js.update_stream(config)
 
