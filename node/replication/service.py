@@ -71,6 +71,9 @@ BATCH = 256
 # A delivery lost on the way (a pull answered as the connection dropped) comes back after this
 # long; a batch that takes longer to apply is kept alive with progress notices.
 ACK_WAIT_S = 5.0
+# A PubAck lost when the connection drops never comes; give up on it after this long and publish
+# again (the duplicate window drops what did land). Acks normally take milliseconds.
+PUBACK_WAIT_S = 5.0
 FETCH_WAIT_S = 1.0
 # A message is delivered at most this often; one that still fails is dead-lettered.
 MAX_DELIVER = 10
@@ -245,7 +248,7 @@ class ReplicationService:
             for msg_id, subject, raw in items
         ]
         results = await asyncio.wait_for(
-            asyncio.gather(*futures, return_exceptions=True), timeout=30
+            asyncio.gather(*futures, return_exceptions=True), timeout=PUBACK_WAIT_S
         )
         for index, result in enumerate(results):
             if isinstance(result, BaseException):

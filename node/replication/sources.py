@@ -16,7 +16,7 @@ source it asks the peer's JetStream API, across the same leaf link, whether the 
 stream answers; only then it resets the source by updating the stream without it and with it
 again. The server then sets the source up at once and resumes from the last sequence it stored
 from that source (nothing skipped; anything sent twice is dropped by the stream's duplicate
-window and the inbox's idempotency). Resets of one source are spaced out (1 s, doubling to 30 s
+window and the inbox's idempotency). Resets of one source are spaced out (1 s, doubling to 5 s
 while they do not help), so a peer that answers but cannot serve is not hammered.
 """
 
@@ -40,8 +40,8 @@ STALE_AFTER_NS = 2_000_000_000
 # After a reset the source needs a moment (setup, then its first heartbeat within a second)
 # before it can look healthy; resets of one source are spaced 1 s, 2 s, 4 s … apart.
 FIRST_COOLDOWN_S = 1.0
-MAX_COOLDOWN_S = 30.0
-PROBE_TIMEOUT_S = 1.0
+MAX_COOLDOWN_S = 5.0
+PROBE_TIMEOUT_S = 2.0
 
 
 @dataclass
