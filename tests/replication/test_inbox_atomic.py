@@ -77,10 +77,11 @@ def envelope(
 
 
 def apply(node: NodeUnderTest, env: Envelope, seq: int) -> inbox.Outcome:
-    with node.ctx.sessions() as session, session.begin():
-        return inbox.apply_or_reject(
-            session, node.ctx, env, subject="fs.huanglong.up", stream_seq=seq
-        )
+    """Apply one envelope as the inbox consumer does (a batch of one through BatchApplier)."""
+    applier = BatchApplier(node.ctx, Metrics())
+    message = HeldMessage(env.raw, "fs.huanglong.up", seq)
+    [outcome] = applier.apply([applier.decode(message, seq)])
+    return outcome
 
 
 def count(node: NodeUnderTest, model: Any, *where: Any) -> int:
