@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -17,21 +16,12 @@ import casbin
 from sqlalchemy import ColumnElement, or_
 
 from node.models import Record
+from node.policy.actor import ROLES, Actor
 from node.policy.categories import CLASSES, CategoryTable, load_categories
 from node.policy.scopes import SCOPES, record_relations, rules_clause
 
-ROLES = ("inspector", "approver", "security_officer", "admin")
 NO_CLASS = "-"
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who is acting: a user of this node (or the node itself, role ``system``)."""
-
-    user_id: str
-    name: str
-    role: str
-    node: str
+__all__ = ["NO_CLASS", "ROLES", "Actor", "PolicyEngine"]
 
 
 class PolicyEngine:

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, false, or_, select, true
 
 from node.models import Grant, Record, RecordParty
-
-if TYPE_CHECKING:
-    from node.policy.enforcer import Actor
+from node.policy.actor import Actor
 
 SCOPES = ("own", "party", "grant", "any")
 

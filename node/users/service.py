@@ -12,8 +12,7 @@ from sqlalchemy.orm import Session
 from node.errors import Conflict, InvalidInput, Unauthenticated
 from node.ids import uuid7
 from node.models import User
-from node.policy import Actor
-from node.policy.enforcer import ROLES
+from node.policy import ROLES, Actor
 
 TOKEN_PREFIX = "fs_"
 
