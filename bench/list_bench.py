@@ -32,7 +32,7 @@ from typing import Any
 from sqlalchemy import Engine, event, func, insert, select
 
 from bench.common import print_json, print_table, summary_ms
-from node.context import NodeContext, make_context
+from node.context import NodeContext
 from node.crypto import generate_keys
 from node.db import Base, upgrade_database
 from node.federation import DEMO_TREE, tree_topology
@@ -42,6 +42,7 @@ from node.policy.enforcer import ROLES
 from node.records.service import RecordFilters, list_records
 from node.settings import Settings
 from node.users.service import add_user
+from node.wiring import make_context
 
 TABLES = Base.metadata.tables
 NODE = "yanan"

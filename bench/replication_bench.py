@@ -26,7 +26,6 @@ from sqlalchemy import func, select
 
 from bench.common import print_json, print_table, summary_ms
 from node.clock import as_aware
-from node.context import make_context
 from node.crypto import load_keys
 from node.federation import Federation, free_port
 from node.models import InboxMessage, OutboxMessage
@@ -36,6 +35,7 @@ from node.records.service import create_record
 from node.replication.natsconf import NatsServerProcess
 from node.settings import Settings
 from node.topology import load_topology
+from node.wiring import make_context
 
 CHAIN = [
     ("central", "中央", None),

@@ -41,16 +41,11 @@ from bench.common import print_json, print_table, summary_ms
 from node.db import make_engine, upgrade_database
 from node.ids import uuid7
 from node.ledger.models import LedgerItem
+from node.ledger.queries import ledger_counts
 from node.models import Record
 from node.orders.models import Order, OrderTarget
-from node.stats.service import (
-    RecordQuery,
-    ledger_counts,
-    median_ack_seconds,
-    order_states,
-    record_counts,
-    record_counts_from_records,
-)
+from node.orders.queries import median_ack_seconds, order_states
+from node.stats.queries import RecordQuery, record_counts, record_counts_from_records
 
 GOAL_MS = 200.0
 REPEAT = 30

@@ -152,7 +152,7 @@ def node_run(
     import uvicorn
 
     from node.api.app import create_app
-    from node.context import build_context
+    from node.wiring import build_context
 
     settings = load_settings(data_dir, node_id, database_url, topology)
     try:

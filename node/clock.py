@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Protocol
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, PlainSerializer
 
 
 class Clock(Protocol):
@@ -137,3 +137,13 @@ def to_utc(moment: datetime) -> datetime:
 
 # The type of every datetime a request or an envelope carries in.
 UtcDateTime = Annotated[datetime, AfterValidator(to_utc)]
+
+# The type of a datetime in an envelope payload: aware UTC in, ``iso`` out (always microseconds and
+# ``Z``, the form the payloads have always had).
+WireDateTime = Annotated[
+    datetime, AfterValidator(to_utc), PlainSerializer(lambda moment: iso(moment), return_type=str)
+]
+
+
+def as_aware_or_none(moment: datetime | None) -> datetime | None:
+    return None if moment is None else as_aware(moment)

@@ -1,23 +1,41 @@
-"""The node's long-lived resources, made once in the app lifespan (or the CLI) and handed down."""
+"""The node's long-lived resources, made once (``node.wiring``) and handed down to every domain.
+
+The context holds no domain code: the envelope kinds and the ports a lower domain declares for a
+higher one to implement are filled in by ``node.wiring``, so that nothing here imports a domain.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from node.audit.chain import AuditLog
-from node.clock import Clock, make_clock
-from node.crypto import NodeKeys, load_keys
-from node.db import make_engine, make_sessionmaker
+from node.clock import Clock
+from node.crypto import NodeKeys
 from node.policy import PolicyEngine
+from node.replication.kinds import KindRegistry
+from node.replication.outbox import Outbox
 from node.settings import Settings
-from node.topology import NodeInfo, Topology, load_topology
+from node.topology import Topology
 
-if TYPE_CHECKING:
-    from node.replication.outbox import Outbox
+T = TypeVar("T")
+
+
+class Port(Generic[T]):
+    """A place in the context for something a lower domain needs from a higher one.
+
+    The lower domain declares the ``Protocol`` and the port (``Port[GrantedContent]``); the
+    higher domain implements it; ``node.wiring`` provides the implementation. The lower domain
+    never imports the higher one."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"Port({self.name!r})"
 
 
 @dataclass
@@ -30,66 +48,32 @@ class NodeContext:
     engine: Engine
     sessions: sessionmaker[Session]
     clock: Clock
+    kinds: KindRegistry[NodeContext] = field(default_factory=KindRegistry)
     outbox: Outbox = field(init=False)
+    _ports: dict[Port[Any], Any] = field(default_factory=dict, init=False, repr=False)
 
     @property
     def node_id(self) -> str:
         return self.settings.node_id
 
     def __post_init__(self) -> None:
-        from node.replication.outbox import Outbox
+        self.outbox = Outbox(
+            node_id=self.node_id,
+            topology=self.topology,
+            keys=self.keys,
+            clock=self.clock,
+            sessions=self.sessions,
+            kinds=self.kinds,
+        )
 
-        self.outbox = Outbox(self)
+    def provide(self, port: Port[T], implementation: T) -> None:
+        if port in self._ports:
+            raise ValueError(f"{port!r} is provided already")
+        self._ports[port] = implementation
 
-
-def single_node_topology(settings: Settings, keys: NodeKeys) -> Topology:
-    """A topology of one node (itself), for a node run without a federation."""
-    return Topology(
-        [
-            NodeInfo(
-                id=settings.node_id,
-                name=settings.node_id,
-                parent=None,
-                api="",
-                nats="",
-                leaf="",
-                signing_key=keys.signing_public_b64,
-                encryption_key=keys.encryption_public_b64,
-            )
-        ]
-    )
-
-
-def build_context(settings: Settings) -> NodeContext:
-    """Load keys, topology and policy; check that this node's keys match the topology."""
-    keys = load_keys(settings.keys_dir)
-    if settings.topology_file is not None:
-        topology = load_topology(settings.topology_file)
-        if settings.node_id not in topology:
-            raise ValueError(f"node {settings.node_id!r} is not in {settings.topology_file}")
-        me = topology.get(settings.node_id)
-        if me.signing_key != keys.signing_public_b64:
-            raise ValueError("this node's signing key does not match the topology")
-        if me.encryption_key != keys.encryption_public_b64:
-            raise ValueError("this node's encryption key does not match the topology")
-    else:
-        topology = single_node_topology(settings, keys)
-    return make_context(settings, topology, keys)
-
-
-def make_context(
-    settings: Settings, topology: Topology, keys: NodeKeys, *, clock: Clock | None = None
-) -> NodeContext:
-    """The context; its clock is ``clock`` if given (tests), else the one the settings ask for."""
-    engine = make_engine(settings.database_url)
-    clock = clock or make_clock(settings.test_clock_file)
-    return NodeContext(
-        settings=settings,
-        topology=topology,
-        keys=keys,
-        policy=PolicyEngine(settings.policies_dir),
-        audit=AuditLog(settings.node_id, keys, clock),
-        engine=engine,
-        sessions=make_sessionmaker(engine),
-        clock=clock,
-    )
+    def port(self, port: Port[T]) -> T:
+        try:
+            implementation: T = self._ports[port]
+        except KeyError:
+            raise LookupError(f"{port!r} is not provided (see node.wiring)") from None
+        return implementation

@@ -23,7 +23,7 @@ import httpx
 from node.clock import make_clock, write_clock_offset
 from node.crypto import NodeKeys, generate_keys, write_keys
 from node.db import make_engine, make_sessionmaker, upgrade_database
-from node.policy.enforcer import ROLES
+from node.policy import ROLES
 from node.replication.natsconf import NatsServerProcess, host_port, wait_for_port, write_config
 from node.topology import NodeInfo, Topology, dump_topology
 from node.users.service import add_user

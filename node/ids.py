@@ -6,6 +6,13 @@ import os
 import threading
 import time
 import uuid
+from typing import Annotated
+
+from pydantic import StringConstraints
+
+CANONICAL_UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+CanonicalUuid = Annotated[str, StringConstraints(pattern=CANONICAL_UUID_PATTERN)]
+"""An id as this system makes them: a lower-case UUID (what a payload must carry)."""
 
 _lock = threading.Lock()
 _last_ms = 0

@@ -15,13 +15,14 @@ from sqlalchemy import create_engine, text
 
 from node.api.app import create_app
 from node.clock import ControlledClock
-from node.context import NodeContext, make_context
+from node.context import NodeContext
 from node.crypto import NodeKeys, generate_keys, write_keys
 from node.db import upgrade_database
 from node.federation import DEMO_TREE, Federation, tree_topology
 from node.settings import Settings
 from node.topology import Topology
 from node.users.service import add_user
+from node.wiring import make_context
 from tests.support import FederationClient
 
 POSTGRES_URL = os.environ.get("FEDSHARE_TEST_POSTGRES_URL", "")

@@ -24,17 +24,16 @@ from sqlalchemy import create_engine, select, text
 
 from node.api.app import create_app
 from node.clock import ControlledClock
-from node.context import make_context
 from node.crypto import NodeKeys, write_keys
 from node.db import upgrade_database
 from node.metrics import Metrics
 from node.models import OutboxMessage
 from node.replication.apply import BatchApplier
 from node.replication.envelope import Envelope, open_envelope, seal_envelope
-from node.replication.kinds import load_handlers
 from node.replication.routing import down_subject, up_subject
 from node.settings import Settings
 from node.topology import Topology
+from node.wiring import make_context
 from tests.conftest import NodeUnderTest
 
 POSTGRES_URL = os.environ.get("FEDSHARE_TEST_POSTGRES_URL", "")
@@ -221,7 +220,6 @@ def mini_federation(
     demo_keys: dict[str, NodeKeys],
 ) -> Iterator[Callable[..., MiniFederation]]:
     """Factory: ``mini_federation("shaanxi", "yanan", "huanglong")`` on fresh databases."""
-    load_handlers()
     schemas: list[str] = []
     made: list[MiniFederation] = []
     admin = (

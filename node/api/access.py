@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, status
 
 from node.api.deps import ContextDep, CurrentActor, SessionDep
 from node.clock import UtcDateTime
-from node.release import service
+from node.release import service, views
 from node.release.schemas import (
     AccessRequestCreate,
     AccessRequestOut,
@@ -36,7 +36,7 @@ def create_request(
     data: AccessRequestCreate, session: SessionDep, ctx: ContextDep, actor: CurrentActor
 ) -> AccessRequestOut:
     request = service.create_request(session, ctx, actor, data)
-    return service.describe(session, ctx, request=request)
+    return views.describe(session, ctx, request=request)
 
 
 @router.get(
@@ -52,7 +52,7 @@ def list_requests(
     record_id: Uuid = None,
     limit: Limit = 100,
 ) -> AccessRequestPage:
-    items = service.list_requests(
+    items = views.list_requests(
         session, ctx, actor, status=status, record_id=record_id, limit=limit
     )
     return AccessRequestPage(items=items)
@@ -62,7 +62,7 @@ def list_requests(
 def get_request(
     request_id: str, session: SessionDep, ctx: ContextDep, actor: CurrentActor
 ) -> AccessRequestOut:
-    return service.get_request(session, ctx, actor, request_id)
+    return views.get_request(session, ctx, actor, request_id)
 
 
 @router.post(
@@ -74,7 +74,7 @@ def approve_request(
     request_id: str, data: ApproveIn, session: SessionDep, ctx: ContextDep, actor: CurrentActor
 ) -> AccessRequestOut:
     request = service.approve_request(session, ctx, actor, request_id, data)
-    return service.describe(session, ctx, request=request)
+    return views.describe(session, ctx, request=request)
 
 
 @router.post(
@@ -86,7 +86,7 @@ def deny_request(
     request_id: str, data: DenyIn, session: SessionDep, ctx: ContextDep, actor: CurrentActor
 ) -> AccessRequestOut:
     request = service.deny_request(session, ctx, actor, request_id, data)
-    return service.describe(session, ctx, request=request)
+    return views.describe(session, ctx, request=request)
 
 
 @grants_router.get(
@@ -106,10 +106,10 @@ def list_grants(
     until: UtcDateTime | None = None,
     limit: Limit = 100,
 ) -> GrantPage:
-    filters = service.GrantFilters(
+    filters = views.GrantFilters(
         node=node, user=user, record_id=record_id, status=status, since=since, until=until
     )
-    return GrantPage(items=service.list_grants(session, ctx, actor, filters, limit=limit))
+    return GrantPage(items=views.list_grants(session, ctx, actor, filters, limit=limit))
 
 
 @grants_router.post(
@@ -121,4 +121,4 @@ def revoke_grant(
     grant_id: str, session: SessionDep, ctx: ContextDep, actor: CurrentActor
 ) -> AccessRequestOut:
     grant = service.revoke_grant(session, ctx, actor, grant_id)
-    return service.describe(session, ctx, grant=grant)
+    return views.describe(session, ctx, grant=grant)

@@ -16,10 +16,11 @@ from node import __version__
 from node.api import access, audit, records
 from node.api.errors import ERROR_RESPONSES, install_error_handlers
 from node.audit.checkpoints import checkpoint_loop
-from node.context import NodeContext, build_context
+from node.context import NodeContext
 from node.metrics import Metrics
 from node.release.tasks import expiry_loop
 from node.settings import Settings
+from node.wiring import build_context
 
 MAX_REQUEST_BYTES = 1024 * 1024
 

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, status
 
 from node.api.deps import ContextDep, CurrentActor, SessionDep
-from node.ledger import service
+from node.ledger import service, views
 from node.ledger.schemas import (
     LedgerClose,
     LedgerCreate,
@@ -29,7 +29,7 @@ router = APIRouter(prefix="/api/v1/ledger", tags=["ledger 移交台账"])
 def create_item(
     data: LedgerCreate, session: SessionDep, ctx: ContextDep, actor: CurrentActor
 ) -> LedgerItemOut:
-    return service.item_view(ctx, service.create_item(session, ctx, actor, data))
+    return views.item_view(ctx, service.create_item(session, ctx, actor, data))
 
 
 @router.get("", response_model=LedgerPage, summary="台账列表 Own items and summaries from below")
@@ -44,15 +44,15 @@ def list_items(
     cursor: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> LedgerPage:
-    filters = service.LedgerFilters(scope=scope, status=status, overdue=overdue, node=node)
-    return service.list_items(session, ctx, actor, filters, cursor=cursor, limit=limit)
+    filters = views.LedgerFilters(scope=scope, status=status, overdue=overdue, node=node)
+    return views.list_items(session, ctx, actor, filters, cursor=cursor, limit=limit)
 
 
 @router.get("/{item_id}", response_model=LedgerItemOut, summary="查看台账 Read an item")
 def read_item(
     item_id: str, session: SessionDep, ctx: ContextDep, actor: CurrentActor
 ) -> LedgerItemOut:
-    return service.get_item(session, ctx, actor, item_id)
+    return views.get_item(session, ctx, actor, item_id)
 
 
 @router.post(
@@ -63,11 +63,11 @@ def read_item(
 def add_feedback(
     item_id: str, data: LedgerFeedbackIn, session: SessionDep, ctx: ContextDep, actor: CurrentActor
 ) -> LedgerItemOut:
-    return service.item_view(ctx, service.add_feedback(session, ctx, actor, item_id, data))
+    return views.item_view(ctx, service.add_feedback(session, ctx, actor, item_id, data))
 
 
 @router.post("/{item_id}/close", response_model=LedgerItemOut, summary="销号 Close off")
 def close_item(
     item_id: str, data: LedgerClose, session: SessionDep, ctx: ContextDep, actor: CurrentActor
 ) -> LedgerItemOut:
-    return service.item_view(ctx, service.close_item(session, ctx, actor, item_id, data))
+    return views.item_view(ctx, service.close_item(session, ctx, actor, item_id, data))

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, status
 
 from node.api.deps import ContextDep, CurrentActor, SessionDep
-from node.orders import service
+from node.orders import service, views
 from node.orders.schemas import (
     OrderCreate,
     OrderDecision,
@@ -36,7 +36,7 @@ def issue_order(
     data: OrderCreate, session: SessionDep, ctx: ContextDep, actor: CurrentActor
 ) -> OrderOut:
     order = service.issue_order(session, ctx, actor, data)
-    return service.order_view(session, ctx, order)
+    return views.order_view(session, ctx, order)
 
 
 @router.get("", response_model=OrderPage, summary="指令列表 Orders issued or received here")
@@ -50,8 +50,8 @@ def list_orders(
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> OrderPage:
-    filters = service.OrderFilters(box=box, state=state, overdue=overdue)
-    return service.list_orders(session, ctx, actor, filters, cursor=cursor, limit=limit)
+    filters = views.OrderFilters(box=box, state=state, overdue=overdue)
+    return views.list_orders(session, ctx, actor, filters, cursor=cursor, limit=limit)
 
 
 @router.get(
@@ -70,17 +70,15 @@ def list_targets(
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> TargetPage:
-    filters = service.TargetFilters(
-        state=state, overdue=overdue, addressee=addressee, issuer=issuer
-    )
-    return service.list_targets(session, ctx, actor, filters, cursor=cursor, limit=limit)
+    filters = views.TargetFilters(state=state, overdue=overdue, addressee=addressee, issuer=issuer)
+    return views.list_targets(session, ctx, actor, filters, cursor=cursor, limit=limit)
 
 
 @router.get("/{order_id}", response_model=OrderOut, summary="查看指令 Read an order")
 def read_order(
     order_id: str, session: SessionDep, ctx: ContextDep, actor: CurrentActor
 ) -> OrderOut:
-    return service.get_order(session, ctx, actor, order_id)
+    return views.get_order(session, ctx, actor, order_id)
 
 
 def _act(
@@ -97,7 +95,7 @@ def _act(
     order = service.transition(
         session, ctx, actor, order_id, action, addressee=addressee, note=note, report=report
     )
-    return service.order_view(session, ctx, order)
+    return views.order_view(session, ctx, order)
 
 
 @router.post(

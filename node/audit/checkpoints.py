@@ -26,7 +26,7 @@ import contextlib
 import logging
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -35,13 +35,12 @@ from node.clock import as_aware, iso, parse_iso
 from node.context import NodeContext
 from node.crypto import CryptoError, canonical_json, verify_signature
 from node.models import AuditCheckpoint, AuditEntry, AuditHead
-from node.replication.envelope import Envelope, EnvelopeRejected
-from node.replication.inbox import handles
+from node.replication.envelope import Envelope
+from node.replication.kinds import Applied, Kind, KindSpec, WireModel
 from node.topology import Topology
 
 log = logging.getLogger("fedshare.audit")
 
-CHECKPOINT_KIND = "audit-checkpoint"
 CONFLICT_ACTION = "checkpoint-conflict"
 
 
@@ -97,22 +96,17 @@ def make_checkpoint(session: Session, ctx: NodeContext) -> AuditCheckpoint | Non
     )
     session.add(checkpoint)
     session.flush()
-    payload: dict[str, Any] = {
-        "node": me,
-        "seq": head.seq,
-        "hash": head.hash,
-        "at": iso(at),
-        "signature": checkpoint.signature,
-        "prev_seq": previous.seq if previous is not None else None,
-        "prev_hash": prev_hash,
-    }
-    ctx.outbox.enqueue(
-        session,
-        kind=CHECKPOINT_KIND,
-        dest=ctx.topology.ancestors(me),
-        ref={"node": me, "seq": head.seq},
-        payload=payload,
-        encrypt=False,
+    wire = CheckpointWire(
+        node=me,
+        seq=head.seq,
+        hash=head.hash,
+        at=iso(at),
+        signature=checkpoint.signature,
+        prev_seq=previous.seq if previous is not None else None,
+        prev_hash=prev_hash,
+    )
+    ctx.outbox.send(
+        session, Kind.AUDIT_CHECKPOINT, wire, dest=ctx.topology.ancestors(me), encrypt=False
     )
     return checkpoint
 
@@ -138,8 +132,9 @@ async def checkpoint_loop(ctx: NodeContext, stop: asyncio.Event) -> None:
 # -- receiving ------------------------------------------------------------------------------
 
 
-class CheckpointWire(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class CheckpointWire(WireModel):
+    """``audit-checkpoint``: travels in clear (it holds no content); ``at`` stays the exact string
+    the signature covers."""
 
     node: str = Field(max_length=64)
     seq: int = Field(ge=1)
@@ -148,6 +143,9 @@ class CheckpointWire(BaseModel):
     signature: str = Field(max_length=128)
     prev_seq: int | None = None
     prev_hash: str | None = None
+
+    def envelope_ref(self) -> dict[str, Any]:
+        return {"node": self.node, "seq": self.seq}
 
 
 def conflict(session: Session, wire: CheckpointWire) -> str | None:
@@ -179,22 +177,15 @@ def conflict(session: Session, wire: CheckpointWire) -> str | None:
     return None
 
 
-@handles(CHECKPOINT_KIND)
 def apply_checkpoint(
-    session: Session, ctx: NodeContext, envelope: Envelope, payload: dict[str, Any]
-) -> tuple[str | None, int | None]:
-    def reject(reason: str) -> EnvelopeRejected:
-        return EnvelopeRejected(
-            reason, msg_id=envelope.msg_id, origin=envelope.origin, kind=envelope.kind
-        )
-
+    session: Session, ctx: NodeContext, envelope: Envelope, wire: CheckpointWire
+) -> Applied:
     try:
-        wire = CheckpointWire.model_validate(payload)
         at = parse_iso(wire.at)
-    except (ValidationError, ValueError) as exc:
-        raise reject("malformed") from exc
+    except ValueError as exc:
+        raise envelope.reject("malformed") from exc
     if wire.node != envelope.origin or ctx.node_id not in ctx.topology.ancestors(wire.node):
-        raise reject("origin_mismatch")
+        raise envelope.reject("origin_mismatch")
     try:
         verify_signature(
             ctx.topology.get(wire.node).signing_key,
@@ -202,7 +193,7 @@ def apply_checkpoint(
             wire.signature,
         )
     except CryptoError as exc:
-        raise reject("bad_signature") from exc
+        raise envelope.reject("bad_signature") from exc
     problem = conflict(session, wire)
     if problem is not None:
         log.warning("audit checkpoint conflict from %s at seq %d", wire.node, wire.seq)
@@ -223,6 +214,18 @@ def apply_checkpoint(
         )
     session.flush()
     return wire.node, None
+
+
+# The checkpoint's ``ref`` is informative: the signed statement itself is checked above.
+KINDS: tuple[KindSpec[NodeContext, Any], ...] = (
+    KindSpec(
+        Kind.AUDIT_CHECKPOINT,
+        wire=CheckpointWire,
+        ref_key=None,
+        handler=apply_checkpoint,
+        clear=True,
+    ),
+)
 
 
 def held_checkpoints(session: Session, node: str) -> list[AuditCheckpoint]:

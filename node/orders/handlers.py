@@ -2,8 +2,10 @@
 (either end -> the other) and ``order-summary`` (-> every other node above the addressee).
 
 Each handler checks that the sender is entitled to say what it says (the issuer issues and
-accepts, the addressee acknowledges and reports, only along the tree) before anything is written;
-a refusal becomes a dead letter with a stable reason.
+accepts, the addressee acknowledges and reports, only along the tree, only from the state the
+target is in, one step at a time) before anything is written; a refusal becomes a dead letter
+with a stable reason. Applying is idempotent: an event is keyed by (order, addressee, seq) and a
+snapshot only replaces an older version.
 """
 
 from __future__ import annotations
@@ -12,58 +14,201 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from node.audit.chain import SYSTEM_ACTOR
+from node.clock import as_aware
+from node.common import audited
 from node.context import NodeContext
-from node.orders import service
+from node.orders.models import Order, OrderAttachment, OrderEvent, OrderTarget
+from node.orders.queries import lock_target
+from node.orders.service import grant_attachments, new_event, new_target, send_change
+from node.orders.state import ADDRESSEE, ISSUE_EVENT, ISSUER, SUMMARY, TRANSITIONS, advance
+from node.orders.wire import (
+    TIMES,
+    OrderSummaryWire,
+    OrderUpdateWire,
+    OrderWire,
+    TargetSummaryWire,
+    TargetWire,
+)
+from node.policy import Actor
 from node.replication.envelope import Envelope, EnvelopeRejected
-from node.replication.inbox import handles
+from node.replication.kinds import Applied, Kind, KindSpec
 
 
-def _refused(envelope: Envelope, reason: str) -> EnvelopeRejected:
-    return EnvelopeRejected(
-        reason, msg_id=envelope.msg_id, origin=envelope.origin, kind=envelope.kind
+def apply_snapshot(target: OrderTarget, wire: TargetSummaryWire) -> None:
+    """Take the other end's state of a target (a summary holder takes the metadata only)."""
+    target.state = wire.state
+    target.version = wire.version
+    target.deadline = wire.deadline
+    target.issued_at = wire.issued_at
+    target.updated_at = wire.updated_at
+    target.returns = wire.returns
+    target.ack_seconds = wire.ack_seconds
+    for name in TIMES:
+        setattr(target, name, getattr(wire, name))
+    if isinstance(wire, TargetWire) and target.held_as != SUMMARY:
+        target.report_record_id = wire.report_record_id
+        target.handler_id = wire.handler_id
+        target.handler_name = wire.handler_name
+
+
+def receive_order(
+    session: Session, ctx: NodeContext, envelope: Envelope, wire: OrderWire
+) -> Applied:
+    """An order arrives at an addressee: hold it, mark it received, tell the issuer and above."""
+    origin = envelope.origin
+    if wire.issuer != origin:
+        raise EnvelopeRejected("origin_mismatch")
+    if ctx.node_id not in wire.addressees:
+        raise EnvelopeRejected("not_addressed")
+    if origin not in ctx.topology.ancestors(ctx.node_id):
+        raise EnvelopeRejected("not_in_subtree")  # the subtree rule, enforced on receipt too
+    if session.get(Order, wire.id) is not None:
+        return wire.id, 1
+    order = Order(
+        id=wire.id,
+        issuer=origin,
+        issued_by=wire.issued_by,
+        title=wire.title,
+        inspected_units=wire.inspected_units,
+        focus_issues=wire.focus_issues,
+        addressees=sorted(wire.addressees),
+        deadline=wire.deadline,
+        issued_at=wire.issued_at,
+        held_as=ADDRESSEE,
+        attachments=[
+            OrderAttachment(
+                record_id=a.record_id,
+                record_origin=a.origin,
+                classification=a.classification,
+                category=a.category,
+                granted=a.granted,
+            )
+            for a in wire.attachments
+        ],
     )
+    session.add(order)
+    now = max(ctx.clock.now(), as_aware(order.issued_at))
+    target = new_target(order, ctx.node_id, ADDRESSEE, now)
+    session.add(target)
+    issuer = Actor(user_id="", name=order.issued_by, role="inspector", node=origin)
+    session.add(new_event(target, ISSUE_EVENT, issuer, origin, None, as_aware(order.issued_at)))
+    advance(target, "receive", now)
+    event = new_event(target, "receive", SYSTEM_ACTOR, ctx.node_id, None, now)
+    session.add(event)
+    audited(
+        session,
+        ctx,
+        SYSTEM_ACTOR,
+        "order-receive",
+        object_type="order",
+        object_id=wire.id,
+        reason=f"from {origin}",
+    )
+    send_change(session, ctx, target, event)
+    return wire.id, 1
 
 
-@handles("order")
-def apply_order(
-    session: Session, ctx: NodeContext, envelope: Envelope, payload: dict[str, Any]
-) -> tuple[str | None, int | None]:
-    if envelope.ref.get("order") != payload.get("id"):
-        raise _refused(envelope, "origin_mismatch")
-    try:
-        order_id = service.receive_order(session, ctx, envelope.origin, payload)
-    except service.ApplyRefused as exc:
-        raise _refused(envelope, exc.reason) from exc
-    except (KeyError, TypeError, ValueError) as exc:
-        raise _refused(envelope, "malformed") from exc
-    return order_id, 1
+def apply_update(
+    session: Session, ctx: NodeContext, envelope: Envelope, wire: OrderUpdateWire
+) -> Applied:
+    """The other end moved a target: record its event, take its snapshot if newer."""
+    origin = envelope.origin
+    order_id, addressee, change, snap = wire.order_id, wire.addressee, wire.event, wire.target
+    order = session.get(Order, order_id)
+    target = lock_target(session, order_id, addressee)
+    if order is None or target is None or target.held_as == SUMMARY:
+        raise EnvelopeRejected("unknown_order")
+    if target.held_as == ISSUER:
+        sender, side = addressee, ADDRESSEE
+    else:
+        sender, side = order.issuer, ISSUER
+        if addressee != ctx.node_id:
+            raise EnvelopeRejected("not_addressed")
+    rule = TRANSITIONS.get(change.action)
+    if origin != sender or rule is None or rule.side != side:
+        raise EnvelopeRejected("not_permitted")
+    seq, version = change.seq, snap.version
+    if change.state != rule.target or snap.state != rule.target or seq != version:
+        raise EnvelopeRejected("malformed")
+    known = session.get(OrderEvent, (order_id, addressee, seq))
+    if known is not None and known.action == change.action and known.node == origin:
+        return order_id, version  # delivered again: applied already
+    # Each end moves a target only from its current state, one step at a time: an old or skipped
+    # step, or one the state does not allow (acknowledging a closed order), is refused.
+    if seq != target.version + 1:
+        raise EnvelopeRejected("stale_version" if seq <= target.version else "out_of_order")
+    if target.state not in rule.sources:
+        raise EnvelopeRejected("illegal_transition")
+    first_acknowledgement = change.action == "acknowledge" and target.acknowledged_at is None
+    event = OrderEvent(
+        order_id=order_id,
+        addressee=addressee,
+        seq=seq,
+        action=change.action,
+        state=rule.target,
+        node=origin,
+        actor=change.actor[:100],
+        actor_id=change.actor_id[:36] if change.actor_id else None,
+        role=change.role[:32],
+        note=change.note or None,
+        at=change.at,
+    )
+    session.add(event)
+    # The deadline and issue time are the issuer's: the other end's copy does not move them.
+    deadline, issued_at = target.deadline, target.issued_at
+    apply_snapshot(target, snap)
+    target.deadline, target.issued_at = deadline, issued_at
+    if first_acknowledgement and target.held_as == ISSUER:
+        grant_attachments(session, ctx, order, target, event, ctx.clock.now())
+    audited(
+        session,
+        ctx,
+        SYSTEM_ACTOR,
+        f"order-{change.action}",
+        object_type="order",
+        object_id=order_id,
+        reason=f"by {origin} for {addressee}",
+    )
+    return order_id, version
 
 
-@handles("order-update")
-def apply_order_update(
-    session: Session, ctx: NodeContext, envelope: Envelope, payload: dict[str, Any]
-) -> tuple[str | None, int | None]:
-    if envelope.ref.get("order") != payload.get("order_id"):
-        raise _refused(envelope, "origin_mismatch")
-    try:
-        version = service.apply_update(session, ctx, envelope.origin, payload)
-    except service.ApplyRefused as exc:
-        raise _refused(envelope, exc.reason) from exc
-    except (KeyError, TypeError, ValueError) as exc:
-        raise _refused(envelope, "malformed") from exc
-    return str(payload["order_id"]), version
+def apply_summary(
+    session: Session, ctx: NodeContext, envelope: Envelope, wire: OrderSummaryWire
+) -> Applied:
+    """Metadata of a target in our subtree, from its issuer or its addressee."""
+    origin, issuer, addressee = envelope.origin, wire.issuer, wire.addressee
+    topology = ctx.topology
+    if issuer not in topology or addressee not in topology:
+        raise EnvelopeRejected("unknown_node")
+    holders = topology.ancestors(addressee)
+    if (
+        origin not in (issuer, addressee)
+        or issuer not in holders
+        or ctx.node_id not in holders
+        or ctx.node_id == issuer
+    ):
+        raise EnvelopeRejected("not_in_subtree")
+    target = lock_target(session, wire.order_id, addressee)
+    if target is not None and target.issuer != issuer:
+        # The issuer is fixed when the order is first known here; an addressee's summary cannot
+        # move the order to another of its ancestors.
+        raise EnvelopeRejected("origin_mismatch")
+    version = wire.target.version
+    if target is None:
+        target = OrderTarget(
+            order_id=wire.order_id, addressee=addressee, issuer=issuer, held_as=SUMMARY, version=0
+        )
+        apply_snapshot(target, wire.target)
+        session.add(target)
+    elif target.held_as == SUMMARY and version > target.version:
+        apply_snapshot(target, wire.target)
+    session.flush()
+    return wire.order_id, version
 
 
-@handles("order-summary")
-def apply_order_summary(
-    session: Session, ctx: NodeContext, envelope: Envelope, payload: dict[str, Any]
-) -> tuple[str | None, int | None]:
-    if envelope.ref.get("order") != payload.get("order_id"):
-        raise _refused(envelope, "origin_mismatch")
-    try:
-        version = service.apply_summary(session, ctx, envelope.origin, payload)
-    except service.ApplyRefused as exc:
-        raise _refused(envelope, exc.reason) from exc
-    except (KeyError, TypeError, ValueError) as exc:
-        raise _refused(envelope, "malformed") from exc
-    return str(payload["order_id"]), version
+KINDS: tuple[KindSpec[NodeContext, Any], ...] = (
+    KindSpec(Kind.ORDER, wire=OrderWire, ref_key="order", handler=receive_order),
+    KindSpec(Kind.ORDER_UPDATE, wire=OrderUpdateWire, ref_key="order", handler=apply_update),
+    KindSpec(Kind.ORDER_SUMMARY, wire=OrderSummaryWire, ref_key="order", handler=apply_summary),
+)

@@ -10,16 +10,18 @@ from sqlalchemy import ColumnElement, case, select, union_all
 from sqlalchemy.orm import Session, aliased
 
 from node.clock import as_aware, to_utc
+from node.common import audit_listing, audited, get_or_404, uuid_cursor
 from node.context import NodeContext
 from node.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from node.ids import is_uuid, uuid7
+from node.ids import uuid7
 from node.models import Record, RecordParty
 from node.policy import Actor
 from node.policy.categories import CLASSES
 from node.policy.scopes import active_grant_clause
+from node.records.ports import GRANTED_CONTENT
 from node.records.schemas import RecordCreate, RecordOut, RecordPage, RecordUpdate
-from node.release import content as released_content
-from node.release.service import read_released
+from node.records.wire import record_destinations, record_wire
+from node.replication.kinds import Kind
 
 
 @dataclass(frozen=True)
@@ -107,22 +109,19 @@ def create_record(session: Session, ctx: NodeContext, actor: Actor, data: Record
         parties=[RecordParty(node_id=p) for p in parties],
     )
     session.add(record)
-    session.flush()
-    ctx.audit.append(
-        session, actor=actor, action="create", object_type="record", object_id=record.id
+    audited(session, ctx, actor, "create", object_type="record", object_id=record.id)
+    send_record(session, ctx, record)
+    return record
+
+
+class RecordNotFound(NotFound):
+    code = "record_not_found"
+
+
+def load_record(session: Session, record_id: str) -> Record:
+    return get_or_404(
+        session, Record, record_id, what="record", missing=RecordNotFound("no such record")
     )
-    ctx.outbox.record_changed(session, record)
-    return record
-
-
-def _load(session: Session, record_id: str) -> Record:
-    if not is_uuid(record_id):
-        raise InvalidInput("record id must be a UUID", code="invalid_id")
-    # Ids are stored in canonical (lower-case) form; an upper-case spelling is the same id.
-    record = session.get(Record, record_id.lower())
-    if record is None:
-        raise NotFound("no such record", code="record_not_found")
-    return record
 
 
 def has_active_grant(session: Session, actor: Actor, record_id: str, now: datetime) -> bool:
@@ -133,27 +132,26 @@ def has_active_grant(session: Session, actor: Actor, record_id: str, now: dateti
 
 def read_record(session: Session, ctx: NodeContext, actor: Actor, record_id: str) -> RecordOut:
     """The record as ``actor`` may see it: full, stub, or a 403 that is audited."""
-    record = _load(session, record_id)
+    record = load_record(session, record_id)
     now = ctx.clock.now()
     if record.is_stub:
         # Released content never outlives its grant by even one read.
-        released_content.purge_ended(session, ctx, now, record_id=record.id)
+        ctx.port(GRANTED_CONTENT).purge_ended(session, ctx, now, record_id=record.id)
     granted = has_active_grant(session, actor, record.id, now)
     if ctx.policy.allows_on_record(actor, "read", record, has_active_grant=granted):
         full = read_content(session, ctx, record, actor, now=now)
-        ctx.audit.append(
+        audited(
             session,
-            actor=actor,
-            action="read-stub" if full.stub else "read",
+            ctx,
+            actor,
+            "read-stub" if full.stub else "read",
             object_type="record",
             object_id=record.id,
             grant_id=full.grant_id,
         )
         return full.out(ctx)
     if ctx.policy.allows_on_record(actor, "read-stub", record, has_active_grant=granted):
-        ctx.audit.append(
-            session, actor=actor, action="read-stub", object_type="record", object_id=record.id
-        )
+        audited(session, ctx, actor, "read-stub", object_type="record", object_id=record.id)
         return to_out(ctx, record, full=False)
     raise _deny(ctx, "read", record.id, "not permitted to read this record")
 
@@ -182,10 +180,11 @@ def read_content(
     under an active grant (the read is recorded and reported to the origin), else the stub."""
     if not record.is_stub:
         return Content(record, record.title, record.body)
-    released = read_released(session, ctx, actor, [record], now).get(record.id)
-    if released is None:
+    released = ctx.port(GRANTED_CONTENT).read_released(session, ctx, actor, [record], now)
+    hit = released.get(record.id)
+    if hit is None:
         return Content(record, None, None, stub=True)
-    return Content(record, released.title, released.body, grant_id=released.grant_id)
+    return Content(record, hit.title, hit.body, grant_id=hit.grant_id)
 
 
 def list_records(
@@ -217,16 +216,15 @@ def list_records(
         conditions.append(Record.updated_at > since)
     if not filters.include_deleted:
         conditions.append(Record.deleted.is_(False))
-    if cursor is not None:
-        if not is_uuid(cursor):
-            raise InvalidInput("cursor is not valid", code="invalid_cursor")
-        conditions.append(Record.id < cursor.lower())
+    after = uuid_cursor(cursor)
+    if after is not None:
+        conditions.append(Record.id < after)
     rows = _visible_rows(
         session, ctx, actor, now, conditions, limit=limit + 1, only_class=filters.classification
     )
     page = [(row[0], bool(row[1])) for row in rows[:limit]]
     # A readable stub is one under an active grant: show what was released for it, if anything.
-    released = read_released(
+    released = ctx.port(GRANTED_CONTENT).read_released(
         session, ctx, actor, [record for record, can in page if can and record.is_stub], now
     )
     items = []
@@ -237,18 +235,13 @@ def list_records(
         else:
             items.append(to_out(ctx, record, full=can and not record.is_stub))
     next_cursor = rows[limit - 1][0].id if len(rows) > limit else None
-    ctx.audit.append(
-        session,
-        actor=actor,
-        action="list",
-        object_type="record",
-        reason=f"{len(items)} items",
-    )
+    audit_listing(session, ctx, actor, "record", len(items))
     for record_id, hit in released.items():
-        ctx.audit.append(
+        audited(
             session,
-            actor=actor,
-            action="read",
+            ctx,
+            actor,
+            "read",
             object_type="record",
             object_id=record_id,
             grant_id=hit.grant_id,
@@ -313,7 +306,7 @@ def update_record(
     """Change a record at its origin. A real change bumps the version and is replicated; a
     request that changes nothing keeps the version (replicas would otherwise see a phantom
     version) but is still audited, since the response shows the content."""
-    record = _load(session, record_id)
+    record = load_record(session, record_id)
     _check_change(ctx, actor, record, "update")
     if data.title is None and data.body is None and data.parties is None:
         raise InvalidInput("nothing to update: give title, body or parties", code="empty_update")
@@ -336,31 +329,41 @@ def update_record(
         record.version += 1
         record.updated_at = max(ctx.clock.now(), as_aware(record.updated_at))
         session.flush()
-    ctx.audit.append(
+    audited(
         session,
-        actor=actor,
-        action="update",
+        ctx,
+        actor,
+        "update",
         object_type="record",
         object_id=record.id,
         reason=None if changed else "no change",
     )
     if changed:
-        ctx.outbox.record_changed(session, record)
+        send_record(session, ctx, record)
     return record
 
 
 def delete_record(session: Session, ctx: NodeContext, actor: Actor, record_id: str) -> Record:
     """Tombstone: the content is erased, the id and version history stay."""
-    record = _load(session, record_id)
+    record = load_record(session, record_id)
     _check_change(ctx, actor, record, "delete")
     record.deleted = True
     record.title = ""
     record.body = ""
     record.version += 1
     record.updated_at = max(ctx.clock.now(), as_aware(record.updated_at))
-    session.flush()
-    ctx.audit.append(
-        session, actor=actor, action="delete", object_type="record", object_id=record.id
-    )
-    ctx.outbox.record_changed(session, record)
+    audited(session, ctx, actor, "delete", object_type="record", object_id=record.id)
+    send_record(session, ctx, record)
     return record
+
+
+def send_record(session: Session, ctx: NodeContext, record: Record) -> str | None:
+    """Replicate this version of ``record`` by its class (in the caller's transaction)."""
+    dest, full = record_destinations(ctx, record)
+    return ctx.outbox.send(
+        session,
+        Kind.RECORD,
+        record_wire(record, full=full),
+        dest=dest,
+        encrypt=record.classification != "general",
+    )

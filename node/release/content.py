@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from node.audit.chain import SYSTEM_ACTOR
 from node.clock import as_aware
+from node.common import audited
 from node.context import NodeContext
 from node.models import Grant, Record
 from node.policy import Actor
@@ -95,10 +96,11 @@ def purge(session: Session, ctx: NodeContext, grant: Grant, *, why: str, now: da
         grant.ended_at = now
     if content is not None:
         session.delete(content)
-        ctx.audit.append(
+        audited(
             session,
-            actor=SYSTEM_ACTOR,
-            action="purge-release",
+            ctx,
+            SYSTEM_ACTOR,
+            "purge-release",
             object_type="record",
             object_id=grant.record_id,
             grant_id=grant.id,

@@ -16,35 +16,31 @@ record, origin or grantee; a new copy is taken only by a node in its audience.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from datetime import timedelta
+from typing import Any
 
-from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
 from node.audit.chain import SYSTEM_ACTOR
+from node.common import audited
 from node.context import NodeContext
 from node.errors import InvalidInput
 from node.models import Grant, Record
-from node.release import content, service
-from node.release.models import AccessRequest, GrantRead
-from node.release.schemas import GrantEventWire, GrantWire, ReleaseWire, RequestWire
-from node.replication.envelope import Envelope, EnvelopeRejected
-from node.replication.inbox import handles
-
-M = TypeVar("M", bound=BaseModel)
-
-
-def _reject(envelope: Envelope, reason: str) -> EnvelopeRejected:
-    return EnvelopeRejected(
-        reason, msg_id=envelope.msg_id, origin=envelope.origin, kind=envelope.kind
-    )
+from node.release import content
+from node.release.models import AccessDecision, AccessRequest, GrantRead
+from node.release.queries import held_grant
+from node.release.schemas import MAX_RESPOND_S
+from node.release.service import announce, check_reason, remote_actor
+from node.release.wire import GrantEventWire, GrantWire, ReleaseWire, RequestWire
+from node.replication.envelope import Envelope
+from node.replication.kinds import Applied, Kind, KindSpec
 
 
 def _check_origin(session: Session, envelope: Envelope, record_id: str, claimed: str) -> None:
     """The envelope comes from the record's origin, as claimed and as known here."""
     record = session.get(Record, record_id)
     if claimed != envelope.origin or (record is not None and record.origin != claimed):
-        raise _reject(envelope, "origin_mismatch")
+        raise envelope.reject("origin_mismatch")
 
 
 def _check_known_grant(session: Session, envelope: Envelope, wire: GrantWire) -> None:
@@ -56,7 +52,7 @@ def _check_known_grant(session: Session, envelope: Envelope, wire: GrantWire) ->
         or (grant.record_id, grant.record_origin, grant.grantee_id, grant.grantee_node)
         != (wire.record_id, wire.record_origin, wire.grantee_id, wire.grantee_node)
     ):
-        raise _reject(envelope, "origin_mismatch")
+        raise envelope.reject("origin_mismatch")
 
 
 def _check_known_request(session: Session, envelope: Envelope, wire: RequestWire) -> None:
@@ -68,7 +64,7 @@ def _check_known_request(session: Session, envelope: Envelope, wire: RequestWire
         or (req.record_id, req.record_origin, req.requester_id, req.requester_node)
         != (wire.record_id, wire.record_origin, wire.requester_id, wire.requester_node)
     ):
-        raise _reject(envelope, "origin_mismatch")
+        raise envelope.reject("origin_mismatch")
 
 
 def _check_audience(ctx: NodeContext, envelope: Envelope, grantee_node: str) -> None:
@@ -78,27 +74,18 @@ def _check_audience(ctx: NodeContext, envelope: Envelope, grantee_node: str) -> 
     topology = ctx.topology
     ends = (envelope.origin, grantee_node)
     if ctx.node_id not in {*ends, *topology.ancestors(ends[0]), *topology.ancestors(ends[1])}:
-        raise _reject(envelope, "not_audience")
+        raise envelope.reject("not_audience")
 
 
-def _parse(model: type[M], payload: dict[str, Any], envelope: Envelope) -> M:
-    try:
-        return model.model_validate(payload)
-    except ValidationError as exc:
-        raise _reject(envelope, "malformed") from exc
-
-
-@handles("access-request")
 def apply_access_request(
-    session: Session, ctx: NodeContext, envelope: Envelope, payload: dict[str, Any]
-) -> tuple[str | None, int | None]:
-    wire = _parse(RequestWire, payload, envelope)
-    if wire.requester_node != envelope.origin or envelope.ref.get("request") != wire.id:
-        raise _reject(envelope, "origin_mismatch")
+    session: Session, ctx: NodeContext, envelope: Envelope, wire: RequestWire
+) -> Applied:
+    if wire.requester_node != envelope.origin:
+        raise envelope.reject("origin_mismatch")
     try:
-        service.check_reason(wire.reason or "")
+        check_reason(wire.reason or "")
     except InvalidInput as exc:
-        raise _reject(envelope, "malformed") from exc
+        raise envelope.reject("malformed") from exc
     record = session.get(Record, wire.record_id)
     category = ctx.policy.categories.get(record.category) if record is not None else None
     if (
@@ -108,40 +95,37 @@ def apply_access_request(
         or record.origin != ctx.node_id
         or record.classification != "secret"
     ):
-        raise _reject(envelope, "unknown_record")
+        raise envelope.reject("unknown_record")
     stub_holders = set(ctx.topology.ancestors(ctx.node_id)) | set(record.party_ids)
-    requester = service.remote_actor(
+    requester = remote_actor(
         wire.requester_id, wire.requester_name, wire.requester_role, wire.requester_node
     )
     if wire.requester_node not in stub_holders or not ctx.policy.allows_on_record(
         requester, "request", record
     ):
-        raise _reject(envelope, "not_entitled")
-    service.receive_request(session, ctx, wire, record, category.approvals)
+        raise envelope.reject("not_entitled")
+    receive_request(session, ctx, wire, record, category.approvals)
     return wire.id, None
 
 
-@handles("release")
 def apply_release(
-    session: Session, ctx: NodeContext, envelope: Envelope, payload: dict[str, Any]
-) -> tuple[str | None, int | None]:
-    wire = _parse(ReleaseWire, payload, envelope)
+    session: Session, ctx: NodeContext, envelope: Envelope, wire: ReleaseWire
+) -> Applied:
     grant_wire = wire.grant
     # Content is filed only under the stub of a case-secret record that the sender originated:
     # a relay cannot pass off its own text as another node's record.
     stub = session.get(Record, grant_wire.record_id)
     if stub is None or not stub.is_stub or stub.classification != "secret":
-        raise _reject(envelope, "unknown_record")
+        raise envelope.reject("unknown_record")
     if (
         stub.origin != envelope.origin
         or grant_wire.record_origin != envelope.origin
         or grant_wire.grantee_node != ctx.node_id
         or wire.record.id != grant_wire.record_id
-        or envelope.ref.get("grant") != grant_wire.id
     ):
-        raise _reject(envelope, "origin_mismatch")
+        raise envelope.reject("origin_mismatch")
     _check_known_grant(session, envelope, grant_wire)
-    grant = service.upsert_grant(session, grant_wire)
+    grant = upsert_grant(session, grant_wire)
     session.flush()
     if content.holds(session, grant.id):
         return grant.id, None  # the origin sent it again: nothing new
@@ -154,10 +138,11 @@ def apply_release(
         body=wire.record.body,
         now=ctx.clock.now(),
     )
-    ctx.audit.append(
+    audited(
         session,
-        actor=SYSTEM_ACTOR,
-        action="receive-release" if kept else "discard-release",
+        ctx,
+        SYSTEM_ACTOR,
+        "receive-release" if kept else "discard-release",
         object_type="record",
         object_id=grant.record_id,
         grant_id=grant.id,
@@ -166,16 +151,14 @@ def apply_release(
     return grant.id, None
 
 
-@handles("grant-event")
 def apply_grant_event(
-    session: Session, ctx: NodeContext, envelope: Envelope, payload: dict[str, Any]
-) -> tuple[str | None, int | None]:
-    wire = _parse(GrantEventWire, payload, envelope)
+    session: Session, ctx: NodeContext, envelope: Envelope, wire: GrantEventWire
+) -> Applied:
     if wire.event == "read":
         return _apply_read(session, ctx, envelope, wire)
     request, grant_wire = wire.request, wire.grant
     if request is None and grant_wire is None:
-        raise _reject(envelope, "malformed")
+        raise envelope.reject("malformed")
     if (
         request is not None
         and grant_wire is not None
@@ -185,7 +168,7 @@ def apply_grant_event(
             or grant_wire.grantee_node != request.requester_node
         )
     ):
-        raise _reject(envelope, "malformed")
+        raise envelope.reject("malformed")
     if request is not None:
         _check_origin(session, envelope, request.record_id, request.record_origin)
         _check_known_request(session, envelope, request)
@@ -196,15 +179,16 @@ def apply_grant_event(
         _check_known_grant(session, envelope, grant_wire)
         if session.get(Grant, grant_wire.id) is None:
             _check_audience(ctx, envelope, grant_wire.grantee_node)
-    grant = service.apply_snapshot(session, ctx, wire)
+    grant = apply_snapshot(session, wire)
     if grant is not None and grant.grantee_node == ctx.node_id and grant.revoked_at is not None:
         content.purge(session, ctx, grant, why="revoked", now=ctx.clock.now())
     subject = request.id if request is not None else None
     record_id = request.record_id if request is not None else grant.record_id if grant else None
-    ctx.audit.append(
+    audited(
         session,
-        actor=SYSTEM_ACTOR,
-        action="grant-event",
+        ctx,
+        SYSTEM_ACTOR,
+        "grant-event",
         object_type="record",
         object_id=record_id,
         grant_id=grant.id if grant is not None else None,
@@ -217,19 +201,19 @@ def apply_grant_event(
 
 def _apply_read(
     session: Session, ctx: NodeContext, envelope: Envelope, wire: GrantEventWire
-) -> tuple[str | None, int | None]:
+) -> Applied:
     read = wire.read
     if read is None:
-        raise _reject(envelope, "malformed")
+        raise envelope.reject("malformed")
     grant = session.get(Grant, read.grant_id)
     if grant is None:
-        raise _reject(envelope, "unknown_grant")  # a read is reported only against a grant here
+        raise envelope.reject("unknown_grant")  # a read is reported only against a grant here
     if (
         read.reader_node != envelope.origin
         or grant.grantee_node != envelope.origin
         or grant.record_id != read.record_id
     ):
-        raise _reject(envelope, "origin_mismatch")
+        raise envelope.reject("origin_mismatch")
     if session.get(GrantRead, read.id) is None:
         session.add(
             GrantRead(
@@ -241,11 +225,12 @@ def _apply_read(
                 at=read.at,
             )
         )
-    reader = service.remote_actor("", read.reader_name, "grantee", read.reader_node)
-    ctx.audit.append(
+    reader = remote_actor("", read.reader_name, "grantee", read.reader_node)
+    audited(
         session,
-        actor=reader,
-        action="read-released",
+        ctx,
+        reader,
+        "read-released",
         object_type="record",
         object_id=read.record_id,
         grant_id=read.grant_id,
@@ -253,3 +238,138 @@ def _apply_read(
     )
     session.flush()
     return read.id, None
+
+
+# -- applying at this node ------------------------------------------------------------------
+
+
+def receive_request(
+    session: Session, ctx: NodeContext, wire: RequestWire, record: Record, approvals_needed: int
+) -> AccessRequest:
+    """At the origin: take in a request the handler has checked (sender, record, entitlement).
+    Idempotent. The origin's own category table sets ``approvals_needed``."""
+    existing = session.get(AccessRequest, wire.id)
+    if existing is not None:
+        return existing
+    now = ctx.clock.now()
+    req = AccessRequest(
+        id=wire.id,
+        record_id=record.id,
+        record_origin=ctx.node_id,
+        category=record.category,
+        requester_id=wire.requester_id,
+        requester_name=wire.requester_name,
+        requester_role=wire.requester_role,
+        requester_node=wire.requester_node,
+        reason=wire.reason,
+        wanted_s=wire.wanted_s,
+        approvals_needed=approvals_needed,
+        status="pending",
+        created_at=wire.created_at,
+        expires_at=min(wire.expires_at, now + timedelta(seconds=MAX_RESPOND_S)),
+        decided_at=None,
+        grant_id=None,
+        revision=1,
+    )
+    session.add(req)
+    session.flush()
+    requester = remote_actor(
+        wire.requester_id, wire.requester_name, wire.requester_role, wire.requester_node
+    )
+    audited(
+        session,
+        ctx,
+        requester,
+        "request-access",
+        object_type="record",
+        object_id=record.id,
+        reason=f"request {req.id} received",
+    )
+    announce(session, ctx, "requested", request=req, grant=None)
+    return req
+
+
+def apply_snapshot(session: Session, event: GrantEventWire) -> Grant | None:
+    """Bring this node's copy up to the origin's snapshot; never back (revision, revoked_at)."""
+    if event.request is not None:
+        wire = event.request
+        req = session.get(AccessRequest, wire.id)
+        if req is None:
+            req = AccessRequest(id=wire.id, reason=None, revision=0)
+            session.add(req)
+        # ">=": the origin's first snapshot settles what the requester's node assumed.
+        if wire.revision >= req.revision:
+            for name in (
+                "record_id",
+                "record_origin",
+                "category",
+                "requester_id",
+                "requester_name",
+                "requester_role",
+                "requester_node",
+                "wanted_s",
+                "approvals_needed",
+                "status",
+                "created_at",
+                "expires_at",
+                "decided_at",
+                "grant_id",
+                "revision",
+            ):
+                setattr(req, name, getattr(wire, name))
+            known = {d.id for d in req.decisions} | {d.approver_id for d in req.decisions}
+            for d in event.decisions:
+                if d.id not in known and d.approver_id not in known:
+                    known.add(d.approver_id)
+                    req.decisions.append(
+                        AccessDecision(
+                            id=d.id,
+                            approver_id=d.approver_id,
+                            approver_name=d.approver_name,
+                            approver_node=d.approver_node,
+                            decision=d.decision,
+                            comment=None,
+                            duration_s=d.duration_s,
+                            at=d.at,
+                        )
+                    )
+    grant = upsert_grant(session, event.grant) if event.grant is not None else None
+    session.flush()
+    return grant
+
+
+def upsert_grant(session: Session, wire: GrantWire) -> Grant:
+    """This node's copy of the origin's grant; only a revocation changes a copy once held. The
+    caller has checked that the sender is the grant's origin (``_check_known_grant``)."""
+    grant = held_grant(session, wire.id)
+    if grant is None:
+        grant = Grant(
+            id=wire.id,
+            record_id=wire.record_id,
+            record_origin=wire.record_origin,
+            grantee_id=wire.grantee_id,
+            grantee_name=wire.grantee_name,
+            grantee_node=wire.grantee_node,
+            source=wire.source,
+            request_id=wire.request_id,
+            order_id=wire.order_id,
+            granted_at=wire.granted_at,
+            expires_at=wire.expires_at,
+            revoked_at=wire.revoked_at,
+            revoked_by=wire.revoked_by,
+            ended_at=None,
+        )
+        session.add(grant)
+    elif wire.revoked_at is not None and grant.revoked_at is None:
+        grant.revoked_at = wire.revoked_at
+        grant.revoked_by = wire.revoked_by
+    return grant
+
+
+KINDS: tuple[KindSpec[NodeContext, Any], ...] = (
+    KindSpec(
+        Kind.ACCESS_REQUEST, wire=RequestWire, ref_key="request", handler=apply_access_request
+    ),
+    KindSpec(Kind.RELEASE, wire=ReleaseWire, ref_key="grant", handler=apply_release),
+    KindSpec(Kind.GRANT_EVENT, wire=GrantEventWire, ref_key=None, handler=apply_grant_event),
+)

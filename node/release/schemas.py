@@ -1,5 +1,5 @@
-"""Request and response shapes for ``/api/v1/access-requests`` and ``/api/v1/grants``, and the
-payloads of the release envelope kinds (validated on receipt like any other input)."""
+"""Request and response shapes for ``/api/v1/access-requests`` and ``/api/v1/grants`` (the
+envelope payloads are in ``node.release.wire``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from node.clock import UtcDateTime
 from node.text import clean_text
 
 MAX_GRANT_S = 7 * 24 * 3600
@@ -111,89 +110,3 @@ class GrantOut(AccessRequestOut):
 
 class GrantPage(BaseModel):
     items: list[GrantOut]
-
-
-# -- envelope payloads ----------------------------------------------------------------------
-
-
-class WireModel(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class RequestWire(WireModel):
-    id: RecordId
-    record_id: RecordId
-    record_origin: NodeId
-    category: Annotated[str, StringConstraints(max_length=40)]
-    requester_id: Annotated[str, StringConstraints(max_length=36)]
-    requester_name: Name
-    requester_role: Annotated[str, StringConstraints(max_length=32)]
-    requester_node: NodeId
-    wanted_s: int = Field(ge=1, le=MAX_GRANT_S)
-    approvals_needed: int = Field(ge=1, le=10)
-    status: Literal["pending", "approved", "denied", "expired"]
-    created_at: UtcDateTime
-    expires_at: UtcDateTime
-    decided_at: UtcDateTime | None = None
-    grant_id: RecordId | None = None
-    revision: int = Field(ge=1)
-    reason: Reason | None = None
-
-
-class DecisionWire(WireModel):
-    id: RecordId
-    approver_id: Annotated[str, StringConstraints(max_length=36)]
-    approver_name: Name
-    approver_node: NodeId
-    decision: Literal["approve", "deny"]
-    duration_s: int | None = None
-    at: UtcDateTime
-
-
-class GrantWire(WireModel):
-    id: RecordId
-    record_id: RecordId
-    record_origin: NodeId
-    grantee_id: Annotated[str, StringConstraints(max_length=36)]
-    grantee_name: Name
-    grantee_node: NodeId
-    source: Annotated[str, StringConstraints(max_length=16)]
-    request_id: RecordId | None = None
-    order_id: RecordId | None = None
-    granted_at: UtcDateTime
-    expires_at: UtcDateTime
-    revoked_at: UtcDateTime | None = None
-    revoked_by: Annotated[str, StringConstraints(max_length=100)] | None = None
-
-
-class ReadWire(WireModel):
-    id: RecordId
-    grant_id: RecordId
-    record_id: RecordId
-    reader_name: Name
-    reader_node: NodeId
-    at: UtcDateTime
-
-
-class GrantEventWire(WireModel):
-    """``grant-event``: a snapshot from the origin, or a read reported by the grantee's node."""
-
-    event: Annotated[str, StringConstraints(max_length=24)]
-    request: RequestWire | None = None
-    decisions: list[DecisionWire] = Field(default_factory=list)
-    grant: GrantWire | None = None
-    read: ReadWire | None = None
-
-
-class ReleasedRecordWire(WireModel):
-    id: RecordId
-    version: int
-    title: str
-    body: str
-
-
-class ReleaseWire(WireModel):
-    """``release``: the grant and the record's content, sealed for the grantee's node only."""
-
-    grant: GrantWire
-    record: ReleasedRecordWire

@@ -20,40 +20,35 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, false, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from node.audit.chain import SYSTEM_ACTOR
-from node.clock import as_aware, to_utc
+from node.clock import as_aware
+from node.common import audited
 from node.context import NodeContext
-from node.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from node.ids import is_uuid, uuid7
+from node.errors import Conflict, InvalidInput, PermissionDenied
+from node.ids import uuid7
 from node.models import Grant, Record
 from node.policy import Actor
+from node.records.ports import ReleasedText
+from node.records.service import load_record
 from node.release import content
 from node.release.models import AccessDecision, AccessRequest, GrantRead
-from node.release.schemas import (
-    MAX_GRANT_S,
-    MAX_RESPOND_S,
-    AccessRequestCreate,
-    AccessRequestOut,
-    ApproveIn,
-    DecisionOut,
-    DecisionWire,
-    DenyIn,
+from node.release.queries import load_grant, load_request, request_status
+from node.release.schemas import MAX_GRANT_S, AccessRequestCreate, ApproveIn, DenyIn
+from node.release.wire import (
     GrantEventWire,
-    GrantOut,
-    GrantWire,
-    ReadOut,
-    ReadWire,
     ReleasedRecordWire,
     ReleaseWire,
-    RequestWire,
+    grant_wire,
+    read_wire,
+    request_wire,
+    snapshot_wire,
 )
+from node.replication.kinds import Kind
 
 MIN_REASON_CHARS = 8
 MIN_REASON_DISTINCT = 4
@@ -76,61 +71,6 @@ def remote_actor(user_id: str, name: str, role: str, node: str) -> Actor:
     return Actor(user_id=user_id, name=f"{name}@{node}"[:100], role=role, node=node)
 
 
-# -- wire forms (metadata only, except the release itself) ----------------------------------
-
-
-def request_wire(req: AccessRequest, *, with_reason: bool) -> RequestWire:
-    return RequestWire(
-        id=req.id,
-        record_id=req.record_id,
-        record_origin=req.record_origin,
-        category=req.category,
-        requester_id=req.requester_id,
-        requester_name=req.requester_name,
-        requester_role=req.requester_role,
-        requester_node=req.requester_node,
-        wanted_s=req.wanted_s,
-        approvals_needed=req.approvals_needed,
-        status=req.status,
-        created_at=as_aware(req.created_at),
-        expires_at=as_aware(req.expires_at),
-        decided_at=as_aware(req.decided_at) if req.decided_at else None,
-        grant_id=req.grant_id,
-        revision=req.revision,
-        reason=req.reason if with_reason else None,
-    )
-
-
-def decision_wire(decision: AccessDecision) -> DecisionWire:
-    return DecisionWire(
-        id=decision.id,
-        approver_id=decision.approver_id,
-        approver_name=decision.approver_name,
-        approver_node=decision.approver_node,
-        decision=decision.decision,
-        duration_s=decision.duration_s,
-        at=as_aware(decision.at),
-    )
-
-
-def grant_wire(grant: Grant) -> GrantWire:
-    return GrantWire(
-        id=grant.id,
-        record_id=grant.record_id,
-        record_origin=grant.record_origin,
-        grantee_id=grant.grantee_id,
-        grantee_name=grant.grantee_name,
-        grantee_node=grant.grantee_node,
-        source=grant.source,
-        request_id=grant.request_id,
-        order_id=grant.order_id,
-        granted_at=as_aware(grant.granted_at),
-        expires_at=as_aware(grant.expires_at),
-        revoked_at=as_aware(grant.revoked_at) if grant.revoked_at else None,
-        revoked_by=grant.revoked_by,
-    )
-
-
 def announce(
     session: Session,
     ctx: NodeContext,
@@ -146,69 +86,15 @@ def announce(
         ends = (grant.record_origin, grant.grantee_node)
     else:
         raise ValueError("announce needs a request or a grant")
-    snapshot = GrantEventWire(
-        event=event,
-        request=request_wire(request, with_reason=False) if request is not None else None,
-        decisions=[decision_wire(d) for d in request.decisions] if request is not None else [],
-        grant=grant_wire(grant) if grant is not None else None,
-    )
-    _tell_audience(
-        session,
-        ctx,
-        ends=ends,
-        ref={"request": request.id if request else None, "grant": grant.id if grant else None},
-        payload=snapshot.model_dump(mode="json"),
-    )
+    tell_audience(session, ctx, ends, snapshot_wire(event, request=request, grant=grant))
 
 
-def _tell_audience(
-    session: Session,
-    ctx: NodeContext,
-    *,
-    ends: tuple[str, str],
-    ref: dict[str, Any],
-    payload: dict[str, Any],
+def tell_audience(
+    session: Session, ctx: NodeContext, ends: tuple[str, str], wire: GrantEventWire
 ) -> None:
     """Enqueue a ``grant-event`` sealed for the audience of a grant's two ends (origin, grantee's
     node), in the caller's transaction."""
-    ctx.outbox.enqueue(
-        session,
-        kind="grant-event",
-        dest=audience(ctx, *ends),
-        ref=ref,
-        payload=payload,
-        encrypt=True,
-    )
-
-
-# -- status, in SQL (one definition for listings, filters and single reads) -----------------
-
-
-def request_status(now: datetime) -> ColumnElement[str]:
-    """Effective status of an ``AccessRequest`` outer-joined with its ``Grant``."""
-    return case(
-        (Grant.revoked_at.is_not(None), "revoked"),
-        (Grant.expires_at <= now, "expired"),
-        (Grant.id.is_not(None), "active"),
-        (AccessRequest.status == "denied", "denied"),
-        (
-            or_(
-                AccessRequest.status == "expired",
-                and_(AccessRequest.status == "pending", AccessRequest.expires_at <= now),
-            ),
-            "request_expired",
-        ),
-        else_=AccessRequest.status,
-    )
-
-
-def grant_status(now: datetime) -> ColumnElement[str]:
-    """Effective status of a ``Grant`` that no request led to (e.g. one made by an order)."""
-    return case(
-        (Grant.revoked_at.is_not(None), "revoked"),
-        (Grant.expires_at <= now, "expired"),
-        else_="active",
-    )
+    ctx.outbox.send(session, Kind.GRANT_EVENT, wire, dest=audience(ctx, *ends), encrypt=True)
 
 
 # -- requests -------------------------------------------------------------------------------
@@ -228,38 +114,12 @@ def check_reason(text: str) -> str:
     return stripped
 
 
-def _record(session: Session, record_id: str) -> Record:
-    if not is_uuid(record_id):
-        raise InvalidInput("record id must be a UUID", code="invalid_id")
-    record = session.get(Record, record_id)
-    if record is None:
-        raise NotFound("no such record", code="record_not_found")
-    return record
-
-
-def _request(session: Session, request_id: str, *, lock: bool = False) -> AccessRequest:
-    if not is_uuid(request_id):
-        raise InvalidInput("request id must be a UUID", code="invalid_id")
-    query = select(AccessRequest).where(AccessRequest.id == request_id)
-    req = session.execute(query.with_for_update() if lock else query).scalar_one_or_none()
-    if req is None:
-        raise NotFound("no such access request", code="request_not_found")
-    return req
-
-
-def _grant(session: Session, grant_id: str | None, *, lock: bool = False) -> Grant | None:
-    if grant_id is None:
-        return None
-    query = select(Grant).where(Grant.id == grant_id)
-    return session.execute(query.with_for_update() if lock else query).scalar_one_or_none()
-
-
 def create_request(
     session: Session, ctx: NodeContext, actor: Actor, data: AccessRequestCreate
 ) -> AccessRequest:
     """File a request for a case-secret record seen here as a stub; send it to the origin."""
     reason = check_reason(data.reason)
-    record = _record(session, data.record_id)
+    record = load_record(session, data.record_id)
     if record.classification != "secret":
         raise Conflict("only case-secret records are released on request", code="not_case_secret")
     if not ctx.policy.allows_on_record(actor, "request", record):
@@ -311,68 +171,22 @@ def create_request(
         revision=1,
     )
     session.add(req)
-    session.flush()
-    ctx.audit.append(
+    audited(
         session,
-        actor=actor,
-        action="request-access",
+        ctx,
+        actor,
+        "request-access",
         object_type="record",
         object_id=record.id,
         reason=f"request {req.id}",
     )
-    ctx.outbox.enqueue(
+    ctx.outbox.send(
         session,
-        kind="access-request",
+        Kind.ACCESS_REQUEST,
+        request_wire(req, with_reason=True),
         dest=[record.origin],
-        ref={"request": req.id},
-        payload=request_wire(req, with_reason=True).model_dump(mode="json"),
         encrypt=True,
     )
-    return req
-
-
-def receive_request(
-    session: Session, ctx: NodeContext, wire: RequestWire, record: Record, approvals_needed: int
-) -> AccessRequest:
-    """At the origin: take in a request the handler has checked (sender, record, entitlement).
-    Idempotent. The origin's own category table sets ``approvals_needed``."""
-    existing = session.get(AccessRequest, wire.id)
-    if existing is not None:
-        return existing
-    now = ctx.clock.now()
-    req = AccessRequest(
-        id=wire.id,
-        record_id=record.id,
-        record_origin=ctx.node_id,
-        category=record.category,
-        requester_id=wire.requester_id,
-        requester_name=wire.requester_name,
-        requester_role=wire.requester_role,
-        requester_node=wire.requester_node,
-        reason=wire.reason,
-        wanted_s=wire.wanted_s,
-        approvals_needed=approvals_needed,
-        status="pending",
-        created_at=wire.created_at,
-        expires_at=min(wire.expires_at, now + timedelta(seconds=MAX_RESPOND_S)),
-        decided_at=None,
-        grant_id=None,
-        revision=1,
-    )
-    session.add(req)
-    session.flush()
-    requester = remote_actor(
-        wire.requester_id, wire.requester_name, wire.requester_role, wire.requester_node
-    )
-    ctx.audit.append(
-        session,
-        actor=requester,
-        action="request-access",
-        object_type="record",
-        object_id=record.id,
-        reason=f"request {req.id} received",
-    )
-    announce(session, ctx, "requested", request=req, grant=None)
     return req
 
 
@@ -384,7 +198,7 @@ def _pending_request(
 ) -> tuple[AccessRequest, Record, datetime]:
     """The request (locked), its record and the decision's time, once ``actor`` may ``action`` it
     here (an approver at the origin, not the requester) and it still awaits their decision."""
-    req = _request(session, request_id, lock=True)
+    req = load_request(session, request_id, lock=True)
     if actor.user_id == req.requester_id and actor.node == req.requester_node:
         raise PermissionDenied(
             "the requester may not decide their own request",
@@ -395,7 +209,7 @@ def _pending_request(
         )
     if req.record_origin != ctx.node_id:
         raise Conflict("requests are decided at the record's origin", code="not_origin")
-    record = _record(session, req.record_id)
+    record = load_record(session, req.record_id)
     if not ctx.policy.allows_on_record(actor, "approve", record):
         raise PermissionDenied(
             "not permitted to decide access requests",
@@ -451,11 +265,11 @@ def _add_decision(
         )
     )
     req.revision += 1
-    session.flush()
-    ctx.audit.append(
+    audited(
         session,
-        actor=actor,
-        action=decision,
+        ctx,
+        actor,
+        decision,
         object_type="record",
         object_id=record.id,
         reason=f"request {req.id}",
@@ -558,11 +372,11 @@ def open_grant(
         ended_at=None,
     )
     session.add(grant)
-    session.flush()
-    ctx.audit.append(
+    audited(
         session,
-        actor=SYSTEM_ACTOR,
-        action="grant",
+        ctx,
+        SYSTEM_ACTOR,
+        "grant",
         object_type="record",
         object_id=record_id,
         grant_id=grant.id,
@@ -581,18 +395,12 @@ def release_grant(session: Session, ctx: NodeContext, grant: Grant, record: Reco
             id=record.id, version=record.version, title=record.title or "", body=record.body or ""
         ),
     )
-    ctx.outbox.enqueue(
+    ctx.outbox.send(session, Kind.RELEASE, payload, dest=[grant.grantee_node], encrypt=True)
+    audited(
         session,
-        kind="release",
-        dest=[grant.grantee_node],
-        ref={"grant": grant.id},
-        payload=payload.model_dump(mode="json"),
-        encrypt=True,
-    )
-    ctx.audit.append(
-        session,
-        actor=SYSTEM_ACTOR,
-        action="release",
+        ctx,
+        SYSTEM_ACTOR,
+        "release",
         object_type="record",
         object_id=record.id,
         grant_id=grant.id,
@@ -617,14 +425,10 @@ def deny_request(
 
 def revoke_grant(session: Session, ctx: NodeContext, actor: Actor, grant_id: str) -> Grant:
     """End a grant now, at the origin; the grantee's node deletes the content on receipt."""
-    if not is_uuid(grant_id):
-        raise InvalidInput("grant id must be a UUID", code="invalid_id")
-    grant = _grant(session, grant_id, lock=True)
-    if grant is None:
-        raise NotFound("no such grant", code="grant_not_found")
+    grant = load_grant(session, grant_id, lock=True)
     if grant.record_origin != ctx.node_id:
         raise Conflict("grants are revoked at the record's origin", code="not_origin")
-    record = _record(session, grant.record_id)
+    record = load_record(session, grant.record_id)
     if not ctx.policy.allows_on_record(actor, "revoke", record):
         raise PermissionDenied(
             "not permitted to revoke grants",
@@ -659,11 +463,11 @@ def end_grant(
     req = session.get(AccessRequest, grant.request_id) if grant.request_id else None
     if req is not None:
         req.revision += 1
-    session.flush()
-    ctx.audit.append(
+    audited(
         session,
-        actor=actor,
-        action="revoke",
+        ctx,
+        actor,
+        "revoke",
         object_type="record",
         object_id=grant.record_id,
         grant_id=grant.id,
@@ -672,115 +476,16 @@ def end_grant(
     announce(session, ctx, "revoked", request=req, grant=grant)
 
 
-# -- copies elsewhere -----------------------------------------------------------------------
-
-
-def apply_snapshot(session: Session, ctx: NodeContext, event: GrantEventWire) -> Grant | None:
-    """Bring this node's copy up to the origin's snapshot; never back (revision, revoked_at)."""
-    if event.request is not None:
-        wire = event.request
-        req = session.get(AccessRequest, wire.id)
-        if req is None:
-            req = AccessRequest(id=wire.id, reason=None, revision=0)
-            session.add(req)
-        # ">=": the origin's first snapshot settles what the requester's node assumed.
-        if wire.revision >= req.revision:
-            for name in (
-                "record_id",
-                "record_origin",
-                "category",
-                "requester_id",
-                "requester_name",
-                "requester_role",
-                "requester_node",
-                "wanted_s",
-                "approvals_needed",
-                "status",
-                "created_at",
-                "expires_at",
-                "decided_at",
-                "grant_id",
-                "revision",
-            ):
-                setattr(req, name, getattr(wire, name))
-            known = {d.id for d in req.decisions} | {d.approver_id for d in req.decisions}
-            for d in event.decisions:
-                if d.id not in known and d.approver_id not in known:
-                    known.add(d.approver_id)
-                    req.decisions.append(
-                        AccessDecision(
-                            id=d.id,
-                            approver_id=d.approver_id,
-                            approver_name=d.approver_name,
-                            approver_node=d.approver_node,
-                            decision=d.decision,
-                            comment=None,
-                            duration_s=d.duration_s,
-                            at=d.at,
-                        )
-                    )
-    grant = upsert_grant(session, event.grant) if event.grant is not None else None
-    session.flush()
-    return grant
-
-
-def upsert_grant(session: Session, wire: GrantWire) -> Grant:
-    """This node's copy of the origin's grant; only a revocation changes a copy once held. The
-    caller has checked that the sender is the grant's origin (``handlers._check_known_grant``)."""
-    grant = _grant(session, wire.id, lock=True)
-    if grant is None:
-        grant = Grant(
-            id=wire.id,
-            record_id=wire.record_id,
-            record_origin=wire.record_origin,
-            grantee_id=wire.grantee_id,
-            grantee_name=wire.grantee_name,
-            grantee_node=wire.grantee_node,
-            source=wire.source,
-            request_id=wire.request_id,
-            order_id=wire.order_id,
-            granted_at=wire.granted_at,
-            expires_at=wire.expires_at,
-            revoked_at=wire.revoked_at,
-            revoked_by=wire.revoked_by,
-            ended_at=None,
-        )
-        session.add(grant)
-    elif wire.revoked_at is not None and grant.revoked_at is None:
-        grant.revoked_at = wire.revoked_at
-        grant.revoked_by = wire.revoked_by
-    return grant
-
-
-def read_payload(read: GrantRead) -> dict[str, Any]:
-    wire = ReadWire(
-        id=read.id,
-        grant_id=read.grant_id,
-        record_id=read.record_id,
-        reader_name=read.reader_name,
-        reader_node=read.reader_node,
-        at=as_aware(read.at),
-    )
-    return GrantEventWire(event="read", read=wire).model_dump(mode="json")
-
-
 # -- reading released content at the grantee's node -----------------------------------------
-
-
-@dataclass(frozen=True)
-class Released:
-    grant_id: str
-    title: str
-    body: str
 
 
 def read_released(
     session: Session, ctx: NodeContext, actor: Actor, records: Sequence[Record], now: datetime
-) -> dict[str, Released]:
+) -> dict[str, ReleasedText]:
     """Released content of these stubs for the actor's active grants; each one returned is a
     read, recorded and reported to the origin (the caller audits it with the grant id)."""
     found = content.released_for(session, actor, [r.id for r in records if r.is_stub], now)
-    result: dict[str, Released] = {}
+    result: dict[str, ReleasedText] = {}
     for record_id, (grant, released) in found.items():
         read = GrantRead(
             id=uuid7(),
@@ -791,14 +496,8 @@ def read_released(
             at=now,
         )
         session.add(read)
-        _tell_audience(
-            session,
-            ctx,
-            ends=(grant.record_origin, grant.grantee_node),
-            ref={"grant": grant.id, "read": read.id},
-            payload=read_payload(read),
-        )
-        result[record_id] = Released(grant.id, released.title, released.body)
+        tell_audience(session, ctx, (grant.record_origin, grant.grantee_node), read_wire(read))
+        result[record_id] = ReleasedText(grant.id, released.title, released.body)
     return result
 
 
@@ -827,10 +526,11 @@ def sweep(session: Session, ctx: NodeContext, now: datetime, *, limit: int = 200
         req.status = "expired"
         req.decided_at = now
         req.revision += 1
-        ctx.audit.append(
+        audited(
             session,
-            actor=SYSTEM_ACTOR,
-            action="request-expired",
+            ctx,
+            SYSTEM_ACTOR,
+            "request-expired",
             object_type="record",
             object_id=req.record_id,
             reason=f"request {req.id}",
@@ -848,10 +548,11 @@ def sweep(session: Session, ctx: NodeContext, now: datetime, *, limit: int = 200
     )
     for grant in ended:
         grant.ended_at = now
-        ctx.audit.append(
+        audited(
             session,
-            actor=SYSTEM_ACTOR,
-            action="grant-expired",
+            ctx,
+            SYSTEM_ACTOR,
+            "grant-expired",
             object_type="record",
             object_id=grant.record_id,
             grant_id=grant.id,
@@ -861,266 +562,21 @@ def sweep(session: Session, ctx: NodeContext, now: datetime, *, limit: int = 200
     return len(stale) + len(ended) + purged
 
 
-# -- views ----------------------------------------------------------------------------------
+class ReleasedToReaders:
+    """The release domain's side of ``node.records.ports.GrantedContent``: what records shows of
+    a case-secret stub to a reader with an active grant."""
 
+    def purge_ended(
+        self, session: Session, ctx: NodeContext, now: datetime, *, record_id: str
+    ) -> int:
+        return content.purge_ended(session, ctx, now, record_id=record_id)
 
-def _decisions_out(req: AccessRequest | None) -> list[DecisionOut]:
-    if req is None:
-        return []
-    return [
-        DecisionOut(
-            approver=d.approver_name,
-            approver_node=d.approver_node,
-            decision=d.decision,
-            at=as_aware(d.at),
-            duration_s=d.duration_s,
-            comment=d.comment,
-        )
-        for d in req.decisions
-    ]
-
-
-def _utc(moment: datetime) -> datetime:
-    """A bound for a time column: SQLite compares stored UTC times as text, so bring any offset
-    (a user's +08:00, or none) to UTC first."""
-    return to_utc(moment)
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    return as_aware(moment) if moment is not None else None
-
-
-def _view(req: AccessRequest | None, grant: Grant | None, status: str) -> dict[str, Any]:
-    """The fields of ``AccessRequestOut`` for a request (and its grant), or a bare grant."""
-    if req is not None:
-        decisions = _decisions_out(req)
-        view: dict[str, Any] = {
-            "id": req.id,
-            "record_id": req.record_id,
-            "record_origin": req.record_origin,
-            "category": req.category,
-            "requester": req.requester_name,
-            "requester_node": req.requester_node,
-            "reason": req.reason,
-            "duration_s": req.wanted_s,
-            "approvals_needed": req.approvals_needed,
-            "approvals": sum(1 for d in decisions if d.decision == "approve"),
-            "created_at": as_aware(req.created_at),
-            "expires_at": as_aware(req.expires_at),
-            "decided_at": _aware(req.decided_at),
-            "decisions": decisions,
-        }
-    elif grant is not None:
-        view = {
-            "id": None,
-            "record_id": grant.record_id,
-            "record_origin": grant.record_origin,
-            "category": None,
-            "requester": grant.grantee_name,
-            "requester_node": grant.grantee_node,
-            "reason": None,
-            "duration_s": None,
-            "approvals_needed": None,
-            "approvals": 0,
-            "created_at": as_aware(grant.granted_at),
-            "expires_at": None,
-            "decided_at": None,
-            "decisions": [],
-        }
-    else:
-        raise ValueError("a view needs a request or a grant")
-    view["status"] = status
-    view["grant_id"] = grant.id if grant else None
-    view["source"] = grant.source if grant else None
-    view["granted_at"] = _aware(grant.granted_at) if grant else None
-    view["grant_expires_at"] = _aware(grant.expires_at) if grant else None
-    view["revoked_at"] = _aware(grant.revoked_at) if grant else None
-    view["revoked_by"] = grant.revoked_by if grant else None
-    return view
-
-
-def _may_audit(ctx: NodeContext, actor: Actor) -> bool:
-    return ctx.policy.allows_on_node(actor, "audit", object_node=ctx.node_id)
-
-
-def _may_decide(ctx: NodeContext, actor: Actor) -> bool:
-    return actor.node == ctx.node_id and ctx.policy.allows(actor.role, "secret", "approve", ["own"])
-
-
-def get_request(
-    session: Session, ctx: NodeContext, actor: Actor, request_id: str
-) -> AccessRequestOut:
-    """One request: for its requester, the origin's approvers, and security officers."""
-    req = _request(session, request_id)
-    own = req.requester_id == actor.user_id and req.requester_node == actor.node
-    decides = req.record_origin == ctx.node_id and _may_decide(ctx, actor)
-    if not (own or decides or _may_audit(ctx, actor)):
-        raise PermissionDenied(
-            "not permitted to see this request",
-            action="read",
-            object_type="access_request",
-            object_id=req.id,
-        )
-    ctx.audit.append(
-        session,
-        actor=actor,
-        action="read",
-        object_type="access_request",
-        object_id=req.id,
-        grant_id=req.grant_id,
-    )
-    return describe(session, ctx, request=req)
-
-
-def describe(
-    session: Session,
-    ctx: NodeContext,
-    *,
-    request: AccessRequest | None = None,
-    grant: Grant | None = None,
-) -> AccessRequestOut:
-    """The current view of a request (with its grant) or of a bare grant. No audit entry."""
-    now = ctx.clock.now()
-    if request is None and grant is not None and grant.request_id is not None:
-        request = session.get(AccessRequest, grant.request_id)
-    if request is not None:
-        found, status = session.execute(
-            select(Grant, request_status(now))
-            .select_from(AccessRequest)
-            .outerjoin(Grant, Grant.id == AccessRequest.grant_id)
-            .where(AccessRequest.id == request.id)
-        ).one()
-        return AccessRequestOut(**_view(request, found, status))
-    if grant is None:
-        raise ValueError("describe needs a request or a grant")
-    status = session.execute(select(grant_status(now)).where(Grant.id == grant.id)).scalar_one()
-    return AccessRequestOut(**_view(None, grant, status))
-
-
-def list_requests(
-    session: Session,
-    ctx: NodeContext,
-    actor: Actor,
-    *,
-    status: str | None,
-    record_id: str | None,
-    limit: int,
-) -> list[AccessRequestOut]:
-    """The actor's own requests, and (approvers) the requests to decide here. No content."""
-    now = ctx.clock.now()
-    status_expr = request_status(now)
-    to_decide: ColumnElement[bool] = (
-        AccessRequest.record_origin == ctx.node_id if _may_decide(ctx, actor) else false()
-    )
-    mine = and_(
-        AccessRequest.requester_id == actor.user_id, AccessRequest.requester_node == actor.node
-    )
-    query = (
-        select(AccessRequest, Grant, status_expr)
-        .outerjoin(Grant, Grant.id == AccessRequest.grant_id)
-        .where(or_(mine, to_decide))
-    )
-    if status is not None:
-        query = query.where(status_expr == status)
-    if record_id is not None:
-        query = query.where(AccessRequest.record_id == record_id)
-    rows = session.execute(
-        query.order_by(AccessRequest.created_at.desc(), AccessRequest.id.desc()).limit(limit)
-    ).all()
-    ctx.audit.append(
-        session,
-        actor=actor,
-        action="list",
-        object_type="access_request",
-        reason=f"{len(rows)} items",
-    )
-    return [AccessRequestOut(**_view(req, grant, st)) for req, grant, st in rows]
-
-
-@dataclass(frozen=True)
-class GrantFilters:
-    node: str | None = None
-    user: str | None = None
-    record_id: str | None = None
-    status: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-
-
-def list_grants(
-    session: Session, ctx: NodeContext, actor: Actor, filters: GrantFilters, *, limit: int
-) -> list[GrantOut]:
-    """Security officers: every request and grant this node knows of (its subtree's, since
-    events reach exactly the ends' ancestors), newest first, with approvers and reads."""
-    if not _may_audit(ctx, actor):
-        raise PermissionDenied("not permitted to audit grants", action="audit", object_type="grant")
-    now = ctx.clock.now()
-    status_expr = request_status(now)
-    asked = select(AccessRequest, Grant, status_expr).outerjoin(
-        Grant, Grant.id == AccessRequest.grant_id
-    )
-    given = select(Grant, grant_status(now)).where(Grant.request_id.is_(None))
-    if filters.node is not None:
-        asked = asked.where(
-            or_(
-                AccessRequest.record_origin == filters.node,
-                AccessRequest.requester_node == filters.node,
-            )
-        )
-        given = given.where(
-            or_(Grant.record_origin == filters.node, Grant.grantee_node == filters.node)
-        )
-    if filters.user is not None:
-        deciders = select(AccessDecision.request_id).where(
-            AccessDecision.approver_name == filters.user
-        )
-        asked = asked.where(
-            or_(AccessRequest.requester_name == filters.user, AccessRequest.id.in_(deciders))
-        )
-        given = given.where(Grant.grantee_name == filters.user)
-    if filters.record_id is not None:
-        asked = asked.where(AccessRequest.record_id == filters.record_id)
-        given = given.where(Grant.record_id == filters.record_id)
-    if filters.status is not None:
-        asked = asked.where(status_expr == filters.status)
-        given = given.where(grant_status(now) == filters.status)
-    if filters.since is not None:
-        since = _utc(filters.since)
-        asked = asked.where(AccessRequest.created_at >= since)
-        given = given.where(Grant.granted_at >= since)
-    if filters.until is not None:
-        until = _utc(filters.until)
-        asked = asked.where(AccessRequest.created_at < until)
-        given = given.where(Grant.granted_at < until)
-    views = [
-        _view(req, grant, st)
-        for req, grant, st in session.execute(
-            asked.order_by(AccessRequest.created_at.desc()).limit(limit)
-        ).all()
-    ]
-    views += [
-        _view(None, grant, st)
-        for grant, st in session.execute(given.order_by(Grant.granted_at.desc()).limit(limit)).all()
-    ]
-    views.sort(key=lambda v: v["created_at"], reverse=True)
-    views = views[:limit]
-    grant_ids = [v["grant_id"] for v in views if v["grant_id"]]
-    reads: dict[str, list[ReadOut]] = {}
-    if grant_ids:
-        for read in session.execute(
-            select(GrantRead).where(GrantRead.grant_id.in_(grant_ids)).order_by(GrantRead.at)
-        ).scalars():
-            reads.setdefault(read.grant_id, []).append(
-                ReadOut(reader=read.reader_name, reader_node=read.reader_node, at=as_aware(read.at))
-            )
-    ctx.audit.append(
-        session, actor=actor, action="list", object_type="grant", reason=f"{len(views)} items"
-    )
-    return [
-        GrantOut(
-            **view,
-            read_count=len(reads.get(view["grant_id"] or "", [])),
-            reads=reads.get(view["grant_id"] or "", []),
-        )
-        for view in views
-    ]
+    def read_released(
+        self,
+        session: Session,
+        ctx: NodeContext,
+        actor: Actor,
+        records: Sequence[Record],
+        now: datetime,
+    ) -> dict[str, ReleasedText]:
+        return read_released(session, ctx, actor, records, now)

@@ -107,7 +107,7 @@ class BatchApplier:
         outcomes: list[inbox.Outcome] = []
         with ctx.sessions() as session, session.begin(), session.no_autoflush:
             seen = inbox.prefetch(
-                session, [d.envelope for d in deliveries if d.envelope is not None]
+                session, ctx, [d.envelope for d in deliveries if d.envelope is not None]
             )
             for delivery in deliveries:
                 envelope = delivery.envelope

@@ -62,6 +62,10 @@ class Envelope:
     def addressed_to(self, node_id: str) -> bool:
         return self.is_broadcast or node_id in self.dest
 
+    def reject(self, reason: str) -> EnvelopeRejected:
+        """A refusal of this envelope, for the dead-letter table (a stable reason, no content)."""
+        return EnvelopeRejected(reason, msg_id=self.msg_id, origin=self.origin, kind=self.kind)
+
     def payload(self, node_id: str, keys: NodeKeys) -> dict[str, Any]:
         """The payload for ``node_id``: clear for general content, else decrypted with our key."""
         if "payload" in self.document:

@@ -1,11 +1,11 @@
 """The inbox: apply verified envelopes idempotently, dead-letter everything else.
 
 Guarantees:
-- Applying is keyed by message id and, for records, by (origin, record id, version): an envelope
-  delivered twice (a redelivery after a crash) changes nothing the second time; a version older
-  than or equal to what is stored never overwrites it.
-- A record is accepted only from its own origin, and only in the form its class allows here
-  (general: full; restricted: full, only at a named party; case-secret: a stub only).
+- Applying is keyed by message id: an envelope delivered twice (a redelivery after a crash)
+  changes nothing the second time. Each kind's handler (``node.replication.kinds``) keeps its own
+  object's idempotence on top (records by (origin, record id, version), and so on).
+- An envelope of a kind the node does not know, or whose content should have been sealed and was
+  not, is refused before any handler runs; the handler sees only a validated wire model.
 - Every rejection is written to ``dead_letters`` (reason, digest, never the bytes), counted and
   audited, in the same transaction; nothing else changes.
 """
@@ -15,48 +15,21 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    StrictBool,
-    StringConstraints,
-    ValidationError,
-)
 from sqlalchemy import select
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from node.audit.chain import SYSTEM_ACTOR
-from node.clock import as_aware
 from node.context import NodeContext
 from node.ids import is_uuid
-from node.models import DeadLetter, InboxMessage, Record, RecordParty
+from node.models import DeadLetter, InboxMessage
 from node.replication.envelope import Envelope, EnvelopeRejected
-from node.text import clean_text
 
-UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 SUBJECT_PATTERN = re.compile(r"^[a-z0-9_.>*-]{1,200}$")
-# Kinds whose payload may travel in clear: general records (checked per record) and checkpoints.
-CLEAR_KINDS = {"record", "audit-checkpoint"}
 log = logging.getLogger("fedshare.replication")
-
-# kind -> handler(session, ctx, envelope, payload) -> (object id, version)
-Handler = Callable[[Session, NodeContext, Envelope, dict[str, Any]], tuple[str | None, int | None]]
-HANDLERS: dict[str, Handler] = {}
-
-
-def handles(kind: str) -> Callable[[Handler], Handler]:
-    def register(handler: Handler) -> Handler:
-        HANDLERS[kind] = handler
-        return handler
-
-    return register
 
 
 @dataclass
@@ -106,12 +79,13 @@ def dead_letter(
     )
 
 
-PREFETCHED_RECORDS = "fedshare_prefetched_records"
+PREFETCHED = "fedshare_prefetched"
 
 
-def prefetch(session: Session, envelopes: list[Envelope]) -> dict[str, int]:
-    """Load, in two queries, what a batch will look up: the inbox keys already applied (id ->
-    stream seq) and the records the batch touches (kept in the session for ``existing_record``)."""
+def prefetch(session: Session, ctx: NodeContext, envelopes: list[Envelope]) -> dict[str, int]:
+    """Load, in a few queries, what a batch will look up: the inbox keys already applied (id ->
+    stream seq), and what each kind's ``prefetch`` hook loads for its envelopes (kept in the
+    session for ``prefetched``)."""
     msg_ids = [e.msg_id for e in envelopes]
     seen = (
         dict(
@@ -126,22 +100,19 @@ def prefetch(session: Session, envelopes: list[Envelope]) -> dict[str, int]:
         if msg_ids
         else {}
     )
-    record_ids = [str(e.ref.get("record")) for e in envelopes if e.kind == "record"]
-    records = (
-        session.execute(select(Record).where(Record.id.in_(record_ids))).scalars().all()
-        if record_ids
-        else []
-    )
-    session.info[PREFETCHED_RECORDS] = {r.id: r for r in records}
+    caches: dict[str, dict[str, Any]] = {}
+    for spec in ctx.kinds:
+        if spec.prefetch is not None:
+            of_kind = [e for e in envelopes if e.kind == spec.kind]
+            caches[spec.kind] = spec.prefetch(session, of_kind)
+    session.info[PREFETCHED] = caches
     return seen
 
 
-def existing_record(session: Session, record_id: str) -> Record | None:
-    """The stored record, from the batch prefetch when there is one (no query per envelope)."""
-    prefetched: dict[str, Record] | None = session.info.get(PREFETCHED_RECORDS)
-    if prefetched is not None:
-        return prefetched.get(record_id)
-    return session.get(Record, record_id)
+def prefetched(session: Session, kind: str) -> dict[str, Any] | None:
+    """The objects the batch prefetch loaded for ``kind`` (id -> row), or None outside a batch."""
+    caches: dict[str, dict[str, Any]] | None = session.info.get(PREFETCHED)
+    return None if caches is None else caches.get(kind)
 
 
 def _known(ctx: NodeContext, node: str | None) -> str:
@@ -184,15 +155,13 @@ def process(
     version: int | None = None
     status = "relayed"
     if envelope.addressed_to(ctx.node_id) and envelope.origin != ctx.node_id:
-        handler = HANDLERS.get(envelope.kind)
-        if handler is None:
-            raise EnvelopeRejected(
-                "unknown_kind", msg_id=envelope.msg_id, origin=envelope.origin, kind=envelope.kind
-            )
-        if "payload" in envelope.document and envelope.kind not in CLEAR_KINDS:
-            raise _reject(envelope, "content_not_sealed")
+        spec = ctx.kinds.get(envelope.kind)
+        if spec is None:
+            raise envelope.reject("unknown_kind")
+        if "payload" in envelope.document and not spec.clear:
+            raise envelope.reject("content_not_sealed")
         payload = envelope.payload(ctx.node_id, ctx.keys)
-        object_id, version = handler(session, ctx, envelope, payload)
+        object_id, version = spec.apply(session, ctx, envelope, payload)
         status = "applied"
     if seen is not None:
         seen[envelope.msg_id] = stream_seq
@@ -243,9 +212,9 @@ def apply_or_reject(
             envelope.kind,
             type(exc).__name__,
         )
-        rejection = _reject(envelope, "handler_error")
-    # The savepoint's rollback may have discarded records the batch prefetch still holds.
-    session.info.pop(PREFETCHED_RECORDS, None)
+        rejection = envelope.reject("handler_error")
+    # The savepoint's rollback may have discarded rows the batch prefetch still holds.
+    session.info.pop(PREFETCHED, None)
     dead_letter(
         session,
         ctx,
@@ -257,94 +226,3 @@ def apply_or_reject(
         kind=rejection.kind,
     )
     return Outcome("rejected", rejection.reason)
-
-
-def _reject(envelope: Envelope, reason: str) -> EnvelopeRejected:
-    return EnvelopeRejected(
-        reason, msg_id=envelope.msg_id, origin=envelope.origin, kind=envelope.kind
-    )
-
-
-class RecordWire(BaseModel):
-    """A record as it travels: validated whole before anything is written."""
-
-    model_config = ConfigDict(extra="ignore", strict=False)
-
-    id: Annotated[str, StringConstraints(pattern=UUID_PATTERN)]
-    origin: Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{1,64}$")]
-    category: Annotated[str, StringConstraints(max_length=40)]
-    classification: Literal["general", "restricted", "secret"]
-    version: Annotated[int, Field(ge=1, le=2**31 - 1)]
-    created_at: datetime
-    updated_at: datetime
-    deleted: StrictBool
-    stub: StrictBool
-    author: Annotated[str, StringConstraints(max_length=100)] = ""
-    title: Annotated[str, StringConstraints(max_length=500)] = ""
-    body: Annotated[str, StringConstraints(max_length=100_000)] = ""
-    parties: list[Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{1,64}$")]] = []
-
-
-@handles("record")
-def apply_record(
-    session: Session, ctx: NodeContext, envelope: Envelope, payload: dict[str, Any]
-) -> tuple[str | None, int | None]:
-    try:
-        wire = RecordWire.model_validate(payload)
-        for text in (wire.author, wire.title, wire.body):
-            clean_text(text)
-    except (ValidationError, ValueError) as exc:
-        raise _reject(envelope, "malformed") from exc
-    if (
-        wire.origin != envelope.origin
-        or envelope.ref.get("record") != wire.id
-        or envelope.ref.get("version") != wire.version
-    ):
-        raise _reject(envelope, "origin_mismatch")
-    category = ctx.policy.categories.get(wire.category)
-    if category is None:
-        raise _reject(envelope, "unknown_category")
-    if not ctx.policy.categories.allows(category.code, wire.classification):
-        raise _reject(envelope, "classification_below_minimum")
-    # The class decides what may be held here (the leak invariant, enforced on receipt too).
-    if wire.classification != "general" and "payload" in envelope.document:
-        raise _reject(envelope, "content_not_sealed")
-    if wire.classification == "secret" and not wire.stub:
-        raise _reject(envelope, "content_not_allowed")
-    if wire.classification == "restricted" and ctx.node_id not in wire.parties:
-        raise _reject(envelope, "not_a_party")
-    existing = existing_record(session, wire.id)
-    if existing is not None:
-        if existing.origin != wire.origin:
-            raise _reject(envelope, "origin_mismatch")
-        if existing.version >= wire.version:
-            raise _reject(envelope, "stale_version")
-    record = existing or Record(id=wire.id, origin=wire.origin)
-    record.category = wire.category
-    record.classification = wire.classification
-    record.version = wire.version
-    record.created_at = as_aware(wire.created_at)
-    record.updated_at = as_aware(wire.updated_at)
-    record.deleted = wire.deleted
-    record.is_stub = wire.stub
-    if wire.stub:
-        record.author = ""
-        record.title = None
-        record.body = None
-    else:
-        record.author = wire.author
-        record.title = wire.title
-        record.body = wire.body
-    parties = sorted(set(wire.parties)) if not wire.stub else []
-    if existing is None:
-        record.parties = [RecordParty(node_id=p) for p in parties]
-        session.add(record)
-        prefetched: dict[str, Record] | None = session.info.get(PREFETCHED_RECORDS)
-        if prefetched is not None:
-            prefetched[wire.id] = record
-    else:
-        current = {p.node_id for p in record.parties}
-        for party in parties:
-            if party not in current:
-                record.parties.append(RecordParty(node_id=party))
-    return wire.id, wire.version

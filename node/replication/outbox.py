@@ -1,69 +1,50 @@
 """The transactional outbox: a change and its outbound envelopes commit together.
 
-Guarantee: ``enqueue`` only adds rows to the caller's session, so an envelope exists if and only if
+Guarantee: ``send`` only adds rows to the caller's session, so an envelope exists if and only if
 the change it describes committed ("never publish before commit"). After the commit the relay is
 woken at once (no polling delay); it publishes each row with ``Nats-Msg-Id`` and marks it sent only
 on the server's PubAck, so a crash anywhere re-publishes rather than loses, and the stream's
-duplicate window drops the repeat.
+duplicate window drops the repeat. Every envelope is built from its kind's wire model
+(``node.replication.kinds``): no payload is put together by hand.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from node.clock import iso
-from node.models import OutboxMessage, Record
+from node.clock import Clock
+from node.crypto import NodeKeys
+from node.models import OutboxMessage
 from node.replication.envelope import BROADCAST, seal_envelope
+from node.replication.kinds import KindRegistry, WireModel
 from node.replication.routing import next_hops
-
-if TYPE_CHECKING:
-    from node.context import NodeContext
+from node.topology import Topology
 
 PENDING_FLAG = "fedshare_outbox_pending"
 
 
-def record_payload(record: Record, *, full: bool) -> dict[str, Any]:
-    payload: dict[str, Any] = {
-        "id": record.id,
-        "origin": record.origin,
-        "category": record.category,
-        "classification": record.classification,
-        "version": record.version,
-        "created_at": iso(record.created_at),
-        "updated_at": iso(record.updated_at),
-        "deleted": record.deleted,
-        "stub": not full,
-    }
-    if full:
-        payload.update(
-            author=record.author,
-            title=record.title or "",
-            body=record.body or "",
-            parties=record.party_ids,
-        )
-    return payload
-
-
-def record_destinations(ctx: NodeContext, record: Record) -> tuple[list[str], bool]:
-    """(destinations, full content?) for a record by class: DESIGN §3 routing."""
-    if record.classification == "general":
-        return [BROADCAST], True
-    if record.classification == "restricted":
-        return record.party_ids, True
-    stub_to = set(ctx.topology.ancestors(record.origin)) | set(record.party_ids)
-    stub_to.discard(record.origin)
-    return sorted(stub_to), False
-
-
 class Outbox:
-    def __init__(self, ctx: NodeContext) -> None:
-        self.ctx = ctx
+    def __init__(
+        self,
+        *,
+        node_id: str,
+        topology: Topology,
+        keys: NodeKeys,
+        clock: Clock,
+        sessions: sessionmaker[Session],
+        kinds: KindRegistry[Any],
+    ) -> None:
+        self.node_id = node_id
+        self.topology = topology
+        self.keys = keys
+        self.clock = clock
+        self.kinds = kinds
         self._wakeup: Callable[[], None] | None = None
-        event.listen(ctx.sessions, "after_commit", self._after_commit)
+        event.listen(sessions, "after_commit", self._after_commit)
 
     def set_wakeup(self, wakeup: Callable[[], None] | None) -> None:
         self._wakeup = wakeup
@@ -72,33 +53,32 @@ class Outbox:
         if session.info.pop(PENDING_FLAG, False) and self._wakeup is not None:
             self._wakeup()
 
-    def enqueue(
-        self,
-        session: Session,
-        *,
-        kind: str,
-        dest: list[str],
-        ref: dict[str, Any],
-        payload: dict[str, Any],
-        encrypt: bool,
+    def send(
+        self, session: Session, kind: str, wire: WireModel, *, dest: list[str], encrypt: bool
     ) -> str | None:
-        """Sign an envelope for ``dest`` and add its first-hop rows to the session."""
-        ctx = self.ctx
-        dest = [BROADCAST] if dest == [BROADCAST] else sorted(set(dest) - {ctx.node_id})
+        """Sign an envelope of ``kind`` carrying ``wire`` for ``dest`` and add its first-hop rows
+        to the session; its ``ref`` and payload come from the wire model. Returns the message id
+        (None if nobody else is addressed)."""
+        spec = self.kinds.require(kind)
+        if not isinstance(wire, spec.wire):
+            raise TypeError(f"a {kind!r} envelope carries {spec.wire.__name__}")
+        if not encrypt and not spec.clear:
+            raise ValueError(f"{kind!r} payloads travel sealed")
+        dest = [BROADCAST] if dest == [BROADCAST] else sorted(set(dest) - {self.node_id})
         if not dest:
             return None
-        subjects = next_hops(ctx.topology, ctx.node_id, dest, None)
+        subjects = next_hops(self.topology, self.node_id, dest, None)
         if not subjects:
             return None
-        now = ctx.clock.now()
+        now = self.clock.now()
         msg_id, raw = seal_envelope(
-            keys=ctx.keys,
-            topology=ctx.topology,
-            origin=ctx.node_id,
+            keys=self.keys,
+            topology=self.topology,
+            origin=self.node_id,
             kind=kind,
             dest=dest,
-            ref=ref,
-            payload=payload,
+            ref=wire.envelope_ref(),
+            payload=wire.payload(),
             encrypt=encrypt,
             now=now,
         )
@@ -106,14 +86,3 @@ class Outbox:
             session.add(OutboxMessage(msg_id=msg_id, subject=subject, envelope=raw, created_at=now))
         session.info[PENDING_FLAG] = True
         return msg_id
-
-    def record_changed(self, session: Session, record: Record) -> str | None:
-        dest, full = record_destinations(self.ctx, record)
-        return self.enqueue(
-            session,
-            kind="record",
-            dest=dest,
-            ref={"record": record.id, "version": record.version},
-            payload=record_payload(record, full=full),
-            encrypt=record.classification != "general",
-        )

@@ -39,7 +39,6 @@ from node.models import DeadLetter, InboxMessage, OutboxMessage
 from node.policy import Actor
 from node.replication.apply import BatchApplier, Delivery
 from node.replication.envelope import EnvelopeRejected
-from node.replication.kinds import load_handlers
 from node.replication.routing import (
     down_subject,
     out_subjects,
@@ -105,7 +104,6 @@ class ReplicationService:
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
-        load_handlers()
         self._loop = asyncio.get_running_loop()
         self.nc = await nats.connect(
             servers=[self.ctx.settings.nats_url or ""],

@@ -27,7 +27,7 @@ from node.audit.chain import GENESIS_HASH, entry_fields, entry_hash, head_messag
 from node.audit.checkpoints import make_checkpoint
 from node.cli import app
 from node.clock import iso
-from node.context import NodeContext, make_context
+from node.context import NodeContext
 from node.crypto import NodeKeys, load_keys, write_keys
 from node.db import make_engine, make_sessionmaker, upgrade_database
 from node.federation import Federation, tree_topology
@@ -36,9 +36,9 @@ from node.models import AuditCheckpoint, AuditEntry, AuditHead, OutboxMessage
 from node.policy import Actor
 from node.replication.apply import BatchApplier
 from node.replication.envelope import seal_envelope
-from node.replication.kinds import load_handlers
 from node.settings import Settings
 from node.topology import dump_topology
+from node.wiring import make_context
 from tests.inprocess import HeldMessage, MiniFederation
 from tests.inprocess import mini_federation as mini_federation  # the fixture
 from tests.support import FederationClient, barrier, wait_for
@@ -115,7 +115,6 @@ class Pair:
 @pytest.fixture
 def pair(tmp_path: Path, demo_keys: dict[str, NodeKeys]) -> Iterator[Pair]:
     """huanglong's chain of 17 entries, checkpointed at 12; shaanxi holds the checkpoint."""
-    load_handlers()
     topology = tree_topology(
         demo_keys,
         api="http://127.0.0.1:9",

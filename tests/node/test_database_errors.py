@@ -12,12 +12,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from node.api.app import create_app
-from node.context import make_context
 from node.crypto import NodeKeys
 from node.federation import free_port
 from node.models import AuditEntry, OutboxMessage, Record
 from node.settings import Settings
 from node.topology import Topology
+from node.wiring import make_context
 from tests.conftest import NodeUnderTest
 from tests.helpers import refuse_inserts
 

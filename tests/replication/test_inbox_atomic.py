@@ -3,7 +3,7 @@ payloads are validated whole; content that must be sealed is refused in clear.""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,17 +19,21 @@ from node.models import DeadLetter, InboxMessage, Record, User
 from node.replication import inbox
 from node.replication.apply import BatchApplier
 from node.replication.envelope import Envelope, open_envelope, seal_envelope
+from node.replication.kinds import KindSpec, WireModel
 from node.topology import Topology
 from tests.conftest import NodeUnderTest
 from tests.inprocess import HeldMessage
 
 
-@pytest.fixture
-def exploding_kind() -> Iterator[str]:
-    """A handler that writes a row, then fails on the payload, as a buggy handler would."""
+class ExplodingWire(WireModel):
+    when: datetime
+
+
+def register_exploding_kind(node: NodeUnderTest) -> str:
+    """A kind whose handler writes a row, then fails on the payload, as a buggy handler would."""
 
     def explode(
-        session: Session, ctx: NodeContext, envelope: Envelope, payload: dict[str, Any]
+        session: Session, ctx: NodeContext, envelope: Envelope, wire: ExplodingWire
     ) -> tuple[str | None, int | None]:
         session.add(
             Record(
@@ -41,16 +45,17 @@ def exploding_kind() -> Iterator[str]:
                 title="half",
                 body="",
                 version=1,
-                created_at=payload["when"],
-                updated_at=payload["when"],
+                created_at=wire.when,
+                updated_at=wire.when,
             )
         )
         session.flush()
         raise KeyError("missing field")
 
-    inbox.HANDLERS["test-explode"] = explode
-    yield "test-explode"
-    del inbox.HANDLERS["test-explode"]
+    node.ctx.kinds.register(
+        KindSpec("test-explode", wire=ExplodingWire, ref_key=None, handler=explode)
+    )
+    return "test-explode"
 
 
 def envelope(
@@ -113,9 +118,9 @@ def test_failing_handler_leaves_nothing_and_the_inbox_moves_on(
     make_node: Callable[[str], NodeUnderTest],
     demo_keys: dict[str, NodeKeys],
     demo_topology: Topology,
-    exploding_kind: str,
 ) -> None:
     node = make_node("yanan")
+    exploding_kind = register_exploding_kind(node)
     bad = envelope(
         demo_keys["huanglong"], demo_topology, exploding_kind, {"when": "2026-11-01T00:00:00Z"}
     )
@@ -184,11 +189,11 @@ def test_a_batch_with_one_bad_envelope_applies_the_rest(
     make_node: Callable[[str], NodeUnderTest],
     demo_keys: dict[str, NodeKeys],
     demo_topology: Topology,
-    exploding_kind: str,
 ) -> None:
     """The consumer's batch path: one transaction, replayed per envelope in savepoints when one
     fails; what cannot be opened is dead-lettered in the same commit; the rest is forwarded."""
     node = make_node("yanan")
+    exploding_kind = register_exploding_kind(node)
     metrics = Metrics()
     applier = BatchApplier(node.ctx, metrics)
     first, second = uuid7(), uuid7()

@@ -12,7 +12,7 @@ import pytest
 
 from node.clock import iso
 from node.ids import uuid7
-from node.stats.service import RecordQuery, record_counts, record_counts_from_records
+from node.stats.queries import RecordQuery, record_counts, record_counts_from_records
 from tests.helpers import call, error, ok
 from tests.inprocess import MiniFederation
 

@@ -1,0 +1,174 @@
+"""What every domain repeats, written once: load-or-404, the node-level permission check, cursors,
+deadlines and overdue, audited listings, node names and the subtree.
+
+Domains build on this module and on the context; it imports no domain.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, and_, select
+from sqlalchemy.orm import Session
+
+from node.clock import as_aware, to_utc
+from node.context import NodeContext
+from node.db import Base
+from node.errors import InvalidInput, NotFound, PermissionDenied
+from node.ids import is_uuid
+from node.policy import Actor
+
+M = TypeVar("M", bound=Base)
+
+MAX_HORIZON = timedelta(days=3 * 366)
+"""How far ahead a deadline may lie."""
+
+
+# -- loading ------------------------------------------------------------------------------------
+
+
+def object_id(value: str, what: str) -> str:
+    """``value`` as a stored id: a UUID, in canonical (lower-case) form, else 422."""
+    if not is_uuid(value):
+        raise InvalidInput(f"{what} id must be a UUID", code="invalid_id")
+    return value.lower()
+
+
+def get_or_404(
+    session: Session,
+    model: type[M],
+    value: str,
+    *,
+    what: str,
+    missing: NotFound,
+    lock: bool = False,
+) -> M:
+    """The ``model`` row with id ``value`` (locked for update if ``lock``); ``missing`` (a 404
+    with the domain's stable code) if it is not held here, 422 if ``value`` is no UUID."""
+    key = object_id(value, what)
+    if lock:
+        primary = model.__mapper__.primary_key[0]
+        found = session.execute(
+            select(model).where(primary == key).with_for_update()
+        ).scalar_one_or_none()
+    else:
+        found = session.get(model, key)
+    if found is None:
+        raise missing
+    return found
+
+
+def uuid_cursor(cursor: str | None) -> str | None:
+    """A page cursor that is a row id (lower-case), or None; 422 if it is not one."""
+    if cursor is None:
+        return None
+    if not is_uuid(cursor):
+        raise InvalidInput("cursor is not valid", code="invalid_cursor")
+    return cursor.lower()
+
+
+# -- permission ---------------------------------------------------------------------------------
+
+
+def require(
+    ctx: NodeContext,
+    actor: Actor,
+    action: str,
+    *,
+    object_type: str,
+    object_id: str | None = None,
+    message: str | None = None,
+) -> None:
+    """The policy's node-level decision for ``actor`` doing ``action`` here; a refusal is a 403
+    that the request's session audits."""
+    if not ctx.policy.allows_on_node(actor, action, object_node=ctx.node_id):
+        raise PermissionDenied(
+            message or f"role {actor.role} may not {action}",
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+        )
+
+
+# -- time ---------------------------------------------------------------------------------------
+
+
+def check_deadline(deadline: datetime, now: datetime, *, what: str = "deadline") -> datetime:
+    """A deadline set now: in the future, within ``MAX_HORIZON``, returned as UTC (stored times
+    are UTC: SQLite keeps no offset and compares times as text)."""
+    deadline = to_utc(deadline)
+    if deadline <= now:
+        raise InvalidInput(f"the {what} has passed", code="deadline_past")
+    if deadline > now + MAX_HORIZON:
+        raise InvalidInput(f"the {what} is too far ahead", code="deadline_too_far")
+    return deadline
+
+
+def is_overdue(still_open: bool, deadline: datetime, now: datetime) -> bool:
+    """Work still owed past its deadline."""
+    return still_open and as_aware(deadline) < now
+
+
+def overdue_clause(
+    still_open: ColumnElement[bool], deadline: Any, now: datetime
+) -> ColumnElement[bool]:
+    """SQL twin of ``is_overdue``."""
+    return and_(still_open, deadline < now)
+
+
+# -- audit --------------------------------------------------------------------------------------
+
+
+def audited(
+    session: Session,
+    ctx: NodeContext,
+    actor: Actor,
+    action: str,
+    *,
+    object_type: str,
+    object_id: str | None = None,
+    grant_id: str | None = None,
+    reason: str | None = None,
+) -> None:
+    """Write what was just done (a change, or nothing for a read), then its audit entry, in the
+    caller's transaction: the two commit together or not at all (fail closed)."""
+    session.flush()
+    ctx.audit.append(
+        session,
+        actor=actor,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        grant_id=grant_id,
+        reason=reason,
+    )
+
+
+def audit_listing(
+    session: Session, ctx: NodeContext, actor: Actor, object_type: str, count: int
+) -> None:
+    """A listing is audited as one entry (what was listed and how many), never per row."""
+    ctx.audit.append(
+        session, actor=actor, action="list", object_type=object_type, reason=f"{count} items"
+    )
+
+
+# -- the tree -----------------------------------------------------------------------------------
+
+
+def node_name(ctx: NodeContext, node_id: str) -> str:
+    """A node's display name (its id if the topology does not know it)."""
+    return ctx.topology.get(node_id).name if node_id in ctx.topology else node_id
+
+
+def subtree_nodes(ctx: NodeContext) -> list[str] | None:
+    """The nodes of this node's subtree; None at the root (every node there is is below it)."""
+    if ctx.topology.parent(ctx.node_id) is None:
+        return None
+    return sorted(ctx.topology.subtree(ctx.node_id))
+
+
+def within(column: Any, nodes: list[str] | None) -> list[ColumnElement[bool]]:
+    """``column IN nodes`` as a list of conditions: none when ``nodes`` is None (the root)."""
+    return [] if nodes is None else [column.in_(nodes)]

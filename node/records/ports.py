@@ -1,0 +1,52 @@
+"""What the records domain needs from the domains above it, as protocols they implement.
+
+Records sit at the bottom of the domain layers and import none above them. Reading a case-secret
+stub shows the content released to the reader under an active grant, which is the release
+domain's: records declares what it needs here (``GrantedContent``) and the release domain's
+implementation is provided in the context by ``node.wiring``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy.orm import Session
+
+from node.context import NodeContext, Port
+from node.models import Record
+from node.policy import Actor
+
+
+@dataclass(frozen=True)
+class ReleasedText:
+    """Content released to a reader for a stub, under ``grant_id``."""
+
+    grant_id: str
+    title: str
+    body: str
+
+
+class GrantedContent(Protocol):
+    def purge_ended(
+        self, session: Session, ctx: NodeContext, now: datetime, *, record_id: str
+    ) -> int:
+        """Delete released content of ``record_id`` whose grant has ended (before a read)."""
+        ...
+
+    def read_released(
+        self,
+        session: Session,
+        ctx: NodeContext,
+        actor: Actor,
+        records: Sequence[Record],
+        now: datetime,
+    ) -> Mapping[str, ReleasedText]:
+        """record id -> content released to ``actor`` under an active grant; each one returned is
+        a read, recorded and reported (the caller audits it with the grant id)."""
+        ...
+
+
+GRANTED_CONTENT: Port[GrantedContent] = Port("records.granted_content")
