@@ -131,9 +131,9 @@ def audited(
     grant_id: str | None = None,
     reason: str | None = None,
 ) -> None:
-    """Write what was just done (a change, or nothing for a read), then its audit entry, in the
-    caller's transaction: the two commit together or not at all (fail closed)."""
-    session.flush()
+    """The audit entry of what ``actor`` just did (a change, or a read), in the caller's
+    transaction: the change is flushed first, then the entry; the two commit together or not at
+    all (access that cannot be audited is refused: ``AuditUnavailable``)."""
     ctx.audit.append(
         session,
         actor=actor,
