@@ -16,6 +16,7 @@ LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 
 
 def test_import_contracts_hold() -> None:
+    assert LINT_IMPORTS.exists(), "lint-imports is missing: pip install -e '.[dev]'"
     result = subprocess.run(
         [str(LINT_IMPORTS), "--no-cache", "--no-logo"],
         cwd=ROOT,
