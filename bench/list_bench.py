@@ -32,6 +32,7 @@ from typing import Any
 from sqlalchemy import Engine, event, func, insert, select
 
 from bench.common import print_json, print_table, summary_ms
+from node.audit.chain import SYSTEM_ACTOR
 from node.context import NodeContext
 from node.crypto import generate_keys
 from node.db import Base, upgrade_database
@@ -306,7 +307,13 @@ def _users(ctx: NodeContext) -> dict[str, Actor]:
     with ctx.sessions() as session, session.begin():
         for role in ROLES:
             user, _token = add_user(
-                session, name=f"{NODE}-{role}", role=role, node=NODE, now=ctx.clock.now()
+                session,
+                audit=ctx.audit,
+                by=SYSTEM_ACTOR,
+                name=f"{NODE}-{role}",
+                role=role,
+                node=NODE,
+                now=ctx.clock.now(),
             )
             actors[role] = Actor(user_id=user.id, name=user.name, role=role, node=NODE)
     return actors

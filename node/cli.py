@@ -1,18 +1,29 @@
-"""``fedshare``: keys, db upgrade, user add, node run, demo, audit verify, bench."""
+"""``fedshare``: keys, db upgrade, users, node run, demo, audit verify, bench."""
 
 from __future__ import annotations
 
 import gc
+import getpass
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
 
 from node.crypto import generate_keys, load_keys, public_key_text, write_keys
 from node.settings import Settings
+from node.users.lifetime import parse_lifetime
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from node.audit.chain import AuditLog
+    from node.policy import Actor
 
 app = typer.Typer(
     help="fedshare: 巡视巡察上下联动信息共享平台 node and federation tools.", no_args_is_help=True
@@ -107,35 +118,172 @@ def db_upgrade(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
     typer.echo("database at head")
 
 
+ExpiresIn = Annotated[
+    str | None,
+    typer.Option(
+        "--expires-in",
+        help="Token lifetime: 90d, 12h, 30m, 3600s or never (default: FEDSHARE_TOKEN_LIFETIME).",
+    ),
+]
+
+
+def _lifetime(settings: Settings, expires_in: str | None) -> timedelta | None:
+    if expires_in is None:
+        return settings.token_lifetime
+    try:
+        return parse_lifetime(expires_in)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--expires-in") from exc
+
+
+def _operator(settings: Settings) -> Actor:
+    """Who the audit chain names for a change made here: the operator's login on this host."""
+    from node.policy import Actor
+
+    try:
+        login = getpass.getuser()
+    except (KeyError, OSError):
+        login = "unknown"
+    return Actor(
+        user_id="operator", name=f"cli:{login}"[:100], role="operator", node=settings.node_id
+    )
+
+
+@contextmanager
+def _user_admin(settings: Settings) -> Iterator[tuple[Session, AuditLog, Actor, datetime]]:
+    """A transaction for user commands, with the node's audit chain: a change that cannot be
+    audited is not made (no keys, no change)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from node.audit.chain import AuditLog
+    from node.clock import make_clock
+    from node.db import make_engine, make_sessionmaker
+    from node.errors import NodeError
+
+    try:
+        keys = load_keys(settings.keys_dir)
+    except FileNotFoundError as exc:
+        raise fail(
+            f"no node keys in {settings.keys_dir}: user changes are audited in the node's signed "
+            "chain; run `fedshare keys init` first"
+        ) from exc
+    clock = make_clock(settings.test_clock_file)
+    engine = make_engine(settings.database_url)
+    try:
+        with make_sessionmaker(engine)() as session, session.begin():
+            yield session, AuditLog(settings.node_id, keys, clock), _operator(settings), clock.now()
+    except NodeError as exc:
+        raise fail(exc.message) from exc
+    except SQLAlchemyError as exc:
+        raise fail(
+            f"the database refused ({type(exc).__name__}); is it migrated (`fedshare db upgrade`)?"
+        ) from exc
+    finally:
+        engine.dispose()
+
+
 @user_app.command("add")
 def user_add(
     name: Annotated[str, typer.Argument(help="User name (Chinese allowed).")],
     role: Annotated[str, typer.Option("--role", help="inspector|approver|security_officer|admin")],
+    expires_in: ExpiresIn = None,
     data_dir: DataDir = None,
     node_id: NodeIdOpt = None,
     database_url: DbUrl = None,
 ) -> None:
-    """Add a user and print its bearer token (shown once, stored hashed)."""
-    from node.clock import make_clock
-    from node.db import make_engine, make_sessionmaker
-    from node.errors import NodeError
+    """Add a user and print its bearer token (shown once, stored hashed; audited)."""
     from node.users.service import add_user
 
     settings = load_settings(data_dir, node_id, database_url)
-    engine = make_engine(settings.database_url)
-    try:
-        with make_sessionmaker(engine)() as session, session.begin():
-            _user, token = add_user(
-                session,
-                name=name,
-                role=role,
-                node=settings.node_id,
-                now=make_clock(settings.test_clock_file).now(),
+    lifetime = _lifetime(settings, expires_in)
+    with _user_admin(settings) as (session, audit, operator, now):
+        _user, token = add_user(
+            session,
+            audit=audit,
+            by=operator,
+            name=name,
+            role=role,
+            node=settings.node_id,
+            now=now,
+            lifetime=lifetime,
+        )
+    typer.echo(token)
+
+
+@user_app.command("list")
+def user_list(
+    data_dir: DataDir = None, node_id: NodeIdOpt = None, database_url: DbUrl = None
+) -> None:
+    """List this node's users: name, role, status, token expiry (never a token)."""
+    from node.clock import iso
+    from node.users.service import list_users, user_status
+
+    settings = load_settings(data_dir, node_id, database_url)
+    with _user_admin(settings) as (session, audit, operator, now):
+        rows = [
+            (
+                user.name,
+                user.role,
+                user_status(user, now),
+                iso(user.token_expires_at) if user.token_expires_at else "never",
             )
-    except NodeError as exc:
-        raise fail(exc.message) from exc
-    finally:
-        engine.dispose()
+            for user in list_users(session, audit=audit, by=operator)
+        ]
+    typer.echo("name\trole\tstatus\ttoken expires")
+    for row in rows:
+        typer.echo("\t".join(row))
+
+
+@user_app.command("disable")
+def user_disable(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    data_dir: DataDir = None,
+    node_id: NodeIdOpt = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Disable a user: its token is refused from now on (audited)."""
+    _set_disabled(load_settings(data_dir, node_id, database_url), name, disabled=True)
+
+
+@user_app.command("enable")
+def user_enable(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    data_dir: DataDir = None,
+    node_id: NodeIdOpt = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Enable a disabled user again (audited)."""
+    _set_disabled(load_settings(data_dir, node_id, database_url), name, disabled=False)
+
+
+def _set_disabled(settings: Settings, name: str, *, disabled: bool) -> None:
+    from node.users.service import get_user_by_name_or_raise, set_disabled
+
+    with _user_admin(settings) as (session, audit, operator, _now):
+        user = get_user_by_name_or_raise(session, name)
+        changed = set_disabled(session, audit=audit, by=operator, user=user, disabled=disabled)
+    state = "disabled" if disabled else "enabled"
+    typer.echo(f"user {user.name} {state}" if changed else f"user {user.name} was already {state}")
+
+
+@user_app.command("rotate-token")
+def user_rotate_token(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    expires_in: ExpiresIn = None,
+    data_dir: DataDir = None,
+    node_id: NodeIdOpt = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Replace a user's token and print the new one; the old one stops working (audited)."""
+    from node.users.service import get_user_by_name_or_raise, rotate_token
+
+    settings = load_settings(data_dir, node_id, database_url)
+    lifetime = _lifetime(settings, expires_in)
+    with _user_admin(settings) as (session, audit, operator, now):
+        user = get_user_by_name_or_raise(session, name)
+        token = rotate_token(
+            session, audit=audit, by=operator, user=user, now=now, lifetime=lifetime
+        )
     typer.echo(token)
 
 

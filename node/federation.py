@@ -20,8 +20,9 @@ from pathlib import Path
 
 import httpx
 
+from node.audit.chain import SYSTEM_ACTOR, AuditLog
 from node.clock import make_clock, write_clock_offset
-from node.crypto import NodeKeys, generate_keys, write_keys
+from node.crypto import NodeKeys, generate_keys, load_keys, write_keys
 from node.db import make_engine, make_sessionmaker, upgrade_database
 from node.policy import ROLES
 from node.replication.natsconf import NatsServerProcess, host_port, wait_for_port, write_config
@@ -151,14 +152,18 @@ class Federation:
                 nats=write_config(topology, node_id, node_dir),
             )
             engine = make_engine(url)
+            clock = make_clock(self.clock_file)
+            audit = AuditLog(node_id, load_keys(node_dir / "keys"), clock)
             with make_sessionmaker(engine)() as session, session.begin():
                 for role in ROLES:
                     _user, token = add_user(
                         session,
+                        audit=audit,
+                        by=SYSTEM_ACTOR,
                         name=f"{node_id}-{role}",
                         role=role,
                         node=node_id,
-                        now=make_clock(self.clock_file).now(),
+                        now=clock.now(),
                     )
                     handle.tokens[role] = token
             engine.dispose()

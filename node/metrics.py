@@ -23,6 +23,11 @@ class Metrics:
         self.denials = Counter(
             "fedshare_denials_total", "Refused accesses", ["action"], registry=self.registry
         )
+        self.rate_limited = Counter(
+            "fedshare_http_rate_limited_total",
+            "Requests refused with 429: their address spent its budget of failed requests",
+            registry=self.registry,
+        )
         self.published = Counter(
             "fedshare_outbox_published_total", "Envelopes published", registry=self.registry
         )

@@ -30,6 +30,10 @@ class User(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # None: the token never expires.
+    token_expires_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
 
 
 class Record(Base):
@@ -97,6 +101,8 @@ class AuditEntry(Base):
     decision: Mapped[str] = mapped_column(String(8))
     reason: Mapped[str | None] = mapped_column(String(300), nullable=True)
     grant_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    # How many identical events this entry stands for (repeated denials are counted, not copied).
+    occurrences: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from importlib.resources import files
 from pathlib import Path
 
+from limits import parse_many
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from node.users.lifetime import parse_lifetime
 
 NODE_ID_PATTERN = re.compile(r"^[a-z0-9-]+$")
 
@@ -38,6 +42,24 @@ class Settings(BaseSettings):
     max_title_chars: int = 500
     page_size_max: int = 200
     checkpoint_interval_s: float = 30.0
+    # HTTP hardening. Failed requests (401/403) allowed per client address, in the notation of
+    # the ``limits`` library ("20/minute", several joined by ";"); past it the address gets 429.
+    auth_failure_limit: str = "20/minute"
+    # Addresses whose failures are tracked at once; past it the oldest are forgotten.
+    rate_limit_max_addresses: int = Field(default=100_000, ge=100)
+    # Reverse proxies whose X-Forwarded-For is believed (comma-separated addresses, "*" for
+    # any). Empty: the client address is the TCP peer and forwarded headers are ignored.
+    forwarded_allow_ips: str = ""
+    # Identical denials within this window are one audit entry with a count, appended at once
+    # for the first and every ``audit_flush_interval_s`` (and at shutdown) for the repeats.
+    audit_denial_window_s: float = Field(default=60.0, gt=0)
+    audit_flush_interval_s: float = Field(default=5.0, gt=0)
+    # /metrics needs an admin or security officer token; /docs, /redoc, /openapi.json any user's.
+    metrics_require_token: bool = True
+    docs_require_token: bool = True
+    # Lifetime of tokens issued by `fedshare user add|rotate-token` and the users API when no
+    # other is asked for: "90d", "12h", ... or "never".
+    token_lifetime: timedelta | None = timedelta(days=90)
     # Test-only: the node's clock runs ahead of real time by the seconds written in this file.
     test_clock_file: Path | None = None
 
@@ -47,6 +69,20 @@ class Settings(BaseSettings):
         if not NODE_ID_PATTERN.match(value):
             raise ValueError("node id must match [a-z0-9-]+")
         return value
+
+    @field_validator("auth_failure_limit")
+    @classmethod
+    def _rate_limit_notation(cls, value: str) -> str:
+        try:
+            parse_many(value)
+        except ValueError as exc:
+            raise ValueError(f"not a rate limit like '20/minute': {value[:60]!r}") from exc
+        return value
+
+    @field_validator("token_lifetime", mode="before")
+    @classmethod
+    def _lifetime_notation(cls, value: object) -> object:
+        return parse_lifetime(value) if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _defaults(self) -> Settings:

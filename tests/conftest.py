@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -21,8 +22,8 @@ from node.db import upgrade_database
 from node.federation import DEMO_TREE, Federation, tree_topology
 from node.settings import Settings
 from node.topology import Topology
-from node.users.service import add_user
 from node.wiring import make_context
+from tests.factories import insert_user
 from tests.support import FederationClient
 
 POSTGRES_URL = os.environ.get("FEDSHARE_TEST_POSTGRES_URL", "")
@@ -81,15 +82,13 @@ class NodeUnderTest:
 
     def user(self, role: str, name: str | None = None) -> str:
         """Create a user of this node; return its bearer token."""
-        with self.ctx.sessions() as session, session.begin():
-            _user, token = add_user(
-                session,
-                name=name or f"{self.ctx.node_id}-{role}-{uuid.uuid4().hex[:6]}",
-                role=role,
-                node=self.ctx.node_id,
-                now=self.ctx.clock.now(),
-            )
-        return token
+        return insert_user(
+            self.ctx.sessions,
+            name=name or f"{self.ctx.node_id}-{role}-{uuid.uuid4().hex[:6]}",
+            role=role,
+            node=self.ctx.node_id,
+            now=self.ctx.clock.now(),
+        )
 
     def auth(self, role: str) -> dict[str, str]:
         """Headers for a (cached) user of ``role`` at this node."""
@@ -102,14 +101,17 @@ class NodeUnderTest:
 def make_node(
     database_url: str, tmp_path: Path, demo_topology: Topology, demo_keys: dict[str, NodeKeys]
 ) -> Iterator[Callable[[str], NodeUnderTest]]:
-    """Factory: a node of the demo tree on a fresh, migrated database (one node per test)."""
+    """Factory: a node of the demo tree on a fresh, migrated database (one node per test);
+    keyword arguments override its settings."""
     made: list[NodeUnderTest] = []
 
-    def factory(node_id: str = "shaanxi") -> NodeUnderTest:
+    def factory(node_id: str = "shaanxi", **overrides: Any) -> NodeUnderTest:
         assert not made, "one database per test: make one node"
         data_dir = tmp_path / node_id
         write_keys(demo_keys[node_id], data_dir / "keys", force=True)
-        settings = Settings(node_id=node_id, data_dir=data_dir, database_url=database_url)
+        settings = Settings(
+            node_id=node_id, data_dir=data_dir, database_url=database_url, **overrides
+        )
         upgrade_database(settings.database_url)
         ctx = make_context(settings, demo_topology, demo_keys[node_id], clock=ControlledClock())
         client = TestClient(create_app(ctx=ctx))

@@ -2,6 +2,8 @@
 
 Replicated records (other origins, secret stubs) and grants arrive through replication and
 release; tests of one node insert them through the models, in a real session on the real schema.
+Users made for a test's set-up are inserted the same way, so they leave no ``user-add`` entries
+in the audit chain a test inspects (``fedshare user`` and ``/api/v1/users`` audit theirs).
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from node.ids import uuid7
-from node.models import AuditEntry, Grant, Record, RecordParty
+from node.models import AuditEntry, Grant, Record, RecordParty, User
+from node.users.service import hash_token, new_token
 
 
 def insert_record(
@@ -91,3 +94,30 @@ def audit_entries(sessions: sessionmaker[Session], **where: object) -> list[Audi
         query = query.where(getattr(AuditEntry, column) == value)
     with sessions() as session:
         return list(session.execute(query).scalars())
+
+
+def insert_user(
+    sessions: sessionmaker[Session],
+    *,
+    name: str,
+    role: str,
+    node: str,
+    now: datetime,
+    token_expires_at: datetime | None = None,
+) -> str:
+    """A user of ``node``; return its bearer token."""
+    token = new_token()
+    with sessions() as session, session.begin():
+        session.add(
+            User(
+                id=uuid7(),
+                name=name,
+                role=role,
+                node=node,
+                token_hash=hash_token(token),
+                created_at=now,
+                disabled=False,
+                token_expires_at=token_expires_at,
+            )
+        )
+    return token

@@ -9,13 +9,16 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse, PlainTextResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi.responses import JSONResponse
 
 from node import __version__
 from node.api import access, audit, records
 from node.api.errors import ERROR_RESPONSES, install_error_handlers
+from node.api.ratelimit import FailureLimiter, FailureRateLimit
+from node.api.security import SecurityHeaders
+from node.audit.chain import SYSTEM_ACTOR
 from node.audit.checkpoints import checkpoint_loop
+from node.audit.denials import Denial, DenialAudit, denial_flush_loop
 from node.context import NodeContext
 from node.metrics import Metrics
 from node.release.tasks import expiry_loop
@@ -106,11 +109,31 @@ def _method_label(method: str) -> str:
 
 def create_app(settings: Settings | None = None, *, ctx: NodeContext | None = None) -> FastAPI:
     """Build the app. ``ctx`` may be supplied (tests, the demo); else it is built at start-up."""
+    settings = ctx.settings if ctx is not None else settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        context = ctx or build_context(settings or Settings())
+        context = ctx or build_context(settings)
         app.state.ctx = context
+        metrics: Metrics = app.state.metrics
+        denials = DenialAudit(
+            context.audit,
+            context.sessions,
+            context.clock,
+            window_s=context.settings.audit_denial_window_s,
+        )
+        app.state.denials = denials
+
+        def refused(address: str) -> None:
+            metrics.rate_limited.inc()
+            denials.count(Denial(SYSTEM_ACTOR, "rate-limit", "client", address, "rate_limited"))
+
+        app.state.failure_limiter = FailureLimiter(
+            context.settings.auth_failure_limit,
+            context.clock,
+            max_addresses=context.settings.rate_limit_max_addresses,
+            on_refused=refused,
+        )
         replication = None
         if context.settings.nats_url:
             from node.replication.service import ReplicationService
@@ -122,12 +145,20 @@ def create_app(settings: Settings | None = None, *, ctx: NodeContext | None = No
         background = [
             asyncio.create_task(checkpoint_loop(context, stop_background), name="checkpoints"),
             asyncio.create_task(expiry_loop(context, stop_background), name="release-expiry"),
+            asyncio.create_task(
+                denial_flush_loop(
+                    denials, context.settings.audit_flush_interval_s, stop_background
+                ),
+                name="denial-flush",
+            ),
         ]
         try:
             yield
         finally:
             stop_background.set()
             await asyncio.gather(*background, return_exceptions=True)
+            # Requests are over: what the loop has not flushed yet goes into the chain now.
+            denials.flush()
             if replication is not None:
                 await replication.stop()
             if ctx is None:
@@ -139,6 +170,10 @@ def create_app(settings: Settings | None = None, *, ctx: NodeContext | None = No
         lifespan=lifespan,
         description="Federated information sharing for the inspection linkage network.",
         responses=ERROR_RESPONSES,
+        # Served by node/api/ops.py, behind a token when the settings ask for one.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     app.state.metrics = Metrics()
     install_error_handlers(app)
@@ -146,9 +181,11 @@ def create_app(settings: Settings | None = None, *, ctx: NodeContext | None = No
     app.include_router(access.router)
     app.include_router(access.grants_router)
     app.include_router(audit.router)
-    from node.api import console, federation, ledger, meta, orders, stats
+    from node.api import console, federation, ledger, meta, ops, orders, stats, users
 
     app.include_router(console.router)
+    app.include_router(ops.ops_router(app, settings))
+    app.include_router(users.router)
     app.include_router(meta.router)
     app.include_router(federation.router)
     app.include_router(orders.router)
@@ -170,14 +207,9 @@ def create_app(settings: Settings | None = None, *, ctx: NodeContext | None = No
         metrics.latency.labels(path).observe(time.perf_counter() - started)
         return response
 
-    @app.get("/healthz", tags=["ops"])
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
-    def metrics_endpoint(request: Request) -> Response:
-        metrics: Metrics = request.app.state.metrics
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
+    # Outermost last: security headers on everything, then the failure budget (a refusal costs
+    # no body read, no routing, no database), then the body cap.
     app.add_middleware(BodyLimit, limit=MAX_REQUEST_BYTES)
+    app.add_middleware(FailureRateLimit)
+    app.add_middleware(SecurityHeaders)
     return app

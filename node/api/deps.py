@@ -5,6 +5,8 @@ the work back and then writes the denial to the audit chain in its own transacti
 cannot be written the request fails with 503 ``audit_unavailable`` (access that cannot be audited
 is refused). Any other database failure rolls everything back and gets a code of its own
 (``database_unavailable``, ``database_conflict``, ``database_error``) that never carries SQL.
+Identical repeats of a denial are counted into one entry (``node/audit/denials.py``); a bad
+token's denial names the client address it came from.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from fastapi import Depends, Request
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from node.api.ratelimit import client_address
 from node.audit.chain import SYSTEM_ACTOR
+from node.audit.denials import Denial, DenialAudit
 from node.context import NodeContext
 from node.db import DATABASE_UNAVAILABLE
 from node.errors import (
@@ -43,33 +47,15 @@ def get_context(request: Request) -> NodeContext:
 ContextDep = Annotated[NodeContext, Depends(get_context)]
 
 
-def _record_denial(
-    ctx: NodeContext,
-    session: Session,
-    actor: Actor,
-    action: str,
-    object_type: str,
-    object_id: str | None,
-    reason: str,
-) -> None:
+def _record_denial(request: Request, session: Session, denial: Denial) -> None:
     session.rollback()
+    denials: DenialAudit = request.app.state.denials
     try:
-        ctx.audit.append(
-            session,
-            actor=actor,
-            action=action,
-            object_type=object_type,
-            object_id=object_id,
-            decision="deny",
-            reason=reason,
-        )
-        session.commit()
+        denials.record(session, denial)
     except DATABASE_UNAVAILABLE as exc:
-        session.rollback()
         raise database_failure(exc) from exc
     except SQLAlchemyError as exc:
         # The transaction holds the audit entry alone: a commit refused is the audit's failure.
-        session.rollback()
         log.error("audit write failed for a denial (%s); refusing", type(exc).__name__)
         raise AuditUnavailable("the audit log cannot be written; access refused") from exc
 
@@ -97,12 +83,19 @@ def get_session(request: Request) -> Iterator[Session]:
         actor = getattr(request.state, "actor", SYSTEM_ACTOR)
         request.app.state.metrics.denials.labels(denial.action).inc()
         _record_denial(
-            ctx, session, actor, denial.action, denial.object_type, denial.object_id, denial.code
+            request,
+            session,
+            Denial(actor, denial.action, denial.object_type, denial.object_id, denial.code),
         )
         raise
     except Unauthenticated as refusal:
         request.app.state.metrics.denials.labels("authenticate").inc()
-        _record_denial(ctx, session, SYSTEM_ACTOR, "authenticate", "session", None, refusal.message)
+        address = client_address(request.scope)
+        _record_denial(
+            request,
+            session,
+            Denial(SYSTEM_ACTOR, "authenticate", "client", address, refusal.message),
+        )
         raise
     except SQLAlchemyError as exc:
         session.rollback()
@@ -125,8 +118,8 @@ def bearer_token(request: Request) -> str | None:
     return token.strip()
 
 
-def get_actor(request: Request, session: SessionDep) -> Actor:
-    actor = authenticate(session, bearer_token(request))
+def get_actor(request: Request, session: SessionDep, ctx: ContextDep) -> Actor:
+    actor = authenticate(session, bearer_token(request), now=ctx.clock.now())
     request.state.actor = actor
     return actor
 

@@ -9,6 +9,10 @@ Guarantees:
   reordering an entry breaks the chain; the signed head catches a truncated or extended tail;
   signed checkpoints held by the tier above catch a history rewritten wholesale.
 - Entries never contain record titles or bodies: only ids, actors, actions and decisions.
+- An entry may stand for several identical occurrences (repeated denials, see
+  ``node/audit/denials.py``); its ``occurrences`` count is covered by the hash like every field.
+  A count of 1 is left out of the hashed fields, so entries written before counts existed keep
+  their hashes and old chains still verify.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ def entry_hash(prev_hash: str, fields: dict[str, object]) -> str:
 
 
 def entry_fields(entry: AuditEntry) -> dict[str, object]:
-    return {
+    fields: dict[str, object] = {
         "seq": entry.seq,
         "at": iso(entry.at),
         "node": entry.node,
@@ -53,6 +57,10 @@ def entry_fields(entry: AuditEntry) -> dict[str, object]:
         "reason": entry.reason,
         "grant_id": entry.grant_id,
     }
+    # None: an entry built in Python and not yet flushed, which the column default makes 1.
+    if entry.occurrences not in (None, 1):
+        fields["occurrences"] = entry.occurrences
+    return fields
 
 
 def head_message(node: str, seq: int, head_hash: str) -> bytes:
@@ -77,6 +85,7 @@ class AuditLog:
         reason: str | None = None,
         grant_id: str | None = None,
         at: datetime | None = None,
+        occurrences: int = 1,
     ) -> AuditEntry:
         """Append one entry in the caller's transaction (the head row is locked until commit).
 
@@ -100,6 +109,7 @@ class AuditLog:
                 decision=decision,
                 reason=(reason or None) and reason[:300],
                 grant_id=grant_id,
+                occurrences=occurrences,
                 prev_hash=head.hash,
                 hash="",
             )

@@ -33,6 +33,14 @@ def env(tmp_path: Path, database_url: str) -> dict[str, str]:
     }
 
 
+@pytest.fixture
+def node_env(env: dict[str, str]) -> dict[str, str]:
+    """A node's keys and migrated schema: what user commands need (their changes are audited)."""
+    assert fedshare("keys", "init", env=env).exit_code == 0
+    assert fedshare("db", "upgrade", env=env).exit_code == 0
+    return env
+
+
 def key_files(env: dict[str, str]) -> dict[str, bytes]:
     keys_dir = Path(env["FEDSHARE_DATA_DIR"]) / "keys"
     return {path.name: path.read_bytes() for path in sorted(keys_dir.iterdir())}
@@ -74,8 +82,8 @@ def test_keys_init_never_overwrites_without_force(env: dict[str, str]) -> None:
         assert stat.S_IMODE((keys_dir / name).stat().st_mode) == 0o600, name
 
 
-def test_user_add_prints_a_token_stored_only_hashed(env: dict[str, str]) -> None:
-    assert fedshare("db", "upgrade", env=env).exit_code == 0
+def test_user_add_prints_a_token_stored_only_hashed(node_env: dict[str, str]) -> None:
+    env = node_env
     result = fedshare("user", "add", "--role", "approver", "黄龙县审批人", env=env)
     assert result.exit_code == 0, result.output
     token = result.output.strip()
@@ -105,17 +113,16 @@ def test_user_add_prints_a_token_stored_only_hashed(env: dict[str, str]) -> None
     ids=["unknown-role", "wrong-case-role", "blank-name"],
 )
 def test_user_add_refuses_bad_input_with_a_clear_message(
-    env: dict[str, str], args: list[str], message: str
+    node_env: dict[str, str], args: list[str], message: str
 ) -> None:
-    assert fedshare("db", "upgrade", env=env).exit_code == 0
-    result = fedshare("user", "add", *args, env=env)
+    result = fedshare("user", "add", *args, env=node_env)
     assert result.exit_code != 0
     assert message in result.output
     assert "fs_" not in result.output
 
 
-def test_user_add_refuses_a_duplicate_name(env: dict[str, str]) -> None:
-    assert fedshare("db", "upgrade", env=env).exit_code == 0
+def test_user_add_refuses_a_duplicate_name(node_env: dict[str, str]) -> None:
+    env = node_env
     assert fedshare("user", "add", "--role", "inspector", "同名", env=env).exit_code == 0
     again = fedshare("user", "add", "--role", "admin", "同名", env=env)
     assert again.exit_code != 0

@@ -102,7 +102,7 @@ def test_forged_tampered_replayed_unknown_are_rejected(demo_federation: Federati
     assert stored[0][0] >= 2
     status = demo_federation.get("huanglong", "admin", "/api/v1/federation/status").json()
     assert status["dead_letters"]["bad_signature"] >= 2
-    metrics = demo_federation.http.get(demo_federation.url("huanglong", "/metrics")).text
+    metrics = demo_federation.get("huanglong", "admin", "/metrics").text
     assert 'fedshare_dead_letters_total{reason="bad_signature"}' in metrics
 
 

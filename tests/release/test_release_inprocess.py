@@ -436,7 +436,8 @@ def test_a_deleted_record_takes_its_released_content_with_it(fed: MiniFederation
 
 
 def test_the_api_is_documented(fed: MiniFederation) -> None:
-    paths = fed["shaanxi"].client.get("/openapi.json").json()["paths"]
+    node = fed["shaanxi"]
+    paths = node.client.get("/openapi.json", headers=node.auth("inspector")).json()["paths"]
     for path in (
         "/api/v1/access-requests",
         "/api/v1/access-requests/{request_id}/approve",
