@@ -312,7 +312,18 @@ def node_run(
     # passes, which otherwise walk it all every few dozen requests (~40 ms pauses in
     # ``fedshare bench list``, the p99 of a list page).
     gc.freeze()
-    uvicorn.run(api, host=host, port=port, log_level="warning")
+    # The client address (rate limits, audited denials) is the TCP peer, unless the settings
+    # name the reverse proxies whose X-Forwarded-For is believed: uvicorn's own default would
+    # believe any local process.
+    trusted = settings.forwarded_allow_ips.strip()
+    uvicorn.run(
+        api,
+        host=host,
+        port=port,
+        log_level="warning",
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted or None,
+    )
 
 
 @audit_app.command("verify")
@@ -464,6 +475,21 @@ def bench_restart(
     from bench.restart_bench import run
 
     sys.exit(run(restarts=restarts, kinds=kind))
+
+
+@bench_app.command("http")
+def bench_http(
+    flood: Annotated[int, typer.Option(help="Bad-token requests in the flood.")] = 2000,
+    workers: Annotated[int, typer.Option(help="Concurrent flooding clients.")] = 4,
+    samples: Annotated[int, typer.Option(help="Quiet requests timed for the baseline.")] = 300,
+    source: Annotated[
+        Path | None, typer.Option(help="Run the node from this checkout instead (comparison).")
+    ] = None,
+) -> None:
+    """A user's latency while a flood of bad-token requests hits the node, against quiet."""
+    from bench.http_bench import run
+
+    sys.exit(run(flood=flood, workers=workers, samples=samples, source=source))
 
 
 @bench_app.command("stats")

@@ -191,6 +191,8 @@ class Federation:
         )
         if self.clock_file is not None:
             env["FEDSHARE_TEST_CLOCK_FILE"] = str(self.clock_file)
+        # The demo is browsed on this host: its API docs open without a token.
+        env.setdefault("FEDSHARE_DOCS_REQUIRE_TOKEN", "false")
         return env
 
     def advance_clock(self, seconds: float) -> float:
