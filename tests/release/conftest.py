@@ -11,7 +11,7 @@ import pytest
 
 from node.db import make_engine, make_sessionmaker
 from node.federation import Federation
-from node.users.service import add_user
+from tests.factories import insert_user
 from tests.inprocess import mini_federation
 from tests.support import FederationClient
 
@@ -23,14 +23,13 @@ def add_role_user(federation: Federation, node_id: str, role: str, key: str) -> 
     handle = federation.nodes[node_id]
     engine = make_engine(handle.database_url)
     try:
-        with make_sessionmaker(engine)() as session, session.begin():
-            _user, token = add_user(
-                session,
-                name=f"{node_id}-{key}",
-                role=role,
-                node=node_id,
-                now=federation.now(),
-            )
+        token = insert_user(
+            make_sessionmaker(engine),
+            name=f"{node_id}-{key}",
+            role=role,
+            node=node_id,
+            now=federation.now(),
+        )
     finally:
         engine.dispose()
     handle.tokens[key] = token
