@@ -16,8 +16,7 @@ import typer
 from pydantic import ValidationError
 
 from node.crypto import generate_keys, load_keys, public_key_text, write_keys
-from node.settings import Settings
-from node.users.lifetime import parse_lifetime
+from node.settings import Settings, parse_lifetime
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session

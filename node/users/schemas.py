@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from node.users.lifetime import parse_lifetime
+from node.settings import parse_lifetime
 from node.users.service import UserStatus
 
 
