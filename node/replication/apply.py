@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.orm import Session
 
 from node.context import NodeContext
 from node.metrics import Metrics
@@ -80,7 +81,8 @@ class BatchApplier:
         """Apply a batch in one transaction; if any envelope in it fails, roll the batch back and
         apply it again envelope by envelope, each in a savepoint (``inbox.apply_or_reject``).
         Failures are rare, so the common path pays no per-envelope savepoint. Returns each
-        delivery's outcome and sets ``forward_to`` on those that were not rejected."""
+        delivery's outcome and sets ``forward_to`` (the next hops, queued in the outbox by the
+        same transaction) on those that were not rejected."""
         try:
             outcomes = self._apply_all(deliveries, careful=False)
         except (OperationalError, InterfaceError):
@@ -127,14 +129,34 @@ class BatchApplier:
                     outcomes.append(inbox.Outcome("rejected", rejection.reason))
                     continue
                 apply = inbox.apply_or_reject if careful else inbox.process
-                outcomes.append(
-                    apply(
-                        session,
-                        ctx,
-                        envelope,
-                        subject=delivery.subject,
-                        stream_seq=delivery.stream_seq,
-                        seen=seen,
-                    )
+                outcome = apply(
+                    session,
+                    ctx,
+                    envelope,
+                    subject=delivery.subject,
+                    stream_seq=delivery.stream_seq,
+                    seen=seen,
                 )
+                outcomes.append(outcome)
+                if outcome.status in ("applied", "relayed"):
+                    self._enqueue_forwards(session, delivery, envelope)
         return outcomes
+
+    def _enqueue_forwards(
+        self, session: Session, delivery: Delivery[MessageT], envelope: Envelope
+    ) -> None:
+        """Queue the unchanged envelope for its next hops in the outbox, in the transaction that
+        applies it. The relay then publishes forwards and this node's own envelopes in one commit
+        order, so nothing this node sends after applying an envelope can overtake it on the way
+        up or down (a read report never reaches the root before the grant it reports on). A
+        duplicate was queued when it was first applied; this node's own envelopes are never
+        sent back."""
+        me = self.ctx.node_id
+        if envelope.origin == me:
+            return
+        subjects = next_hops(
+            self.ctx.topology, me, envelope.dest, arrival_source(delivery.subject, me)
+        )
+        if subjects:
+            self.ctx.outbox.forward(session, envelope.msg_id, envelope.raw, subjects)
+            self.metrics.relayed.inc(len(subjects))

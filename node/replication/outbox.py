@@ -86,3 +86,10 @@ class Outbox:
             session.add(OutboxMessage(msg_id=msg_id, subject=subject, envelope=raw, created_at=now))
         session.info[PENDING_FLAG] = True
         return msg_id
+
+    def forward(self, session: Session, msg_id: str, raw: bytes, subjects: list[str]) -> None:
+        """Add rows relaying another node's envelope, unchanged, to ``subjects``."""
+        now = self.clock.now()
+        for subject in subjects:
+            session.add(OutboxMessage(msg_id=msg_id, subject=subject, envelope=raw, created_at=now))
+        session.info[PENDING_FLAG] = True

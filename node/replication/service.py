@@ -9,9 +9,11 @@ Streams (JetStream domain = node id, all on the node's own nats-server):
 
 Guarantees:
 - Outbox rows are published in commit order with ``Nats-Msg-Id`` and marked sent on PubAck.
-- The consumer verifies each envelope, applies it (idempotently) and commits, then forwards it
-  unchanged to the next hops, then acks. A crash at any point leads to a redelivery that applies
-  nothing twice (inbox) and forwards nothing twice within the duplicate window (``Nats-Msg-Id``).
+- The consumer verifies each envelope, applies it (idempotently) and, in the same transaction,
+  queues it unchanged in the outbox for its next hops, commits, then acks. Forwards and this
+  node's own envelopes leave in one commit order, so nothing overtakes what it depends on. A
+  crash at any point leads to a redelivery that applies nothing twice (inbox) and forwards
+  nothing twice (the forward rows commit with the apply; ``Nats-Msg-Id`` drops a re-publish).
 - The relay is woken by commits and the consumer by the server: a quiet system does not poll.
 """
 
@@ -311,20 +313,6 @@ class ReplicationService:
                 rejection=EnvelopeRejected("malformed"),
             )
 
-    async def _forward(self, deliveries: list[Delivery[Any]]) -> None:
-        items = [
-            (delivery.envelope.msg_id, subject, delivery.envelope.raw)
-            for delivery in deliveries
-            if delivery.envelope is not None and delivery.forward_to
-            for subject in delivery.forward_to
-        ]
-        if not items:
-            return
-        acked = await self.publish_in_order(items)
-        self.metrics.relayed.inc(acked)
-        if acked < len(items):
-            raise ConnectionError("the server did not acknowledge every forwarded envelope")
-
     async def _consume_loop(self) -> None:
         if not self.in_sources():
             return
@@ -378,7 +366,7 @@ class ReplicationService:
             await self.js.add_consumer(in_stream(self.me), config)
 
     async def _settle(self, deliveries: list[Delivery[Any]]) -> None:
-        """Apply and forward a fetched batch, then ack it.
+        """Apply a fetched batch (its forwards queued in the same transaction), then ack it.
 
         Transient faults (the database or the local server unavailable) keep the batch: it is
         retried in place while the server is told the work is in progress, so no delivery
@@ -409,7 +397,6 @@ class ReplicationService:
         while True:
             try:
                 await asyncio.to_thread(self._apply_batch, deliveries)
-                await self._forward(deliveries)
                 break
             except asyncio.CancelledError:
                 raise
@@ -432,7 +419,6 @@ class ReplicationService:
         for delivery in deliveries:
             try:
                 await asyncio.to_thread(self._apply_batch, [delivery])
-                await self._forward([delivery])
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - redelivered until the delivery limit
