@@ -5,7 +5,8 @@ records. A user lists records (``GET /api/v1/records?limit=20``), one request af
 
 - baseline: nobody else talks to the node;
 - flood: meanwhile ``flood`` requests with a bad token arrive from ``workers`` concurrent
-  clients at another address; the user's requests are timed while the flood lasts.
+  client processes at another address, at ``rate`` per second in all; the user's requests are
+  timed while the flood lasts.
 
 The flood runs twice: with the default failure budget (``20/minute``: after 20 answers of 401 the
 flooding address gets 429 from the middleware, before any database work) and with the budget
@@ -20,6 +21,7 @@ database, for a before/after comparison in one command.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -120,30 +122,37 @@ def _user_requests(
     return times
 
 
-def _flood(url: str, total: int, workers: int) -> tuple[Counter[int], float]:
-    answers: Counter[int] = Counter()
-    lock = threading.Lock()
-    remaining = [total]
+def _flood_worker(url: str, count: int, interval_s: float, answers: Any) -> None:
+    """``count`` requests, the n-th sent at ``n * interval_s`` (at once if the node is behind)."""
     headers = {"Authorization": "Bearer fs_not-a-token", "X-Forwarded-For": FLOOD_ADDRESS}
+    with httpx.Client(timeout=30) as client:
+        started = time.perf_counter()
+        for n in range(count):
+            wait = started + n * interval_s - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+            answers.put(client.get(f"{url}/api/v1/records", headers=headers).status_code)
 
-    def worker() -> None:
-        with httpx.Client(timeout=30) as client:
-            while True:
-                with lock:
-                    if remaining[0] == 0:
-                        return
-                    remaining[0] -= 1
-                status = client.get(f"{url}/api/v1/records", headers=headers).status_code
-                with lock:
-                    answers[status] += 1
 
+def _flood(url: str, total: int, workers: int, rate: float) -> tuple[Counter[int], float]:
+    """``total`` bad-token requests at ``rate`` per second from ``workers`` processes (not
+    threads: the user's timing thread must not wait for the flood's clients to release the GIL).
+    A fixed rate, not as fast as the node answers: a node that refuses faster would otherwise
+    draw a heavier flood, and the runs would not compare."""
+    spawn = multiprocessing.get_context("spawn")
+    answers = spawn.Queue()
+    shares = [total // workers + (1 if i < total % workers else 0) for i in range(workers)]
     started = time.perf_counter()
-    threads = [threading.Thread(target=worker) for _ in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return answers, time.perf_counter() - started
+    interval_s = workers / rate
+    processes = [
+        spawn.Process(target=_flood_worker, args=(url, n, interval_s, answers)) for n in shares
+    ]
+    for process in processes:
+        process.start()
+    counted: Counter[int] = Counter(answers.get() for _ in range(total))
+    for process in processes:
+        process.join()
+    return counted, time.perf_counter() - started
 
 
 def _run_phase(
@@ -153,6 +162,7 @@ def _run_phase(
     limit: str,
     flood: int,
     workers: int,
+    rate: float,
     samples: int,
     source: Path | None,
 ) -> dict[str, Any]:
@@ -170,7 +180,7 @@ def _run_phase(
             result: dict[str, Any] = {}
 
             def flood_now() -> None:
-                result["answers"], result["seconds"] = _flood(node.url, flood, workers)
+                result["answers"], result["seconds"] = _flood(node.url, flood, workers, rate)
                 flooding.set()
 
             flooder = threading.Thread(target=flood_now)
@@ -199,9 +209,19 @@ def _run_phase(
 
 
 def run(
-    *, flood: int = 2000, workers: int = 4, samples: int = 300, source: Path | None = None
+    *,
+    flood: int = 2000,
+    workers: int = 4,
+    rate: float = 100.0,
+    samples: int = 300,
+    source: Path | None = None,
 ) -> int:
-    figures: dict[str, Any] = {"flood": flood, "workers": workers, "source": str(source or "")}
+    figures: dict[str, Any] = {
+        "flood": flood,
+        "workers": workers,
+        "rate": rate,
+        "source": str(source or ""),
+    }
     table: list[list[Any]] = []
     with tempfile.TemporaryDirectory(prefix="fedshare-bench-http-") as tmp:
         workdir = Path(tmp)
@@ -227,6 +247,7 @@ def run(
                 limit=limit,
                 flood=flood,
                 workers=workers,
+                rate=rate,
                 samples=samples,
                 source=source,
             )
@@ -249,7 +270,8 @@ def run(
                 ]
             )
     print_table(
-        f"A user's record listing during {flood} bad-token requests ({workers} clients)",
+        f"A user's record listing during {flood} bad-token requests at {rate:g}/s "
+        f"({workers} clients){' from ' + str(source) if source else ''}",
         [
             "failure budget",
             "p50 quiet ms",

@@ -480,6 +480,7 @@ def bench_restart(
 def bench_http(
     flood: Annotated[int, typer.Option(help="Bad-token requests in the flood.")] = 2000,
     workers: Annotated[int, typer.Option(help="Concurrent flooding clients.")] = 4,
+    rate: Annotated[float, typer.Option(help="Flood requests per second, all clients.")] = 100.0,
     samples: Annotated[int, typer.Option(help="Quiet requests timed for the baseline.")] = 300,
     source: Annotated[
         Path | None, typer.Option(help="Run the node from this checkout instead (comparison).")
@@ -488,7 +489,9 @@ def bench_http(
     """A user's latency while a flood of bad-token requests hits the node, against quiet."""
     from bench.http_bench import run
 
-    sys.exit(run(flood=flood, workers=workers, samples=samples, source=source))
+    if rate <= 0 or workers < 1 or flood < 1 or samples < 1:
+        raise fail("--rate, --workers, --flood and --samples must be positive")
+    sys.exit(run(flood=flood, workers=workers, rate=rate, samples=samples, source=source))
 
 
 @bench_app.command("stats")
