@@ -1,4 +1,4 @@
-"""``fedshare``: keys, db upgrade, users, node run, demo, audit verify, bench."""
+"""``fedshare``: keys, pki, db upgrade, users, node run, demo, audit verify, bench."""
 
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ audit_app = typer.Typer(help="Audit chain.", no_args_is_help=True)
 demo_app = typer.Typer(help="The demo federation.", invoke_without_command=True)
 bench_app = typer.Typer(help="Benchmarks (figures as ratios to a baseline).", no_args_is_help=True)
 topology_app = typer.Typer(help="Topology files.", no_args_is_help=True)
+pki_app = typer.Typer(help="The federation CA and node certificates.", no_args_is_help=True)
 for sub, name in (
     (keys_app, "keys"),
     (db_app, "db"),
@@ -44,6 +45,7 @@ for sub, name in (
     (demo_app, "demo"),
     (bench_app, "bench"),
     (topology_app, "topology"),
+    (pki_app, "pki"),
 ):
     app.add_typer(sub, name=name)
 
@@ -385,10 +387,24 @@ def topology_check(path: Path) -> None:
 def topology_nats_config(
     path: Annotated[Path, typer.Argument(help="Topology file.")],
     node_id: Annotated[str, typer.Option("--node-id", help="Node to render the config for.")],
-    store_dir: Annotated[Path, typer.Option("--store-dir", help="JetStream store directory.")],
+    data_dir: Annotated[
+        Path, typer.Option("--data-dir", help="The node's data directory (keys, tls, nats).")
+    ],
+    store_dir: Annotated[
+        Path | None, typer.Option("--store-dir", help="JetStream store (DATA_DIR/jetstream).")
+    ] = None,
 ) -> None:
-    """Print the nats-server config of one node (JetStream domain, leafnode links)."""
-    from node.replication.natsconf import render_config
+    """Print the nats-server config of one node: JetStream domain, leafnode links with mutual TLS
+    (certificates in DATA_DIR/tls from 'fedshare pki issue'), every user and its permissions.
+    Makes the node service's nkey (DATA_DIR/nats/service.nk) and the TLS key file
+    (DATA_DIR/tls/node.key, the node's signing key in PEM) if they are missing; both 0600."""
+    from node.pki import CA_CERT_FILE, CLIENT_CERT_FILE, SERVER_CERT_FILE, write_node_tls_key
+    from node.replication.natsconf import (
+        SERVICE_NKEY_FILE,
+        NatsSecurity,
+        ensure_service_nkey,
+        render_config,
+    )
     from node.topology import TopologyError, load_topology
 
     try:
@@ -397,7 +413,65 @@ def topology_nats_config(
         raise fail(str(exc)) from exc
     if node_id not in topology:
         raise fail(f"node {node_id!r} is not in {path}")
-    typer.echo(render_config(topology, node_id, store_dir), nl=False)
+    data_dir = data_dir.resolve()
+    tls_dir = data_dir / "tls"
+    needed = [CA_CERT_FILE, SERVER_CERT_FILE]
+    if topology.parent(node_id) is not None:
+        needed.append(CLIENT_CERT_FILE)
+    missing = [name for name in needed if not (tls_dir / name).is_file()]
+    if missing:
+        raise fail(f"{tls_dir} lacks {', '.join(missing)}: run 'fedshare pki issue {node_id}'")
+    try:
+        keys = load_keys(data_dir / "keys")
+    except FileNotFoundError as exc:
+        raise fail(str(exc)) from exc
+    write_node_tls_key(keys.signing, tls_dir)
+    security = NatsSecurity(
+        tls_dir=tls_dir, service_nkey=ensure_service_nkey(data_dir / "nats" / SERVICE_NKEY_FILE)
+    )
+    config = render_config(topology, node_id, store_dir or data_dir / "jetstream", security)
+    typer.echo(config, nl=False)
+
+
+@pki_app.command("init-ca")
+def pki_init_ca(
+    ca_dir: Annotated[Path, typer.Option("--dir", help="Where ca.key (0600) and ca.crt go.")],
+    name: Annotated[str, typer.Option(help="The CA's common name.")] = "fedshare federation CA",
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing CA.")] = False,
+) -> None:
+    """Make the federation's CA: an Ed25519 key (keep it offline) and its self-signed cert."""
+    from node.pki import CA_CERT_FILE, PkiError, init_ca
+
+    try:
+        init_ca(ca_dir, name=name, force=force)
+    except PkiError as exc:
+        raise fail(str(exc)) from exc
+    typer.echo(f"CA certificate: {ca_dir / CA_CERT_FILE}; give it to every node")
+
+
+@pki_app.command("issue")
+def pki_issue(
+    node_id: Annotated[str, typer.Argument(help="Node to certify.")],
+    ca_dir: Annotated[Path, typer.Option("--ca-dir", help="The CA (from 'pki init-ca').")],
+    topology: Annotated[Path, typer.Option("--topology", help="Topology file (TOML).")],
+    out: Annotated[Path, typer.Option("--out", help="Directory for the node's certificates.")],
+    days: Annotated[int, typer.Option(help="Validity in days.")] = 730,
+) -> None:
+    """Certify the node's Ed25519 key listed in the topology: server.crt (its leaf listener, SANs
+    from its addresses) and client.crt (CN=<node id>, its link to its parent), plus ca.crt.
+    Only public material is needed: copy the three files to DATA_DIR/tls on the node."""
+    from node.pki import PkiError, issue_node_certificates, load_ca, write_node_certificates
+    from node.topology import TopologyError, load_topology
+
+    try:
+        tree = load_topology(topology)
+        ca = load_ca(ca_dir)
+    except (TopologyError, PkiError) as exc:
+        raise fail(str(exc)) from exc
+    if node_id not in tree:
+        raise fail(f"node {node_id!r} is not in {topology}")
+    write_node_certificates(ca, issue_node_certificates(ca, tree.get(node_id), days=days), out)
+    typer.echo(f"certificates of {node_id} in {out}")
 
 
 @demo_app.callback()

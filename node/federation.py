@@ -2,7 +2,9 @@
 
 Used by ``fedshare demo`` and by the multi-node tests (which kill, restart and cut these processes
 for real). Every node gets its own data directory, keys, SQLite database (or a given URL), users,
-nats-server with JetStream domain, and API process.
+nats-server with JetStream domain, and API process. The federation runs as a deployment does
+(DESIGN §10): its own CA certifies every node's key, leaf links are mutual TLS, and each server
+admits only its node service (nkey) and its children's certificates; there is no other mode.
 """
 
 from __future__ import annotations
@@ -24,8 +26,22 @@ from node.audit.chain import SYSTEM_ACTOR, AuditLog
 from node.clock import make_clock, write_clock_offset
 from node.crypto import NodeKeys, generate_keys, load_keys, write_keys
 from node.db import make_engine, make_sessionmaker, upgrade_database
+from node.pki import (
+    CertificateAuthority,
+    init_ca,
+    issue_node_certificates,
+    write_node_certificates,
+    write_node_tls_key,
+)
 from node.policy import ROLES
-from node.replication.natsconf import NatsServerProcess, host_port, wait_for_port, write_config
+from node.replication.natsconf import (
+    SERVICE_NKEY_FILE,
+    NatsServerProcess,
+    host_port,
+    wait_for_port,
+    write_config,
+)
+from node.replication.routing import inbox_prefix
 from node.topology import NodeInfo, Topology, dump_topology
 from node.users.service import add_user
 
@@ -107,6 +123,8 @@ class Federation:
         self.nodes: dict[str, NodeHandle] = {}
         self.topology: Topology | None = None
         self.topology_path = self.base_dir / "topology.toml"
+        self.ca_dir = self.base_dir / "ca"
+        self.ca: CertificateAuthority | None = None
 
     def _port(self, index: int, offset: int) -> int:
         if self.base_port is None:
@@ -114,14 +132,17 @@ class Federation:
         return self.base_port + offset * 100 + index
 
     def prepare(self) -> Topology:
-        """Keys, topology file, migrated databases, one user per role per node, NATS configs."""
+        """Keys, topology file, the federation CA and every node's certificates, migrated
+        databases, one user per role per node, NATS configs and credentials."""
         self.base_dir.mkdir(parents=True, exist_ok=True)
         infos: list[NodeInfo] = []
         ports: dict[str, tuple[int, int, int]] = {}
+        self.ca = init_ca(self.ca_dir, force=True)
         for index, (node_id, name, parent) in enumerate(self.tree):
             keys = generate_keys()
             node_dir = self.base_dir / node_id
             write_keys(keys, node_dir / "keys", force=True)
+            write_node_tls_key(keys.signing, node_dir / "tls")
             api_port, nats_port, leaf_port = (self._port(index, k) for k in range(3))
             ports[node_id] = (api_port, nats_port, leaf_port)
             infos.append(
@@ -141,6 +162,9 @@ class Federation:
         self.topology_path.write_text(dump_topology(topology), encoding="utf-8")
         for node_id, name, _parent in self.tree:
             node_dir = self.base_dir / node_id
+            write_node_certificates(
+                self.ca, issue_node_certificates(self.ca, topology.get(node_id)), node_dir / "tls"
+            )
             url = self.database_urls.get(node_id) or f"sqlite:///{node_dir / 'node.db'}"
             upgrade_database(url)
             handle = NodeHandle(
@@ -194,6 +218,16 @@ class Federation:
         # The demo is browsed on this host: its API docs open without a token.
         env.setdefault("FEDSHARE_DOCS_REQUIRE_TOKEN", "false")
         return env
+
+    def nats_options(self, node_id: str) -> dict[str, object]:
+        """``nats.connect`` arguments with which the node service of ``node_id`` signs in to its
+        own server (tests use them to act with that node's real credentials)."""
+        assert self.topology is not None
+        return {
+            "servers": [self.topology.get(node_id).nats],
+            "nkeys_seed": str(self.nodes[node_id].data_dir / "nats" / SERVICE_NKEY_FILE),
+            "inbox_prefix": inbox_prefix(node_id),
+        }
 
     def advance_clock(self, seconds: float) -> float:
         """Move every node's clock ``seconds`` forward (needs ``test_clock=True``); return the

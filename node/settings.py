@@ -54,6 +54,17 @@ class Settings(BaseSettings):
     topology_file: Path | None = None
     policies_dir: Path = Field(default_factory=packaged_policies_dir)
     nats_url: str | None = None
+    # The node service's nkey seed (0600); default ``<data_dir>/nats/service.nk``.
+    nats_nkey_file: Path | None = None
+    # Stream limits (DESIGN §10: streams have size limits). OUT refuses when full (the outbox
+    # retries); IN drops its oldest, at most its per-neighbour share per neighbour.
+    nats_out_max_msgs: int = 1_000_000
+    nats_out_max_bytes: int = 2 * 1024**3
+    nats_in_max_msgs: int = 1_000_000
+    nats_in_max_bytes: int = 2 * 1024**3
+    # The server's max_payload: larger envelopes than the inbox takes (4 MiB) still reach it
+    # and are dead-lettered there, so a sender learns of them.
+    nats_max_msg_size: int = 8 * 1024**2
     max_body_bytes: int = 256 * 1024
     max_title_chars: int = 500
     page_size_max: int = 200
@@ -78,6 +89,19 @@ class Settings(BaseSettings):
     token_lifetime: timedelta | None = timedelta(days=90)
     # Test-only: the node's clock runs ahead of real time by the seconds written in this file.
     test_clock_file: Path | None = None
+
+    @field_validator(
+        "nats_out_max_msgs",
+        "nats_out_max_bytes",
+        "nats_in_max_msgs",
+        "nats_in_max_bytes",
+        "nats_max_msg_size",
+    )
+    @classmethod
+    def _positive_limit(cls, value: int) -> int:
+        if value <= 0:
+            raise ValueError("stream limits must be positive")
+        return value
 
     @field_validator("node_id")
     @classmethod
@@ -111,3 +135,7 @@ class Settings(BaseSettings):
     @property
     def keys_dir(self) -> Path:
         return self.data_dir / "keys"
+
+    @property
+    def nats_nkey_seed_file(self) -> Path:
+        return self.nats_nkey_file or self.data_dir / "nats" / "service.nk"

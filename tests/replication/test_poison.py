@@ -112,8 +112,8 @@ def poison(federation: Federation) -> list[bytes]:
     return shapes
 
 
-async def publish_all(url: str, messages: list[bytes]) -> None:
-    nc = await nats.connect(url)
+async def publish_all(options: dict[str, Any], messages: list[bytes]) -> None:
+    nc = await nats.connect(**options)
     try:
         js = nc.jetstream()
         futures = [await js.publish_async(SUBJECT, data) for data in messages]
@@ -122,8 +122,8 @@ async def publish_all(url: str, messages: list[bytes]) -> None:
         await nc.close()
 
 
-async def consumer_state(url: str, node: str) -> tuple[int, int, int]:
-    nc = await nats.connect(url)
+async def consumer_state(options: dict[str, Any], node: str) -> tuple[int, int, int]:
+    nc = await nats.connect(**options)
     try:
         info = await nc.jetstream().consumer_info(in_stream(node), consumer_name(node))
         return int(info.num_pending or 0), int(info.num_ack_pending), int(info.num_redelivered)
@@ -134,8 +134,9 @@ async def consumer_state(url: str, node: str) -> tuple[int, int, int]:
 def test_flood_of_poison_is_dead_lettered_and_records_still_flow(pair: FederationClient) -> None:
     federation = pair.federation
     assert federation.topology is not None
-    county_url = federation.topology.get("huanglong").nats
-    province_url = federation.topology.get("shaanxi").nats
+    # The county's own credentials: a county whose node is compromised floods its own subject.
+    county_url = federation.nats_options("huanglong")
+    province_url = federation.nats_options("shaanxi")
     first = pair.create_record("huanglong", {"category": "practice", "title": "洪水前"})
     wait_for(lambda: pair.record_version("shaanxi", first["id"]) == 1, message="first record")
 
