@@ -440,10 +440,11 @@ def pki_init_ca(
     force: Annotated[bool, typer.Option("--force", help="Replace an existing CA.")] = False,
 ) -> None:
     """Make the federation's CA: an Ed25519 key (keep it offline) and its self-signed cert."""
+    from node.clock import make_clock
     from node.pki import CA_CERT_FILE, PkiError, init_ca
 
     try:
-        init_ca(ca_dir, name=name, force=force)
+        init_ca(ca_dir, name=name, force=force, now=make_clock(None).now())
     except PkiError as exc:
         raise fail(str(exc)) from exc
     typer.echo(f"CA certificate: {ca_dir / CA_CERT_FILE}; give it to every node")
@@ -460,6 +461,7 @@ def pki_issue(
     """Certify the node's Ed25519 key listed in the topology: server.crt (its leaf listener, SANs
     from its addresses) and client.crt (CN=<node id>, its link to its parent), plus ca.crt.
     Only public material is needed: copy the three files to DATA_DIR/tls on the node."""
+    from node.clock import make_clock
     from node.pki import PkiError, issue_node_certificates, load_ca, write_node_certificates
     from node.topology import TopologyError, load_topology
 
@@ -470,7 +472,9 @@ def pki_issue(
         raise fail(str(exc)) from exc
     if node_id not in tree:
         raise fail(f"node {node_id!r} is not in {topology}")
-    write_node_certificates(ca, issue_node_certificates(ca, tree.get(node_id), days=days), out)
+    now = make_clock(None).now()
+    certificates = issue_node_certificates(ca, tree.get(node_id), days=days, now=now)
+    write_node_certificates(ca, certificates, out)
     typer.echo(f"certificates of {node_id} in {out}")
 
 

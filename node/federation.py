@@ -137,7 +137,8 @@ class Federation:
         self.base_dir.mkdir(parents=True, exist_ok=True)
         infos: list[NodeInfo] = []
         ports: dict[str, tuple[int, int, int]] = {}
-        self.ca = init_ca(self.ca_dir, force=True)
+        now = make_clock(self.clock_file).now()
+        self.ca = init_ca(self.ca_dir, force=True, now=now)
         for index, (node_id, name, parent) in enumerate(self.tree):
             keys = generate_keys()
             node_dir = self.base_dir / node_id
@@ -163,7 +164,9 @@ class Federation:
         for node_id, name, _parent in self.tree:
             node_dir = self.base_dir / node_id
             write_node_certificates(
-                self.ca, issue_node_certificates(self.ca, topology.get(node_id)), node_dir / "tls"
+                self.ca,
+                issue_node_certificates(self.ca, topology.get(node_id), now=now),
+                node_dir / "tls",
             )
             url = self.database_urls.get(node_id) or f"sqlite:///{node_dir / 'node.db'}"
             upgrade_database(url)

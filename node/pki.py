@@ -117,10 +117,10 @@ def init_ca(
     name: str = "fedshare federation CA",
     days: int = CA_DAYS,
     force: bool = False,
-    now: dt.datetime | None = None,
+    now: dt.datetime,
 ) -> CertificateAuthority:
-    """Make a CA key (``ca.key``, 0600) and its self-signed certificate (``ca.crt``)."""
-    now = now or dt.datetime.now(dt.UTC)
+    """Make a CA key (``ca.key``, 0600) and its self-signed certificate (``ca.crt``), valid from
+    ``now`` (the caller's clock)."""
     key = Ed25519PrivateKey.generate()
     subject = _name(name)
     cert = (
@@ -237,12 +237,11 @@ def issue_node_certificates(
     node: NodeInfo,
     *,
     days: int = NODE_DAYS,
-    now: dt.datetime | None = None,
+    now: dt.datetime,
 ) -> NodeCertificates:
     """Certify the Ed25519 key the topology lists for ``node``: a server certificate for its
     listeners (SANs from its ``leaf`` and ``nats`` addresses) and a client certificate naming it
-    (``CN=<id>,O=fedshare``) for its leaf link to its parent."""
-    now = now or dt.datetime.now(dt.UTC)
+    (``CN=<id>,O=fedshare``) for its leaf link to its parent. Valid from ``now``."""
     public_key = Ed25519PublicKey.from_public_bytes(b64d(node.signing_key))
     server = _issue(
         ca,

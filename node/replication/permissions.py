@@ -32,13 +32,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from node.replication.routing import (
+    consumer_name,
     down_subject,
+    in_stream,
     inbox_prefix,
+    out_stream,
     out_subjects,
     source_deliver_prefix,
     up_subject,
 )
-from node.replication.service import consumer_name, in_stream, out_stream
 from node.topology import Topology
 
 # Replies to the consumer-create requests a server sends for stream sourcing.

@@ -25,6 +25,20 @@ def out_subjects(node: str) -> str:
     return f"fs.{node}.>"
 
 
+def out_stream(node: str) -> str:
+    """The node's outbound stream (the same names as ``node.replication.service``'s, which the
+    layers keep from being imported here; a test holds them equal)."""
+    return f"OUT_{node}"
+
+
+def in_stream(node: str) -> str:
+    return f"IN_{node}"
+
+
+def consumer_name(node: str) -> str:
+    return f"apply_{node}"
+
+
 def source_deliver_prefix(receiver: str, sender: str) -> str:
     """Where ``sender``'s server delivers what ``receiver``'s inbound stream sources from it
     (nats-server appends ``.S.<random>``). One prefix per link and direction, so that a leaf

@@ -6,6 +6,7 @@ from __future__ import annotations
 import stat
 import subprocess
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -60,7 +61,7 @@ def test_init_ca_keeps_its_key_private_and_refuses_to_overwrite(tmp_path: Path) 
     assert again.exit_code == 1
     assert "refusing to overwrite" in again.output
     with pytest.raises(PkiError):
-        init_ca(tmp_path / "ca")
+        init_ca(tmp_path / "ca", now=datetime.now(UTC))
 
 
 def test_issue_certifies_the_topology_key_with_the_right_names(

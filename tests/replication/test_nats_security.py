@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -128,9 +129,12 @@ def test_forged_credentials_are_refused(fed: Federation, tmp_path: Path) -> None
         assert "uthorization" in refused
 
     # A certificate for yichuan's very key and name, from another CA.
-    rogue = init_ca(tmp_path / "rogue-ca")
+    now = datetime.now(UTC)
+    rogue = init_ca(tmp_path / "rogue-ca", now=now)
     write_node_certificates(
-        rogue, issue_node_certificates(rogue, fed.topology.get("yichuan")), tmp_path / "rogue"
+        rogue,
+        issue_node_certificates(rogue, fed.topology.get("yichuan"), now=now),
+        tmp_path / "rogue",
     )
     with pytest.raises(LeafRefused):
         leaf(fed, "yanan", "yichuan", cert=tmp_path / "rogue" / "client.crt")
