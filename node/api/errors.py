@@ -33,6 +33,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (409, "Conflicts with stored state (e.g. not_origin, record_deleted, database_conflict)"),
         (413, "Request body over the cap (payload_too_large)"),
         (422, "Invalid input (e.g. malformed_json, invalid_unicode, unknown_category)"),
+        (429, "Too many failed requests from this address; see Retry-After (rate_limited)"),
         (500, "The database refused a statement; nothing was stored (database_error)"),
         (
             503,
