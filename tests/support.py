@@ -4,7 +4,9 @@ clients, direct DB reads, a cuttable link."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -31,6 +33,24 @@ def wait_for(
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {message} (last: {last!r})")
+
+
+@contextmanager
+def prepared_federation(
+    base_dir: Path, tree: list[tuple[str, str, str | None]], *, start: bool = False
+) -> Iterator[FederationClient]:
+    """A subprocess federation of ``tree`` prepared in ``base_dir`` (started if ``start``), with a
+    client; stopped afterwards."""
+    federation = Federation(base_dir, tree)
+    federation.prepare()
+    client = FederationClient(federation)
+    try:
+        if start:
+            federation.start()
+        yield client
+    finally:
+        client.close()
+        federation.stop()
 
 
 class FederationClient:

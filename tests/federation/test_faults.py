@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from node.federation import Federation, leaf_port_of
-from tests.support import FederationClient, LinkProxy, wait_for
+from node.federation import leaf_port_of
+from tests.support import FederationClient, LinkProxy, prepared_federation, wait_for
 
 pytestmark = pytest.mark.federation
 
@@ -29,12 +29,8 @@ CUT_MS = LINK_CUT_SECONDS * 1000
 
 @pytest.fixture
 def chain(tmp_path: Path) -> Iterator[FederationClient]:
-    federation = Federation(tmp_path / "fed", CHAIN)
-    federation.prepare()
-    client = FederationClient(federation)
-    yield client
-    client.close()
-    federation.stop()
+    with prepared_federation(tmp_path / "fed", CHAIN) as client:
+        yield client
 
 
 class Writer(threading.Thread):

@@ -24,7 +24,7 @@ from node.federation import Federation
 from node.ids import is_uuid, uuid7
 from node.replication.envelope import MAX_ENVELOPE_BYTES, seal_envelope
 from node.replication.service import consumer_name, in_stream
-from tests.support import FederationClient, wait_for
+from tests.support import FederationClient, prepared_federation, wait_for
 
 pytestmark = pytest.mark.federation
 
@@ -35,13 +35,8 @@ FLOOD = 2000
 
 @pytest.fixture
 def pair(tmp_path: Path) -> Iterator[FederationClient]:
-    federation = Federation(tmp_path / "fed", PAIR)
-    federation.prepare()
-    client = FederationClient(federation)
-    federation.start()
-    yield client
-    client.close()
-    federation.stop()
+    with prepared_federation(tmp_path / "fed", PAIR, start=True) as client:
+        yield client
 
 
 def poison(federation: Federation) -> list[bytes]:

@@ -15,8 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from node.federation import Federation
-from tests.support import FederationClient, wait_for
+from tests.support import FederationClient, prepared_federation, wait_for
 
 pytestmark = pytest.mark.federation
 
@@ -25,12 +24,8 @@ PAIR = [("central", "中央", None), ("huanglong", "黄龙县", "central")]
 
 @pytest.fixture
 def pair(tmp_path: Path) -> Iterator[FederationClient]:
-    federation = Federation(tmp_path / "fed", PAIR)
-    federation.prepare()
-    client = FederationClient(federation)
-    yield client
-    client.close()
-    federation.stop()
+    with prepared_federation(tmp_path / "fed", PAIR) as client:
+        yield client
 
 
 def source_resets(client: FederationClient, node: str, peer: str) -> float:
