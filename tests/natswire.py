@@ -142,6 +142,12 @@ class RawLeaf:
                 return frame
         return None
 
+    def round_trip(self, timeout: float = 5.0) -> None:
+        """PING and wait for the PONG: the server has processed everything sent before it."""
+        self._send(b"PING\r\n")
+        if self.wait_for(lambda f: f.op == "PONG", timeout) is None:
+            raise AssertionError("no PONG from the server")
+
     def close(self) -> None:
         try:
             self.sock.close()
