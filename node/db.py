@@ -64,12 +64,18 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
-def upgrade_database(url: str, revision: str = "heads") -> None:
-    """Run the Alembic migrations up to ``revision``: the only way the schema is created."""
-    from alembic import command
+def alembic_config(url: str) -> Any:
+    """The Alembic configuration of the database at ``url``."""
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    command.upgrade(config, revision)
+    return config
+
+
+def upgrade_database(url: str, revision: str = "heads") -> None:
+    """Run the Alembic migrations up to ``revision``: the only way the schema is created."""
+    from alembic import command
+
+    command.upgrade(alembic_config(url), revision)

@@ -15,10 +15,12 @@ from node.crypto import NodeKeys, load_keys
 from node.db import make_engine, make_sessionmaker
 from node.ledger import handlers as ledger_handlers
 from node.orders import handlers as order_handlers
+from node.orders.service import OrderAccessForRelease
 from node.policy import PolicyEngine
 from node.records import handlers as record_handlers
 from node.records.ports import GRANTED_CONTENT
 from node.release import handlers as release_handlers
+from node.release.ports import ORDER_ACCESS
 from node.release.service import ReleasedToReaders
 from node.settings import Settings
 from node.topology import NodeInfo, Topology, load_topology
@@ -35,6 +37,7 @@ def wire_domains(ctx: NodeContext) -> None:
     ):
         ctx.kinds.register(spec)
     ctx.provide(GRANTED_CONTENT, ReleasedToReaders())
+    ctx.provide(ORDER_ACCESS, OrderAccessForRelease())
 
 
 def make_context(

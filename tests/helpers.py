@@ -76,3 +76,17 @@ def refuse_inserts(engine: Engine, table: str, *, constraint: bool = True) -> No
     with engine.begin() as conn:
         for statement in statements:
             conn.execute(text(statement))
+
+
+def approve_order_requests(fed: Any, order_id: str, origin: str = "shaanxi") -> None:
+    """The origin's two approvers approve every access request an order filed (an in-process
+    ``MiniFederation``; the second approver is made on first use)."""
+    node = fed[origin]
+    if "approver2" not in node.tokens:
+        node.tokens["approver2"] = node.user("approver", name=f"{origin}-approver-2")
+    rows = fed.rows(origin, "SELECT id FROM access_requests WHERE order_id = :o", o=order_id)
+    assert rows, "the order filed no access request"
+    for (request_id,) in rows:
+        for role in ("approver", "approver2"):
+            path = f"/api/v1/access-requests/{request_id}/approve"
+            ok(call(node, "POST", path, role, json={"comment": "同意交办核查"}))

@@ -53,8 +53,9 @@ class Order(Base):
 
 
 class OrderAttachment(Base):
-    """A record referred to by an order. ``granted``: a case-secret record of the issuer that the
-    addressee's handler may read for the order's life (an explicit, audited grant)."""
+    """A record referred to by an order. ``granted`` (a name kept from the withdrawn shortcut): a
+    case-secret record of the issuer for which the order filed access requests for its
+    addressees; the origin's approvers decide them (DESIGN §6)."""
 
     __tablename__ = "order_attachments"
 

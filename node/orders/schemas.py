@@ -40,10 +40,12 @@ class OrderCreate(BaseModel):
     attachments: list[RecordId] = Field(
         default_factory=list, max_length=100, description="ids of records held here"
     )
-    grant_secret_attachments: bool = Field(
+    request_secret_access: bool = Field(
         default=False,
-        description="explicitly grant the addressees' handlers access to attached case-secret "
-        "records of this node for the order's life (audited)",
+        description="file, for each addressee, an access request for each attached case-secret "
+        "record of this node: the addressee's handler reads it only once this node's approvers "
+        "approve (the category's number of approvals), for the grant's capped time, and at the "
+        "latest until the order closes",
     )
     deadline: UtcDateTime
 
@@ -82,7 +84,10 @@ class AttachmentOut(BaseModel):
     origin: str
     classification: str
     category: str
-    granted: bool
+    access_requested: bool = Field(
+        description="a case-secret record of the issuer: access requests were filed for the "
+        "addressees (see /api/v1/access-requests)"
+    )
 
 
 class EventOut(BaseModel):

@@ -1,5 +1,6 @@
 """Relay-inspection orders: issuing, the user actions on each addressee's state
-(``node.orders.state``), grants for attached case-secret records, and sending every change.
+(``node.orders.state``), access requests for attached case-secret records (decided by the
+origin's approvers like any other: DESIGN §6), and sending every change.
 
 Every change is written with its audit entry and its outbound envelopes in one transaction: an
 ``order-update`` to the other end (notes and report id: encrypted for that node) and an
@@ -10,7 +11,7 @@ arrives is applied by ``node.orders.handlers``.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -50,10 +51,6 @@ from node.records.wire import record_wire
 from node.release import service as release
 from node.replication.kinds import Kind
 
-# A grant made by an order lasts until the order is closed, at most this long after its deadline.
-GRANT_GRACE = timedelta(days=30)
-GRANT_SOURCE = "order"
-
 
 def summary_destinations(ctx: NodeContext, issuer: str, addressee: str) -> list[str]:
     """Every node whose subtree holds the addressee, but the issuer (which holds it in full)."""
@@ -92,7 +89,7 @@ def _attachment(
     record_id: str,
     addressees: list[str],
     *,
-    grant: bool,
+    request_access: bool,
 ) -> OrderAttachment:
     if not is_uuid(record_id):
         raise InvalidInput("attachment ids must be record UUIDs", code="invalid_id")
@@ -121,7 +118,7 @@ def _attachment(
                 "or its named parties",
                 code="attachment_not_shareable",
             )
-    granted = False
+    requested = False
     if record.classification == "secret":
         for addressee in addressees:
             if record.origin == addressee:
@@ -132,26 +129,20 @@ def _attachment(
                     "addressed to its origin",
                     code="attachment_not_grantable",
                 )
-            if not policy.allows_on_record(actor, "order-grant", record):
-                raise PermissionDenied(
-                    "not permitted to grant this record",
-                    action="order-grant",
-                    object_type="record",
-                    object_id=record.id,
-                )
-            if not grant:
+            if not request_access:
                 raise InvalidInput(
-                    "attaching a case-secret record grants the addressee access: confirm with "
-                    "grant_secret_attachments",
-                    code="grant_not_confirmed",
+                    "the addressees may read an attached case-secret record only once the "
+                    "origin's approvers approve: confirm with request_secret_access to file "
+                    "those access requests",
+                    code="access_request_not_confirmed",
                 )
-            granted = True
+            requested = True
     return OrderAttachment(
         record_id=record.id,
         record_origin=record.origin,
         classification=record.classification,
         category=record.category,
-        granted=granted,
+        granted=requested,
     )
 
 
@@ -163,7 +154,9 @@ def issue_order(session: Session, ctx: NodeContext, actor: Actor, data: OrderCre
     now = ctx.clock.now()
     deadline = check_deadline(data.deadline, now)
     attachments = [
-        _attachment(session, ctx, actor, record_id, addressees, grant=data.grant_secret_attachments)
+        _attachment(
+            session, ctx, actor, record_id, addressees, request_access=data.request_secret_access
+        )
         for record_id in dict.fromkeys(a.lower() for a in data.attachments)
     ]
     order = Order(
@@ -193,17 +186,7 @@ def issue_order(session: Session, ctx: NodeContext, actor: Actor, data: OrderCre
         object_id=order.id,
         reason=f"to {', '.join(addressees)}",
     )
-    for attachment in attachments:
-        if attachment.granted:
-            audited(
-                session,
-                ctx,
-                actor,
-                "order-grant",
-                object_type="record",
-                object_id=attachment.record_id,
-                reason=f"order {order.id}: for the handlers at {', '.join(addressees)}",
-            )
+    _request_access(session, ctx, actor, order, now)
     _send_stubs(session, ctx, order)
     ctx.outbox.send(session, Kind.ORDER, order_wire(order), dest=addressees, encrypt=True)
     for target in targets:
@@ -337,12 +320,30 @@ def transition(
         reason=f"{addressee}: {target.state}",
     )
     if action == "close":
-        _revoke_grants(session, ctx, actor, order, addressee, now)
+        _end_access(session, ctx, actor, order, addressee, now)
     send_change(session, ctx, target, event)
     return order
 
 
-# -- grants for attached case-secret records -----------------------------------------------------
+# -- access to attached case-secret records (DESIGN §6: no side door) ---------------------------
+
+
+def _request_access(
+    session: Session, ctx: NodeContext, actor: Actor, order: Order, now: datetime
+) -> None:
+    """File, for each addressee, an access request for each case-secret record of ours the order
+    carries: the origin's approvers decide it like any other request."""
+    for attachment in order.attachments:
+        if not attachment.granted:
+            continue
+        record = session.get(Record, attachment.record_id)
+        if record is None:
+            continue
+        for addressee in order.addressees:
+            if addressee != record.origin:
+                release.file_order_request(
+                    session, ctx, actor, record, order_id=order.id, addressee=addressee, now=now
+                )
 
 
 def grant_attachments(
@@ -353,44 +354,30 @@ def grant_attachments(
     event: OrderEvent,
     now: datetime,
 ) -> None:
-    """The addressee's handler acknowledged: grant them each case-secret attachment of ours,
-    for the order's life, and release the content sealed for their node (node.release)."""
-    for attachment in order.attachments:
-        if not attachment.granted or attachment.record_origin != ctx.node_id:
-            continue
-        record = session.get(Record, attachment.record_id)
-        if record is None or record.deleted or record.is_stub:
-            continue
-        grant = release.open_grant(
-            session,
-            ctx,
-            record_id=record.id,
-            grantee_id=event.actor_id or "",
-            grantee_name=event.actor,
-            grantee_node=target.addressee,
-            source=GRANT_SOURCE,
-            request_id=None,
-            order_id=order.id,
-            now=now,
-            expires_at=max(as_aware(order.deadline), now) + GRANT_GRACE,
-            reason=f"order {order.id}: handler {event.actor}@{target.addressee}",
-        )
-        release.release_grant(session, ctx, grant, record)
-        release.announce(session, ctx, "granted", request=None, grant=grant)
+    """The addressee's handler acknowledged: whatever the origin's approvers have approved for
+    them is granted now (what they approve later is granted when they do)."""
+    release.grant_for_order(
+        session,
+        ctx,
+        order_id=order.id,
+        addressee=target.addressee,
+        handler=(event.actor_id or "", event.actor),
+        now=now,
+    )
 
 
-def _revoke_grants(
+def _end_access(
     session: Session, ctx: NodeContext, actor: Actor, order: Order, addressee: str, now: datetime
 ) -> None:
-    """The order is closed for ``addressee``: its grants end now; the grantee's node deletes the
-    released content when the revocation reaches it."""
+    """The order is closed for ``addressee``: its grants end now (the grantee's node deletes the
+    released content when the revocation reaches it) and its undecided requests are withdrawn."""
     grants = (
         session.execute(
             select(Grant)
             .where(
                 Grant.order_id == order.id,
                 Grant.grantee_node == addressee,
-                Grant.source == GRANT_SOURCE,
+                Grant.record_origin == ctx.node_id,
                 Grant.revoked_at.is_(None),
             )
             .with_for_update()
@@ -407,11 +394,29 @@ def _revoke_grants(
             now=now,
             reason=f"order {order.id} closed for {addressee}",
         )
+    release.withdraw_order_requests(session, ctx, order_id=order.id, addressee=addressee, now=now)
+
+
+class OrderAccessForRelease:
+    """``node.release.ports.OrderAccess``: who handles an order at an addressee, and whether it
+    is still open there, as the issuer holds it."""
+
+    def handler(self, session: Session, order_id: str, addressee: str) -> tuple[str, str] | None:
+        target = session.get(OrderTarget, (order_id, addressee))
+        if target is None or target.held_as != ISSUER or target.acknowledged_at is None:
+            return None
+        if not target.handler_name:
+            return None
+        return target.handler_id or "", target.handler_name
+
+    def is_open(self, session: Session, order_id: str, addressee: str) -> bool:
+        target = session.get(OrderTarget, (order_id, addressee))
+        return target is not None and target.state != "closed"
 
 
 def _send_stubs(session: Session, ctx: NodeContext, order: Order) -> None:
-    """An addressee granted one of our case-secret records gets its stub (metadata only), so that
-    released content has a record to belong to there."""
+    """An addressee we filed access requests for, to one of our case-secret records, gets its
+    stub (metadata only), so that released content has a record to belong to there."""
     for attachment in order.attachments:
         if not attachment.granted:
             continue

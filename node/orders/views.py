@@ -120,7 +120,7 @@ def order_out(
                 origin=a.record_origin,
                 classification=a.classification,
                 category=a.category,
-                granted=a.granted,
+                access_requested=a.granted,
             )
             for a in order.attachments
         ],

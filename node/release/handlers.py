@@ -82,6 +82,9 @@ def apply_access_request(
 ) -> Applied:
     if wire.requester_node != envelope.origin:
         raise envelope.reject("origin_mismatch")
+    if wire.order_id is not None or wire.for_node is not None:
+        # Only the origin files a request on an order addressee's behalf, and at home.
+        raise envelope.reject("not_permitted")
     try:
         check_reason(wire.reason or "")
     except InvalidInput as exc:
@@ -165,7 +168,7 @@ def apply_grant_event(
         and (
             grant_wire.request_id != request.id
             or grant_wire.record_id != request.record_id
-            or grant_wire.grantee_node != request.requester_node
+            or grant_wire.grantee_node != (request.for_node or request.requester_node)
         )
     ):
         raise envelope.reject("malformed")
@@ -173,7 +176,7 @@ def apply_grant_event(
         _check_origin(session, envelope, request.record_id, request.record_origin)
         _check_known_request(session, envelope, request)
         if session.get(AccessRequest, request.id) is None:
-            _check_audience(ctx, envelope, request.requester_node)
+            _check_audience(ctx, envelope, request.for_node or request.requester_node)
     if grant_wire is not None:
         _check_origin(session, envelope, grant_wire.record_id, grant_wire.record_origin)
         _check_known_grant(session, envelope, grant_wire)
@@ -315,6 +318,8 @@ def apply_snapshot(session: Session, event: GrantEventWire) -> Grant | None:
                 "decided_at",
                 "grant_id",
                 "revision",
+                "order_id",
+                "for_node",
             ):
                 setattr(req, name, getattr(wire, name))
             known = {d.id for d in req.decisions} | {d.approver_id for d in req.decisions}

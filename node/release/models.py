@@ -41,6 +41,16 @@ class AccessRequest(Base):
     grant_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     # Bumped by the origin on every change; a copy elsewhere applies only newer snapshots.
     revision: Mapped[int] = mapped_column(Integer)
+    # A request an order's issuer filed on an addressee's behalf (DESIGN §6): the order, and the
+    # addressee node whose handler becomes the grantee. None: an ordinary request, for the
+    # requester.
+    order_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    for_node: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+    @property
+    def grantee_node(self) -> str:
+        """The node whose user the grant is for."""
+        return self.for_node or self.requester_node
 
     decisions: Mapped[list[AccessDecision]] = relationship(
         back_populates="request",
@@ -54,6 +64,7 @@ class AccessRequest(Base):
         Index("ix_access_requests_requester", "requester_id"),
         Index("ix_access_requests_record", "record_id"),
         Index("ix_access_requests_created", "created_at"),
+        Index("ix_access_requests_order", "order_id", "for_node"),
     )
 
 

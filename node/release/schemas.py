@@ -22,9 +22,11 @@ Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 Reason = Annotated[str, StringConstraints(max_length=2000), AfterValidator(clean_text)]
 Comment = Annotated[str, StringConstraints(max_length=1000), AfterValidator(clean_text)]
 
-Status = Literal["pending", "active", "expired", "revoked", "denied", "request_expired"]
-"""Effective state: pending (awaiting decisions), denied, request_expired (undecided in time),
-active (granted, within its time), expired (its time is over), revoked."""
+Status = Literal["pending", "approved", "active", "expired", "revoked", "denied", "request_expired"]
+"""Effective state: pending (awaiting decisions), denied, request_expired (undecided in time, or
+withdrawn when its order closed), approved (an order's request: approved, granted once the
+addressee's handler acknowledges), active (granted, within its time), expired (its time is over),
+revoked."""
 
 
 class AccessRequestCreate(BaseModel):

@@ -7,6 +7,10 @@ Rules kept here (the API and the envelope handlers both come through these funct
 - Only approvers at the origin decide. The requester never decides their own request; each approver
   decides once, so N approvals come from N different approvers; the category sets N; one deny
   settles the request as denied (deny wins); an undecided request expires.
+- An order's issuer attaching a case-secret record of this node files a request for each
+  addressee (``file_order_request``): the same approvers and rules decide it; the grant goes to the
+  addressee's handler (from acknowledgement on, its clock still started by the deciding approval)
+  and ends at the latest when the order closes for them. There is no other way to a grant.
 - The grant's clock starts at the deciding approval; its length is the shortest of what was asked
   for, what any approver allowed, and ``MAX_GRANT_S``. The content then travels sealed for the
   grantee's node only (kind ``release``). The origin's approvers (and security officers) revoke.
@@ -37,8 +41,15 @@ from node.records.ports import ReleasedText
 from node.records.service import load_record
 from node.release import content
 from node.release.models import AccessDecision, AccessRequest, GrantRead
+from node.release.ports import ORDER_ACCESS
 from node.release.queries import load_grant, load_request, request_status
-from node.release.schemas import MAX_GRANT_S, AccessRequestCreate, ApproveIn, DenyIn
+from node.release.schemas import (
+    DEFAULT_RESPOND_S,
+    MAX_GRANT_S,
+    AccessRequestCreate,
+    ApproveIn,
+    DenyIn,
+)
 from node.release.wire import (
     GrantEventWire,
     ReleasedRecordWire,
@@ -53,6 +64,9 @@ from node.replication.kinds import Kind
 MIN_REASON_CHARS = 8
 MIN_REASON_DISTINCT = 4
 SOURCE_APPROVAL = "approval"
+SOURCE_LEGACY_ORDER = "order-legacy"
+"""A grant made by the withdrawn order shortcut (no approval), marked by migration 0010: the sweep
+ends it."""
 
 
 # -- who hears about a request --------------------------------------------------------------
@@ -81,7 +95,7 @@ def announce(
 ) -> None:
     """Send the origin's current view of a request and its grant to the audience (sealed)."""
     if request is not None:
-        ends = (request.record_origin, request.requester_node)
+        ends = (request.record_origin, request.grantee_node)
     elif grant is not None:
         ends = (grant.record_origin, grant.grantee_node)
     else:
@@ -190,6 +204,133 @@ def create_request(
     return req
 
 
+def file_order_request(
+    session: Session,
+    ctx: NodeContext,
+    actor: Actor,
+    record: Record,
+    *,
+    order_id: str,
+    addressee: str,
+    now: datetime,
+) -> AccessRequest:
+    """At the origin: the order's issuer (``actor``) asks, on ``addressee``'s behalf, for its
+    handler to read ``record``; decided like any request, by the origin's approvers."""
+    category = ctx.policy.categories.get(record.category)
+    if category is None:
+        raise Conflict("the record's category is not known here", code="unknown_category")
+    req = AccessRequest(
+        id=uuid7(),
+        record_id=record.id,
+        record_origin=ctx.node_id,
+        category=record.category,
+        requester_id=actor.user_id,
+        requester_name=actor.name,
+        requester_role=actor.role,
+        requester_node=actor.node,
+        reason=f"order {order_id}: for the handler at {addressee}",
+        wanted_s=MAX_GRANT_S,
+        approvals_needed=category.approvals,
+        status="pending",
+        created_at=now,
+        expires_at=now + timedelta(seconds=DEFAULT_RESPOND_S),
+        decided_at=None,
+        grant_id=None,
+        revision=1,
+        order_id=order_id,
+        for_node=addressee,
+    )
+    session.add(req)
+    audited(
+        session,
+        ctx,
+        actor,
+        "request-access",
+        object_type="record",
+        object_id=record.id,
+        reason=f"request {req.id}: order {order_id} for {addressee}",
+    )
+    announce(session, ctx, "requested", request=req, grant=None)
+    return req
+
+
+def grant_for_order(
+    session: Session,
+    ctx: NodeContext,
+    *,
+    order_id: str,
+    addressee: str,
+    handler: tuple[str, str],
+    now: datetime,
+) -> list[Grant]:
+    """The addressee's handler is known (they acknowledged): grant them what the origin's
+    approvers already approved for the order, for what is left of each approval's time."""
+    approved = (
+        session.execute(
+            select(AccessRequest)
+            .where(
+                AccessRequest.order_id == order_id,
+                AccessRequest.for_node == addressee,
+                AccessRequest.record_origin == ctx.node_id,
+                AccessRequest.status == "approved",
+                AccessRequest.grant_id.is_(None),
+            )
+            .with_for_update()
+        )
+        .scalars()
+        .all()
+    )
+    grants = []
+    for req in approved:
+        record = session.get(Record, req.record_id)
+        if record is None or record.deleted or req.decided_at is None:
+            continue
+        expires_at = as_aware(req.decided_at) + timedelta(seconds=_granted_seconds(req))
+        if expires_at <= now:
+            continue
+        grant = _open_request_grant(session, ctx, req, handler, granted_at=now, until=expires_at)
+        release_grant(session, ctx, grant, record)
+        announce(session, ctx, "granted", request=req, grant=grant)
+        grants.append(grant)
+    return grants
+
+
+def withdraw_order_requests(
+    session: Session, ctx: NodeContext, *, order_id: str, addressee: str, now: datetime
+) -> int:
+    """The order closed for ``addressee``: its requests that have not led to a grant end."""
+    open_requests = (
+        session.execute(
+            select(AccessRequest)
+            .where(
+                AccessRequest.order_id == order_id,
+                AccessRequest.for_node == addressee,
+                AccessRequest.record_origin == ctx.node_id,
+                AccessRequest.status.in_(("pending", "approved")),
+                AccessRequest.grant_id.is_(None),
+            )
+            .with_for_update()
+        )
+        .scalars()
+        .all()
+    )
+    for req in open_requests:
+        req.status = "expired"
+        req.decided_at = req.decided_at or now
+        req.revision += 1
+        audited(
+            session,
+            ctx,
+            SYSTEM_ACTOR,
+            "request-withdrawn",
+            object_type="record",
+            object_id=req.record_id,
+            reason=f"request {req.id}: order {order_id} closed for {addressee}",
+        )
+        announce(session, ctx, "request_expired", request=req, grant=None)
+    return len(open_requests)
+
+
 # -- decisions at the origin ----------------------------------------------------------------
 
 
@@ -284,6 +425,11 @@ def approve_request(
     req, record, now = _pending_request(session, ctx, actor, request_id, action="approve")
     if record.deleted:
         raise Conflict("the record is deleted", code="record_deleted")
+    order_access = ctx.port(ORDER_ACCESS)
+    if req.order_id is not None and not order_access.is_open(
+        session, req.order_id, req.grantee_node
+    ):
+        raise Conflict("the order this request is for is closed", code="order_closed")
     if data.duration_s is not None and data.duration_s > req.wanted_s:
         raise InvalidInput(
             "an approval may shorten a grant, never lengthen it", code="duration_too_long"
@@ -301,36 +447,54 @@ def approve_request(
     )
     approvals = [d for d in req.decisions if d.decision == "approve"]
     grant = None
-    if len({(d.approver_id, d.approver_node) for d in approvals}) >= req.approvals_needed:
-        grant = _start_grant(session, ctx, req, approvals, now)
-        release_grant(session, ctx, grant, record)
-    announce(session, ctx, "approved" if grant else "approval", request=req, grant=grant)
+    settled = len({(d.approver_id, d.approver_node) for d in approvals}) >= req.approvals_needed
+    if settled:
+        req.status = "approved"
+        req.decided_at = now
+        # An order's request is granted to the addressee's handler: at once if they have
+        # acknowledged, else when they do (``grant_for_order``).
+        grantee = (
+            (req.requester_id, req.requester_name)
+            if req.order_id is None
+            else order_access.handler(session, req.order_id, req.grantee_node)
+        )
+        if grantee is not None:
+            until = now + timedelta(seconds=_granted_seconds(req))
+            grant = _open_request_grant(session, ctx, req, grantee, granted_at=now, until=until)
+            release_grant(session, ctx, grant, record)
+    announce(session, ctx, "approved" if settled else "approval", request=req, grant=grant)
     return req
 
 
-def _start_grant(
+def _granted_seconds(req: AccessRequest) -> int:
+    """The grant's length: the shortest of what was asked, what any approver allowed, the cap."""
+    approvals = [d for d in req.decisions if d.decision == "approve"]
+    return min([req.wanted_s, MAX_GRANT_S] + [d.duration_s for d in approvals if d.duration_s])
+
+
+def _open_request_grant(
     session: Session,
     ctx: NodeContext,
     req: AccessRequest,
-    approvals: list[AccessDecision],
-    now: datetime,
+    grantee: tuple[str, str],
+    *,
+    granted_at: datetime,
+    until: datetime,
 ) -> Grant:
-    seconds = min([req.wanted_s, MAX_GRANT_S] + [d.duration_s for d in approvals if d.duration_s])
-    req.status = "approved"
-    req.decided_at = now
+    grantee_id, grantee_name = grantee
     grant = open_grant(
         session,
         ctx,
         record_id=req.record_id,
-        grantee_id=req.requester_id,
-        grantee_name=req.requester_name,
-        grantee_node=req.requester_node,
+        grantee_id=grantee_id,
+        grantee_name=grantee_name,
+        grantee_node=req.grantee_node,
         source=SOURCE_APPROVAL,
         request_id=req.id,
-        order_id=None,
-        now=now,
-        expires_at=now + timedelta(seconds=seconds),
-        reason=f"request {req.id}: {req.requester_name}@{req.requester_node}, {seconds}s",
+        order_id=req.order_id,
+        now=granted_at,
+        expires_at=until,
+        reason=f"request {req.id}: {grantee_name}@{req.grantee_node}, until {until.isoformat()}",
     )
     req.grant_id = grant.id
     return grant
@@ -557,9 +721,38 @@ def sweep(session: Session, ctx: NodeContext, now: datetime, *, limit: int = 200
             object_id=grant.record_id,
             grant_id=grant.id,
         )
+    legacy = _end_legacy_order_grants(session, ctx, now, limit=limit)
     purged = content.purge_ended(session, ctx, now, limit=limit)
     session.flush()
-    return len(stale) + len(ended) + purged
+    return len(stale) + len(ended) + legacy + purged
+
+
+def _end_legacy_order_grants(
+    session: Session, ctx: NodeContext, now: datetime, *, limit: int
+) -> int:
+    """End the grants the withdrawn order shortcut made without an approval (marked by migration
+    0010): at the origin as a revocation, audited and announced; at the grantee's node by deleting
+    the content at once, without waiting for the origin's word."""
+    grants = (
+        session.execute(
+            select(Grant)
+            .where(Grant.source == SOURCE_LEGACY_ORDER, Grant.ended_at.is_(None))
+            .limit(limit)
+            .with_for_update()
+        )
+        .scalars()
+        .all()
+    )
+    why = "order-grant shortcut withdrawn: no approval"
+    for grant in grants:
+        if grant.record_origin == ctx.node_id:
+            end_grant(session, ctx, actor=SYSTEM_ACTOR, grant=grant, now=now, reason=why)
+        elif grant.grantee_node == ctx.node_id:
+            grant.revoked_at = grant.revoked_at or now
+            content.purge(session, ctx, grant, why=why, now=now)
+        else:
+            grant.ended_at = now  # a copy held for the security officers: nothing to delete
+    return len(grants)
 
 
 class ReleasedToReaders:

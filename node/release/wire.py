@@ -37,6 +37,9 @@ class RequestWire(WireModel):
     grant_id: RecordId | None = None
     revision: int = Field(ge=1)
     reason: Reason | None = None
+    # Filed by an order's issuer for an addressee (DESIGN §6): the order and that node.
+    order_id: RecordId | None = None
+    for_node: NodeId | None = None
 
     def envelope_ref(self) -> dict[str, Any]:
         return {"request": self.id}
@@ -134,6 +137,8 @@ def request_wire(req: AccessRequest, *, with_reason: bool) -> RequestWire:
         grant_id=req.grant_id,
         revision=req.revision,
         reason=req.reason if with_reason else None,
+        order_id=req.order_id,
+        for_node=req.for_node,
     )
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import node.release.handlers  # noqa: F401  (registers the release kinds in this process)
 from node.clock import iso
 from tests.conftest import NodeUnderTest
-from tests.helpers import call, error, ok, order_body
+from tests.helpers import approve_order_requests, call, error, ok, order_body
 from tests.inprocess import MiniFederation
 
 MakeFederation = Callable[..., MiniFederation]
@@ -30,8 +30,9 @@ def secret_order(fed: MiniFederation) -> tuple[dict[str, Any], dict[str, Any]]:
         ),
         201,
     )
-    body = order_body("huanglong", attachments=[clue["id"]], grant_secret_attachments=True)
+    body = order_body("huanglong", attachments=[clue["id"]], request_secret_access=True)
     order = ok(call(fed["shaanxi"], "POST", "/api/v1/orders", json=body), 201)
+    approve_order_requests(fed, order["id"])
     fed.pump()
     return clue, order
 

@@ -13,7 +13,7 @@ import node.orders.handlers  # noqa: F401  (registers the order kinds in this pr
 import node.release.handlers  # noqa: F401  (registers the release kinds in this process)
 from node.clock import iso
 from node.ids import uuid7
-from tests.helpers import call, ok, order_body
+from tests.helpers import approve_order_requests, call, ok, order_body
 from tests.inprocess import MiniFederation
 
 MakeFederation = Callable[..., MiniFederation]
@@ -32,8 +32,9 @@ def secret_order(fed: MiniFederation) -> tuple[dict[str, Any], dict[str, Any]]:
         ),
         201,
     )
-    body = order_body("huanglong", attachments=[clue["id"]], grant_secret_attachments=True)
+    body = order_body("huanglong", attachments=[clue["id"]], request_secret_access=True)
     order = ok(call(fed["shaanxi"], "POST", "/api/v1/orders", json=body), 201)
+    approve_order_requests(fed, order["id"])
     fed.pump()
     return clue, order
 
