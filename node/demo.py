@@ -10,7 +10,9 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -81,16 +83,41 @@ def _alive(pid: int) -> bool:
     return True
 
 
+SECRET_ORDER_CLUE: dict[str, object] = {
+    "category": "problem_clue",
+    "title": "关于县水利局负责人违规插手工程项目的问题线索",
+    "body": "反映县水利局负责人在河道治理工程招投标中违规打招呼,需交办核查。",
+}
+SECRET_ORDER: dict[str, object] = {
+    "title": "关于核查县水利局工程项目问题线索的督办指令",
+    "addressees": ["huanglong"],
+    "inspected_units": ["黄龙县水利局"],
+    "focus_issues": ["工程招投标", "领导干部插手工程"],
+    "request_secret_access": True,
+}
+
+
+def _post(federation: Federation, node_id: str, path: str, body: dict[str, object]) -> Any:
+    handle = federation.nodes[node_id]
+    response = httpx.post(
+        f"{handle.api_url}{path}",
+        json=body,
+        timeout=10,
+        headers={"Authorization": f"Bearer {handle.tokens['inspector']}"},
+    )
+    response.raise_for_status()
+    return response.json()
+
+
 def _seed(federation: Federation) -> None:
     for node_id, body in SAMPLES:
-        handle = federation.nodes[node_id]
-        response = httpx.post(
-            f"{handle.api_url}/api/v1/records",
-            json=body,
-            timeout=10,
-            headers={"Authorization": f"Bearer {handle.tokens['inspector']}"},
-        )
-        response.raise_for_status()
+        _post(federation, node_id, "/api/v1/records", body)
+    # A relay order carrying a case-secret clue (DESIGN §6): it files an access request for the
+    # county, which reads the clue only once two of the province's approvers approve.
+    clue = _post(federation, "shaanxi", "/api/v1/records", SECRET_ORDER_CLUE)
+    deadline = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+    order = dict(SECRET_ORDER, attachments=[clue["id"]], deadline=deadline)
+    _post(federation, "shaanxi", "/api/v1/orders", order)
 
 
 def _print_summary(federation: Federation, base_dir: Path) -> None:

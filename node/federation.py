@@ -193,6 +193,17 @@ class Federation:
                         now=clock.now(),
                     )
                     handle.tokens[role] = token
+                # A second approver: categories such as problem clues need two approvals.
+                _user, token = add_user(
+                    session,
+                    audit=audit,
+                    by=SYSTEM_ACTOR,
+                    name=f"{node_id}-approver-2",
+                    role="approver",
+                    node=node_id,
+                    now=clock.now(),
+                )
+                handle.tokens["approver-2"] = token
             engine.dispose()
             self.nodes[node_id] = handle
         return topology

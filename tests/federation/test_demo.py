@@ -35,7 +35,8 @@ def test_demo_detach_and_stop(tmp_path: Path) -> None:
         assert nodes["central"]["parent"] is None
         assert nodes["huanglong"]["parent"] == "yanan"
         for node in nodes.values():
-            assert set(node["tokens"]) == {"inspector", "approver", "security_officer", "admin"}
+            roles = {"inspector", "approver", "approver-2", "security_officer", "admin"}
+            assert set(node["tokens"]) == roles
             assert node["api"].startswith("http://127.0.0.1:")
         again = fedshare("demo", "--detach", "--dir", str(demo_dir), "--base-port", str(base_port))
         assert again.returncode != 0
@@ -53,6 +54,29 @@ def test_demo_detach_and_stop(tmp_path: Path) -> None:
         titles = {i.get("title") for i in items if not i["stub"]}
         assert "关于开展接力式巡视巡察联动的工作要求" in titles
         assert any(i["stub"] and i["category"] == "problem_clue" for i in items)
+
+        # The seeded order's case-secret clue: requested for the county, pending two approvals;
+        # the county holds it as a stub and reads nothing before then.
+        shaanxi, huanglong = nodes["shaanxi"], nodes["huanglong"]
+        approver = {"Authorization": f"Bearer {shaanxi['tokens']['approver']}"}
+        requests = httpx.get(
+            f"{shaanxi['api']}/api/v1/access-requests", headers=approver, timeout=10
+        ).json()["items"]
+        (pending,) = [r for r in requests if r["status"] == "pending"]
+        assert (pending["approvals_needed"], pending["approvals"]) == (2, 0)
+        county = {"Authorization": f"Bearer {huanglong['tokens']['inspector']}"}
+
+        def county_holds_stub() -> dict[str, object] | None:
+            response = httpx.get(
+                f"{huanglong['api']}/api/v1/records/{pending['record_id']}",
+                headers=county,
+                timeout=10,
+            )
+            return response.json() if response.status_code == 200 else None
+
+        stub = wait_for(county_holds_stub, timeout=60, message="the clue's stub at the county")
+        assert stub["stub"] is True
+        assert "title" not in stub
     finally:
         stopped = fedshare("demo", "stop", "--dir", str(demo_dir))
     assert stopped.returncode == 0
