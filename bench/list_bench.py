@@ -158,7 +158,10 @@ def _rows(
             "deleted": deleted,
             "is_stub": is_stub,
         }
-        yield record, [{"record_id": record_id, "node_id": p} for p in parties], grant
+        party_rows = [
+            {"record_origin": origin, "record_id": record_id, "node_id": p} for p in parties
+        ]
+        yield record, party_rows, grant
 
 
 def seed(engine: Engine, count: int, inspector_id: str) -> Seeded:

@@ -8,10 +8,11 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
-    ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
+    PrimaryKeyConstraint,
     String,
     Text,
 )
@@ -37,11 +38,14 @@ class User(Base):
 
 
 class Record(Base):
-    """A record, or (``is_stub``) the metadata-only stub of a case-secret record held elsewhere."""
+    """A record, or (``is_stub``) the metadata-only stub of a case-secret record held elsewhere.
+
+    Identified by (origin, id): ids are scoped by origin, so no node can take another origin's id
+    (DESIGN §2, §10). Load one with ``session.get(Record, {"origin": ..., "id": ...})``."""
 
     __tablename__ = "records"
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    id: Mapped[str] = mapped_column(String(36))
     origin: Mapped[str] = mapped_column(String(64))
     author: Mapped[str] = mapped_column(String(100))
     category: Mapped[str] = mapped_column(String(40))
@@ -59,10 +63,11 @@ class Record(Base):
     )
 
     __table_args__ = (
+        PrimaryKeyConstraint("origin", "id", name="pk_records"),
+        Index("ix_records_id", "id"),
         Index("ix_records_class_id", "classification", "id"),
         Index("ix_records_class_category_id", "classification", "category", "id"),
         Index("ix_records_class_origin_id", "classification", "origin", "id"),
-        Index("ix_records_origin_id", "origin", "id"),
         Index("ix_records_category_id", "category", "id"),
         Index("ix_records_updated_at", "updated_at"),
     )
@@ -75,14 +80,21 @@ class Record(Base):
 class RecordParty(Base):
     __tablename__ = "record_parties"
 
-    record_id: Mapped[str] = mapped_column(
-        String(36), ForeignKey("records.id", ondelete="CASCADE"), primary_key=True
-    )
+    record_origin: Mapped[str] = mapped_column(String(64), primary_key=True)
+    record_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     node_id: Mapped[str] = mapped_column(String(64), primary_key=True)
 
     record: Mapped[Record] = relationship(back_populates="parties")
 
-    __table_args__ = (Index("ix_record_parties_node", "node_id", "record_id"),)
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["record_origin", "record_id"],
+            ["records.origin", "records.id"],
+            name="fk_record_parties_record",
+            ondelete="CASCADE",
+        ),
+        Index("ix_record_parties_node", "node_id", "record_origin", "record_id"),
+    )
 
 
 class AuditEntry(Base):
@@ -208,7 +220,7 @@ class Grant(Base):
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
     __table_args__ = (
-        Index("ix_grants_record_grantee", "record_id", "grantee_id"),
+        Index("ix_grants_record_grantee", "record_id", "record_origin", "grantee_id"),
         Index("ix_grants_open", "ended_at", "expires_at"),
         Index("ix_grants_request", "request_id"),
     )

@@ -17,6 +17,16 @@ router = APIRouter(prefix="/api/v1/records", tags=["records 记录"])
 RecordId = Annotated[
     str, Path(description="record id (UUID)", json_schema_extra={"format": "uuid"})
 ]
+# A record is identified by (origin, id); the id alone suffices unless records of several origins
+# that the user may see share it (409 ambiguous_record_id).
+RecordOrigin = Annotated[
+    str | None,
+    Query(
+        pattern=r"^[a-z0-9-]+$",
+        max_length=64,
+        description="the record's origin node; needed only when the id alone is ambiguous",
+    ),
+]
 
 
 @router.post(
@@ -57,9 +67,13 @@ def list_records(
 
 @router.get("/{record_id}", response_model=RecordOut, summary="查看记录 Read a record")
 def read_record(
-    record_id: RecordId, session: SessionDep, ctx: ContextDep, actor: CurrentActor
+    record_id: RecordId,
+    session: SessionDep,
+    ctx: ContextDep,
+    actor: CurrentActor,
+    origin: RecordOrigin = None,
 ) -> RecordOut:
-    return service.read_record(session, ctx, actor, record_id)
+    return service.read_record(session, ctx, actor, record_id, origin)
 
 
 @router.patch(
@@ -71,8 +85,9 @@ def update_record(
     session: SessionDep,
     ctx: ContextDep,
     actor: CurrentActor,
+    origin: RecordOrigin = None,
 ) -> RecordOut:
-    record = service.update_record(session, ctx, actor, record_id, data)
+    record = service.update_record(session, ctx, actor, record_id, data, origin)
     return service.to_out(ctx, record, full=True)
 
 
@@ -80,7 +95,11 @@ def update_record(
     "/{record_id}", response_model=RecordOut, summary="删除记录 Delete (tombstone) a record"
 )
 def delete_record(
-    record_id: RecordId, session: SessionDep, ctx: ContextDep, actor: CurrentActor
+    record_id: RecordId,
+    session: SessionDep,
+    ctx: ContextDep,
+    actor: CurrentActor,
+    origin: RecordOrigin = None,
 ) -> RecordOut:
-    record = service.delete_record(session, ctx, actor, record_id)
+    record = service.delete_record(session, ctx, actor, record_id, origin)
     return service.to_out(ctx, record, full=True)

@@ -23,6 +23,7 @@ class LedgerItem(Base):
     held_as: Mapped[str] = mapped_column(String(16))
     title: Mapped[str | None] = mapped_column(Text, nullable=True)
     clue_record_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    clue_record_origin: Mapped[str | None] = mapped_column(String(64), nullable=True)
     order_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     department: Mapped[str] = mapped_column(String(200))
     responsible: Mapped[str | None] = mapped_column(String(100), nullable=True)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from node.clock import UtcDateTime
+from node.records.schemas import NodeId
 from node.text import clean_text
 
 LedgerStatus = Literal["transferred", "responded", "closed"]
@@ -34,6 +35,10 @@ class LedgerCreate(BaseModel):
     responsible: PersonName
     feedback_deadline: UtcDateTime
     clue_record_id: Uuid | None = None
+    clue_record_origin: NodeId | None = Field(
+        default=None,
+        description="the clue's origin; needed only when records of several origins share the id",
+    )
     order_id: Uuid | None = None
 
 
@@ -79,6 +84,7 @@ class LedgerItemOut(BaseModel):
     version: int
     title: str | None = None
     clue_record_id: str | None = None
+    clue_record_origin: str | None = None
     order_id: str | None = None
     responsible: str | None = None
     transferred_by: str | None = None

@@ -27,6 +27,7 @@ from node.ledger.wire import summary_wire
 from node.models import Record
 from node.orders.models import Order
 from node.policy import Actor
+from node.records.service import RecordNotFound, find_record
 from node.replication.kinds import Kind
 
 
@@ -38,27 +39,38 @@ class FeedbackRequired(Conflict):
     code = "feedback_required"
 
 
-def _check_reference(
-    session: Session, model: type[Record] | type[Order], ref: str | None, code: str
-) -> None:
+def _check_reference(session: Session, model: type[Order], ref: str | None, code: str) -> None:
     if ref is None:
         return
     if not is_uuid(ref) or session.get(model, ref.lower()) is None:
         raise InvalidInput("the referenced object is not held here", code=code)
 
 
+def _clue(session: Session, ctx: NodeContext, actor: Actor, data: LedgerCreate) -> Record | None:
+    """The clue record the item refers to, by id (and origin where the id alone is ambiguous)."""
+    if data.clue_record_id is None:
+        return None
+    try:
+        if not is_uuid(data.clue_record_id):
+            raise RecordNotFound("no such record")
+        return find_record(session, ctx, actor, data.clue_record_id, data.clue_record_origin)
+    except RecordNotFound as exc:
+        raise InvalidInput("the referenced object is not held here", code="clue_not_found") from exc
+
+
 def create_item(session: Session, ctx: NodeContext, actor: Actor, data: LedgerCreate) -> LedgerItem:
     require(ctx, actor, "manage-ledger", object_type="ledger")
     now = ctx.clock.now()
     deadline = check_deadline(data.feedback_deadline, now, what="feedback deadline")
-    _check_reference(session, Record, data.clue_record_id, "clue_not_found")
+    clue = _clue(session, ctx, actor, data)
     _check_reference(session, Order, data.order_id, "order_not_found")
     item = LedgerItem(
         id=uuid7(),
         node=ctx.node_id,
         held_as=OWN,
         title=data.title,
-        clue_record_id=data.clue_record_id and data.clue_record_id.lower(),
+        clue_record_id=clue.id if clue is not None else None,
+        clue_record_origin=clue.origin if clue is not None else None,
         order_id=data.order_id and data.order_id.lower(),
         department=data.department,
         responsible=data.responsible,

@@ -41,6 +41,7 @@ def item_out(
         version=item.version,
         title=item.title if own else None,
         clue_record_id=item.clue_record_id if own else None,
+        clue_record_origin=item.clue_record_origin if own else None,
         order_id=item.order_id if own else None,
         responsible=item.responsible if own else None,
         transferred_by=item.transferred_by if own else None,

@@ -63,7 +63,7 @@ class OrderAttachment(Base):
         String(36), ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True
     )
     record_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    record_origin: Mapped[str] = mapped_column(String(64))
+    record_origin: Mapped[str] = mapped_column(String(64), primary_key=True)
     classification: Mapped[str] = mapped_column(String(16))
     category: Mapped[str] = mapped_column(String(40))
     granted: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -30,6 +30,22 @@ LongText = Annotated[str, StringConstraints(max_length=100_000), AfterValidator(
 RecordId = Annotated[str, StringConstraints(min_length=36, max_length=36)]
 
 
+class AttachmentRef(BaseModel):
+    """A record to attach, by id and, where records of several origins share the id, origin."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    record_id: RecordId
+    record_origin: NodeId | None = None
+
+
+def attachment_ref(value: str | AttachmentRef) -> AttachmentRef:
+    """An attachment as given (a bare id or a reference), with its id in canonical form."""
+    if isinstance(value, str):
+        return AttachmentRef(record_id=value.lower())
+    return AttachmentRef(record_id=value.record_id.lower(), record_origin=value.record_origin)
+
+
 class OrderCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -37,8 +53,11 @@ class OrderCreate(BaseModel):
     addressees: list[NodeId] = Field(min_length=1, max_length=64)
     inspected_units: list[ShortText] = Field(default_factory=list, max_length=100)
     focus_issues: list[ShortText] = Field(default_factory=list, max_length=100)
-    attachments: list[RecordId] = Field(
-        default_factory=list, max_length=100, description="ids of records held here"
+    attachments: list[RecordId | AttachmentRef] = Field(
+        default_factory=list,
+        max_length=100,
+        description="records held here: an id, or {record_id, record_origin} when records of "
+        "several origins share the id",
     )
     request_secret_access: bool = Field(
         default=False,

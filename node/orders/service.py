@@ -21,10 +21,10 @@ from node.common import audited, check_deadline, require
 from node.context import NodeContext
 from node.errors import InvalidInput, PermissionDenied
 from node.ids import is_uuid, uuid7
-from node.models import Grant, Record
+from node.models import Grant
 from node.orders.models import Order, OrderAttachment, OrderEvent, OrderTarget
 from node.orders.queries import load_order, lock_target
-from node.orders.schemas import OrderCreate, OrderReport
+from node.orders.schemas import AttachmentRef, OrderCreate, OrderReport, attachment_ref
 from node.orders.state import (
     ADDRESSEE,
     ISSUE_EVENT,
@@ -46,7 +46,7 @@ from node.orders.wire import (
 )
 from node.policy import Actor
 from node.records.schemas import RecordCreate
-from node.records.service import create_record
+from node.records.service import RecordNotFound, create_record, find_record, get_record
 from node.records.wire import record_wire
 from node.release import service as release
 from node.replication.kinds import Kind
@@ -86,14 +86,17 @@ def _attachment(
     session: Session,
     ctx: NodeContext,
     actor: Actor,
-    record_id: str,
+    ref: AttachmentRef,
     addressees: list[str],
     *,
     request_access: bool,
 ) -> OrderAttachment:
-    if not is_uuid(record_id):
+    if not is_uuid(ref.record_id):
         raise InvalidInput("attachment ids must be record UUIDs", code="invalid_id")
-    record = session.get(Record, record_id.lower())
+    try:
+        record = find_record(session, ctx, actor, ref.record_id, ref.record_origin)
+    except RecordNotFound:
+        record = None
     if record is None or record.deleted:
         raise InvalidInput("an attached record is not held here", code="attachment_not_found")
 
@@ -154,10 +157,8 @@ def issue_order(session: Session, ctx: NodeContext, actor: Actor, data: OrderCre
     now = ctx.clock.now()
     deadline = check_deadline(data.deadline, now)
     attachments = [
-        _attachment(
-            session, ctx, actor, record_id, addressees, request_access=data.request_secret_access
-        )
-        for record_id in dict.fromkeys(a.lower() for a in data.attachments)
+        _attachment(session, ctx, actor, ref, addressees, request_access=data.request_secret_access)
+        for ref in dict.fromkeys(attachment_ref(a) for a in data.attachments)
     ]
     order = Order(
         id=uuid7(),
@@ -336,7 +337,7 @@ def _request_access(
     for attachment in order.attachments:
         if not attachment.granted:
             continue
-        record = session.get(Record, attachment.record_id)
+        record = get_record(session, attachment.record_origin, attachment.record_id)
         if record is None:
             continue
         for addressee in order.addressees:
@@ -420,7 +421,7 @@ def _send_stubs(session: Session, ctx: NodeContext, order: Order) -> None:
     for attachment in order.attachments:
         if not attachment.granted:
             continue
-        record = session.get(Record, attachment.record_id)
+        record = get_record(session, attachment.record_origin, attachment.record_id)
         if record is None:
             continue
         earlier = (
@@ -429,6 +430,7 @@ def _send_stubs(session: Session, ctx: NodeContext, order: Order) -> None:
                 .join(OrderAttachment)
                 .where(
                     OrderAttachment.record_id == record.id,
+                    OrderAttachment.record_origin == record.origin,
                     OrderAttachment.granted.is_(True),
                     Order.id != order.id,
                 )

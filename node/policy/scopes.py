@@ -48,6 +48,7 @@ def active_grant_clause(actor: Actor, now: datetime) -> ColumnElement[bool]:
     return row_exists(
         select(Grant.id).where(
             Grant.record_id == Record.id,
+            Grant.record_origin == Record.origin,
             Grant.grantee_id == actor.user_id,
             Grant.grantee_node == actor.node,
             Grant.revoked_at.is_(None),
@@ -65,7 +66,9 @@ def scope_clause(scope: str, actor: Actor, now: datetime) -> ColumnElement[bool]
     if scope == "party":
         return row_exists(
             select(RecordParty.record_id).where(
-                RecordParty.record_id == Record.id, RecordParty.node_id == actor.node
+                RecordParty.record_origin == Record.origin,
+                RecordParty.record_id == Record.id,
+                RecordParty.node_id == actor.node,
             )
         )
     if scope == "grant":

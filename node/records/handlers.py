@@ -6,13 +6,16 @@ Guarantees:
   stub only); its category must be known and allow its class.
 - Applying is keyed by (origin, record id, version): a version older than or equal to what is
   stored never overwrites it, so a redelivery changes nothing.
+- A record is identified by (origin, id): an envelope only ever touches the record of its own
+  origin. An id already held for another origin takes nothing from that record: the two are
+  different records (no node can squat, overwrite or merge into another origin's record).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from node.context import NodeContext
@@ -23,22 +26,33 @@ from node.replication.inbox import prefetched
 from node.replication.kinds import Applied, Kind, KindSpec
 
 
+def _key(origin: str, record_id: str) -> str:
+    """A record's (origin, id) as the batch cache's key."""
+    return f"{origin}/{record_id}"
+
+
 def prefetch_records(session: Session, envelopes: list[Envelope]) -> dict[str, Any]:
-    """The stored records a batch of ``record`` envelopes touches, in one query."""
-    record_ids = [str(e.ref.get("record")) for e in envelopes]
-    if not record_ids:
+    """The stored records a batch of ``record`` envelopes touches, in one query, by (origin, id)
+    (each envelope's own origin)."""
+    keys = {(e.origin, str(e.ref.get("record"))) for e in envelopes}
+    if not keys:
         return {}
-    records = session.execute(select(Record).where(Record.id.in_(record_ids))).scalars().all()
-    return {r.id: r for r in records}
+    records = (
+        session.execute(select(Record).where(tuple_(Record.origin, Record.id).in_(sorted(keys))))
+        .scalars()
+        .all()
+    )
+    return {_key(r.origin, r.id): r for r in records}
 
 
-def existing_record(session: Session, record_id: str) -> Record | None:
-    """The stored record, from the batch prefetch when there is one (no query per envelope)."""
+def existing_record(session: Session, origin: str, record_id: str) -> Record | None:
+    """The stored record ``record_id`` of ``origin``, from the batch prefetch when there is one
+    (no query per envelope)."""
     cache = prefetched(session, Kind.RECORD)
     if cache is not None:
-        found: Record | None = cache.get(record_id)
+        found: Record | None = cache.get(_key(origin, record_id))
         return found
-    return session.get(Record, record_id)
+    return session.get(Record, {"origin": origin, "id": record_id})
 
 
 def apply_record(
@@ -58,12 +72,9 @@ def apply_record(
         raise envelope.reject("content_not_allowed")
     if wire.classification == "restricted" and ctx.node_id not in wire.parties:
         raise envelope.reject("not_a_party")
-    existing = existing_record(session, wire.id)
-    if existing is not None:
-        if existing.origin != wire.origin:
-            raise envelope.reject("origin_mismatch")
-        if existing.version >= wire.version:
-            raise envelope.reject("stale_version")
+    existing = existing_record(session, wire.origin, wire.id)
+    if existing is not None and existing.version >= wire.version:
+        raise envelope.reject("stale_version")
     record = existing or Record(id=wire.id, origin=wire.origin)
     record.category = wire.category
     record.classification = wire.classification
@@ -86,7 +97,7 @@ def apply_record(
         session.add(record)
         cache = prefetched(session, Kind.RECORD)
         if cache is not None:
-            cache[wire.id] = record
+            cache[_key(wire.origin, wire.id)] = record
     else:
         current = {p.node_id for p in record.parties}
         for party in parties:

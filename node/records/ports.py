@@ -31,9 +31,9 @@ class ReleasedText:
 
 class GrantedContent(Protocol):
     def purge_ended(
-        self, session: Session, ctx: NodeContext, now: datetime, *, record_id: str
+        self, session: Session, ctx: NodeContext, now: datetime, *, record: Record
     ) -> int:
-        """Delete released content of ``record_id`` whose grant has ended (before a read)."""
+        """Delete released content of ``record`` whose grant has ended (before a read)."""
         ...
 
     def read_released(
@@ -43,9 +43,9 @@ class GrantedContent(Protocol):
         actor: Actor,
         records: Sequence[Record],
         now: datetime,
-    ) -> Mapping[str, ReleasedText]:
-        """record id -> content released to ``actor`` under an active grant; each one returned is
-        a read, recorded and reported (the caller audits it with the grant id)."""
+    ) -> Mapping[tuple[str, str], ReleasedText]:
+        """(origin, record id) -> content released to ``actor`` under an active grant; each one
+        returned is a read, recorded and reported (the caller audits it with the grant id)."""
         ...
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, case, select, union_all
 from sqlalchemy.orm import Session, aliased
 
 from node.clock import as_aware, to_utc
-from node.common import audit_listing, audited, get_or_404, uuid_cursor
+from node.common import audit_listing, audited, object_id, uuid_cursor
 from node.context import NodeContext
 from node.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from node.ids import uuid7
@@ -118,26 +118,87 @@ class RecordNotFound(NotFound):
     code = "record_not_found"
 
 
-def load_record(session: Session, record_id: str) -> Record:
-    return get_or_404(
-        session, Record, record_id, what="record", missing=RecordNotFound("no such record")
+class AmbiguousRecordId(Conflict):
+    """The id alone names records of several origins the user may see: the origin must be given.
+    Says nothing of those records (not even their origins)."""
+
+    code = "ambiguous_record_id"
+
+
+def get_record(session: Session, origin: str, record_id: str) -> Record | None:
+    """The record ``record_id`` of ``origin`` held here (ids are scoped by origin)."""
+    return session.get(Record, {"origin": origin, "id": record_id})
+
+
+def load_record(session: Session, origin: str, record_id: str) -> Record:
+    """``get_record``, or 404 ``record_not_found``; 422 if ``record_id`` is no UUID."""
+    record = get_record(session, origin, object_id(record_id, "record"))
+    if record is None:
+        raise RecordNotFound("no such record")
+    return record
+
+
+def records_with_id(session: Session, record_id: str) -> list[Record]:
+    """Every record held here under ``record_id``, whatever its origin (one, almost always)."""
+    return list(
+        session.execute(select(Record).where(Record.id == record_id).order_by(Record.origin))
+        .scalars()
+        .all()
     )
 
 
-def has_active_grant(session: Session, actor: Actor, record_id: str, now: datetime) -> bool:
+def may_see(
+    session: Session, ctx: NodeContext, actor: Actor, record: Record, now: datetime
+) -> bool:
+    """Whether ``actor`` may read ``record`` or its stub (what a reader is shown of it)."""
+    granted = has_active_grant(session, actor, record, now)
+    return ctx.policy.allows_on_record(
+        actor, "read", record, has_active_grant=granted
+    ) or ctx.policy.allows_on_record(actor, "read-stub", record, has_active_grant=granted)
+
+
+def find_record(
+    session: Session, ctx: NodeContext, actor: Actor, record_id: str, origin: str | None
+) -> Record:
+    """The record a user names by id, and by origin when the id alone is ambiguous.
+
+    With ``origin``: that record, or 404. Without: the only record held under the id; if records
+    of several origins share it (another origin's id reused, by mistake or to squat it), the one
+    of them the actor may see; 409 ``ambiguous_record_id`` if they may see more than one. If they
+    may see none, the first, so that the caller's check refuses (and audits) the read."""
+    key = object_id(record_id, "record")
+    if origin is not None:
+        return load_record(session, origin, key)
+    candidates = records_with_id(session, key)
+    if not candidates:
+        raise RecordNotFound("no such record")
+    if len(candidates) == 1:
+        return candidates[0]
+    now = ctx.clock.now()
+    visible = [r for r in candidates if may_see(session, ctx, actor, r, now)]
+    if len(visible) > 1:
+        raise AmbiguousRecordId("records of several origins have this id: give its origin")
+    return visible[0] if visible else candidates[0]
+
+
+def has_active_grant(session: Session, actor: Actor, record: Record, now: datetime) -> bool:
     clause = active_grant_clause(actor, now)
-    row = session.execute(select(Record.id).where(Record.id == record_id, clause)).first()
+    row = session.execute(
+        select(Record.id).where(Record.origin == record.origin, Record.id == record.id, clause)
+    ).first()
     return row is not None
 
 
-def read_record(session: Session, ctx: NodeContext, actor: Actor, record_id: str) -> RecordOut:
+def read_record(
+    session: Session, ctx: NodeContext, actor: Actor, record_id: str, origin: str | None = None
+) -> RecordOut:
     """The record as ``actor`` may see it: full, stub, or a 403 that is audited."""
-    record = load_record(session, record_id)
+    record = find_record(session, ctx, actor, record_id, origin)
     now = ctx.clock.now()
     if record.is_stub:
         # Released content never outlives its grant by even one read.
-        ctx.port(GRANTED_CONTENT).purge_ended(session, ctx, now, record_id=record.id)
-    granted = has_active_grant(session, actor, record.id, now)
+        ctx.port(GRANTED_CONTENT).purge_ended(session, ctx, now, record=record)
+    granted = has_active_grant(session, actor, record, now)
     if ctx.policy.allows_on_record(actor, "read", record, has_active_grant=granted):
         full = read_content(session, ctx, record, actor, now=now)
         audited(
@@ -181,7 +242,7 @@ def read_content(
     if not record.is_stub:
         return Content(record, record.title, record.body)
     released = ctx.port(GRANTED_CONTENT).read_released(session, ctx, actor, [record], now)
-    hit = released.get(record.id)
+    hit = released.get((record.origin, record.id))
     if hit is None:
         return Content(record, None, None, stub=True)
     return Content(record, hit.title, hit.body, grant_id=hit.grant_id)
@@ -229,14 +290,14 @@ def list_records(
     )
     items = []
     for record, can in page:
-        hit = released.get(record.id)
+        hit = released.get((record.origin, record.id))
         if hit is not None:
             items.append(Content(record, hit.title, hit.body, grant_id=hit.grant_id).out(ctx))
         else:
             items.append(to_out(ctx, record, full=can and not record.is_stub))
     next_cursor = rows[limit - 1][0].id if len(rows) > limit else None
     audit_listing(session, ctx, actor, "record", len(items))
-    for record_id, hit in released.items():
+    for (_origin, record_id), hit in released.items():
         audited(
             session,
             ctx,
@@ -301,12 +362,17 @@ def _check_change(ctx: NodeContext, actor: Actor, record: Record, action: str) -
 
 
 def update_record(
-    session: Session, ctx: NodeContext, actor: Actor, record_id: str, data: RecordUpdate
+    session: Session,
+    ctx: NodeContext,
+    actor: Actor,
+    record_id: str,
+    data: RecordUpdate,
+    origin: str | None = None,
 ) -> Record:
     """Change a record at its origin. A real change bumps the version and is replicated; a
     request that changes nothing keeps the version (replicas would otherwise see a phantom
     version) but is still audited, since the response shows the content."""
-    record = load_record(session, record_id)
+    record = find_record(session, ctx, actor, record_id, origin)
     _check_change(ctx, actor, record, "update")
     if data.title is None and data.body is None and data.parties is None:
         raise InvalidInput("nothing to update: give title, body or parties", code="empty_update")
@@ -343,9 +409,11 @@ def update_record(
     return record
 
 
-def delete_record(session: Session, ctx: NodeContext, actor: Actor, record_id: str) -> Record:
+def delete_record(
+    session: Session, ctx: NodeContext, actor: Actor, record_id: str, origin: str | None = None
+) -> Record:
     """Tombstone: the content is erased, the id and version history stay."""
-    record = load_record(session, record_id)
+    record = find_record(session, ctx, actor, record_id, origin)
     _check_change(ctx, actor, record, "delete")
     record.deleted = True
     record.title = ""

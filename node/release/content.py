@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from node.audit.chain import SYSTEM_ACTOR
@@ -36,17 +36,18 @@ def grant_ended(now: datetime) -> ColumnElement[bool]:
 
 
 def released_for(
-    session: Session, actor: Actor, record_ids: Sequence[str], now: datetime
-) -> dict[str, tuple[Grant, ReleasedContent]]:
-    """record id -> (grant, content) for the actor's active grants that hold released content."""
-    if not record_ids:
+    session: Session, actor: Actor, records: Sequence[tuple[str, str]], now: datetime
+) -> dict[tuple[str, str], tuple[Grant, ReleasedContent]]:
+    """(origin, record id) -> (grant, content) for the actor's active grants that hold released
+    content, for ``records`` given as (origin, record id)."""
+    if not records:
         return {}
     rows = session.execute(
         select(Grant, ReleasedContent)
         .join(ReleasedContent, ReleasedContent.grant_id == Grant.id)
-        .join(Record, Record.id == Grant.record_id)
+        .join(Record, and_(Record.origin == Grant.record_origin, Record.id == Grant.record_id))
         .where(
-            Grant.record_id.in_(record_ids),
+            tuple_(Grant.record_origin, Grant.record_id).in_(list(records)),
             Record.deleted.is_(False),
             Grant.grantee_id == actor.user_id,
             Grant.grantee_node == actor.node,
@@ -54,7 +55,7 @@ def released_for(
         )
         .order_by(Grant.expires_at)
     ).all()
-    return {grant.record_id: (grant, content) for grant, content in rows}
+    return {(grant.record_origin, grant.record_id): (grant, content) for grant, content in rows}
 
 
 def store(
@@ -76,6 +77,7 @@ def store(
         ReleasedContent(
             grant_id=grant.id,
             record_id=grant.record_id,
+            record_origin=grant.record_origin,
             version=version,
             title=title,
             body=body,
@@ -114,19 +116,23 @@ def purge_ended(
     ctx: NodeContext,
     now: datetime,
     *,
-    record_id: str | None = None,
+    record: tuple[str, str] | None = None,
     limit: int = 500,
 ) -> int:
     """Purge released content of every grant to this node that has ended, or whose record its
-    origin has since deleted (one record, or all)."""
-    deleted = select(Record.id).where(Record.id == Grant.record_id, Record.deleted.is_(True))
+    origin has since deleted (one record, given as (origin, id), or all)."""
+    deleted = select(Record.id).where(
+        Record.origin == Grant.record_origin,
+        Record.id == Grant.record_id,
+        Record.deleted.is_(True),
+    )
     query = select(Grant).where(
         Grant.grantee_node == ctx.node_id,
         Grant.ended_at.is_(None),
         or_(grant_ended(now), deleted.exists()),
     )
-    if record_id is not None:
-        query = query.where(Grant.record_id == record_id)
+    if record is not None:
+        query = query.where(Grant.record_origin == record[0], Grant.record_id == record[1])
     grants = session.execute(query.limit(limit).with_for_update()).scalars().all()
     for grant in grants:
         why = (

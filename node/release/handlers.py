@@ -38,7 +38,7 @@ from node.replication.kinds import Applied, Kind, KindSpec
 
 def _check_origin(session: Session, envelope: Envelope, record_id: str, claimed: str) -> None:
     """The envelope comes from the record's origin, as claimed and as known here."""
-    record = session.get(Record, record_id)
+    record = session.get(Record, {"origin": claimed, "id": record_id})
     if claimed != envelope.origin or (record is not None and record.origin != claimed):
         raise envelope.reject("origin_mismatch")
 
@@ -89,7 +89,7 @@ def apply_access_request(
         check_reason(wire.reason or "")
     except InvalidInput as exc:
         raise envelope.reject("malformed") from exc
-    record = session.get(Record, wire.record_id)
+    record = session.get(Record, {"origin": wire.record_origin, "id": wire.record_id})
     category = ctx.policy.categories.get(record.category) if record is not None else None
     if (
         record is None
@@ -117,7 +117,7 @@ def apply_release(
     grant_wire = wire.grant
     # Content is filed only under the stub of a case-secret record that the sender originated:
     # a relay cannot pass off its own text as another node's record.
-    stub = session.get(Record, grant_wire.record_id)
+    stub = session.get(Record, {"origin": grant_wire.record_origin, "id": grant_wire.record_id})
     if stub is None or not stub.is_stub or stub.classification != "secret":
         raise envelope.reject("unknown_record")
     if (
@@ -223,6 +223,7 @@ def _apply_read(
                 id=read.id,
                 grant_id=read.grant_id,
                 record_id=read.record_id,
+                record_origin=grant.record_origin,
                 reader_name=read.reader_name,
                 reader_node=read.reader_node,
                 at=read.at,

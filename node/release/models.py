@@ -102,6 +102,7 @@ class ReleasedContent(Base):
         String(36), ForeignKey("grants.id", ondelete="CASCADE"), primary_key=True
     )
     record_id: Mapped[str] = mapped_column(String(36))
+    record_origin: Mapped[str] = mapped_column(String(64))
     version: Mapped[int] = mapped_column(Integer)
     title: Mapped[str] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text)
@@ -118,6 +119,7 @@ class GrantRead(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     grant_id: Mapped[str] = mapped_column(String(36))
     record_id: Mapped[str] = mapped_column(String(36))
+    record_origin: Mapped[str] = mapped_column(String(64))
     reader_name: Mapped[str] = mapped_column(String(100))
     reader_node: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -33,6 +33,10 @@ class AccessRequestCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     record_id: RecordId
+    record_origin: NodeId | None = Field(
+        default=None,
+        description="the record's origin; needed only when records of several origins share the id",
+    )
     reason: Reason = Field(description="why access is needed; must say something")
     duration_s: int = Field(ge=1, le=MAX_GRANT_S, description="wanted grant length, seconds")
     respond_within_s: int = Field(

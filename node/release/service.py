@@ -38,7 +38,7 @@ from node.ids import uuid7
 from node.models import Grant, Record
 from node.policy import Actor
 from node.records.ports import ReleasedText
-from node.records.service import load_record
+from node.records.service import find_record, get_record, load_record
 from node.release import content
 from node.release.models import AccessDecision, AccessRequest, GrantRead
 from node.release.ports import ORDER_ACCESS
@@ -133,7 +133,7 @@ def create_request(
 ) -> AccessRequest:
     """File a request for a case-secret record seen here as a stub; send it to the origin."""
     reason = check_reason(data.reason)
-    record = load_record(session, data.record_id)
+    record = find_record(session, ctx, actor, data.record_id, data.record_origin)
     if record.classification != "secret":
         raise Conflict("only case-secret records are released on request", code="not_case_secret")
     if not ctx.policy.allows_on_record(actor, "request", record):
@@ -156,6 +156,7 @@ def create_request(
         .outerjoin(Grant, Grant.id == AccessRequest.grant_id)
         .where(
             AccessRequest.record_id == record.id,
+            AccessRequest.record_origin == record.origin,
             AccessRequest.requester_id == actor.user_id,
             AccessRequest.requester_node == actor.node,
             request_status(now).in_(("pending", "active")),
@@ -282,7 +283,7 @@ def grant_for_order(
     )
     grants = []
     for req in approved:
-        record = session.get(Record, req.record_id)
+        record = get_record(session, req.record_origin, req.record_id)
         if record is None or record.deleted or req.decided_at is None:
             continue
         expires_at = as_aware(req.decided_at) + timedelta(seconds=_granted_seconds(req))
@@ -350,7 +351,7 @@ def _pending_request(
         )
     if req.record_origin != ctx.node_id:
         raise Conflict("requests are decided at the record's origin", code="not_origin")
-    record = load_record(session, req.record_id)
+    record = load_record(session, req.record_origin, req.record_id)
     if not ctx.policy.allows_on_record(actor, "approve", record):
         raise PermissionDenied(
             "not permitted to decide access requests",
@@ -592,7 +593,7 @@ def revoke_grant(session: Session, ctx: NodeContext, actor: Actor, grant_id: str
     grant = load_grant(session, grant_id, lock=True)
     if grant.record_origin != ctx.node_id:
         raise Conflict("grants are revoked at the record's origin", code="not_origin")
-    record = load_record(session, grant.record_id)
+    record = load_record(session, grant.record_origin, grant.record_id)
     if not ctx.policy.allows_on_record(actor, "revoke", record):
         raise PermissionDenied(
             "not permitted to revoke grants",
@@ -645,23 +646,26 @@ def end_grant(
 
 def read_released(
     session: Session, ctx: NodeContext, actor: Actor, records: Sequence[Record], now: datetime
-) -> dict[str, ReleasedText]:
-    """Released content of these stubs for the actor's active grants; each one returned is a
-    read, recorded and reported to the origin (the caller audits it with the grant id)."""
-    found = content.released_for(session, actor, [r.id for r in records if r.is_stub], now)
-    result: dict[str, ReleasedText] = {}
-    for record_id, (grant, released) in found.items():
+) -> dict[tuple[str, str], ReleasedText]:
+    """Released content of these stubs for the actor's active grants, by (origin, record id);
+    each one returned is a read, recorded and reported to the origin (the caller audits it with
+    the grant id)."""
+    keys = [(r.origin, r.id) for r in records if r.is_stub]
+    found = content.released_for(session, actor, keys, now)
+    result: dict[tuple[str, str], ReleasedText] = {}
+    for key, (grant, released) in found.items():
         read = GrantRead(
             id=uuid7(),
             grant_id=grant.id,
-            record_id=record_id,
+            record_id=grant.record_id,
+            record_origin=grant.record_origin,
             reader_name=actor.name,
             reader_node=actor.node,
             at=now,
         )
         session.add(read)
         tell_audience(session, ctx, (grant.record_origin, grant.grantee_node), read_wire(read))
-        result[record_id] = ReleasedText(grant.id, released.title, released.body)
+        result[key] = ReleasedText(grant.id, released.title, released.body)
     return result
 
 
@@ -760,9 +764,9 @@ class ReleasedToReaders:
     a case-secret stub to a reader with an active grant."""
 
     def purge_ended(
-        self, session: Session, ctx: NodeContext, now: datetime, *, record_id: str
+        self, session: Session, ctx: NodeContext, now: datetime, *, record: Record
     ) -> int:
-        return content.purge_ended(session, ctx, now, record_id=record_id)
+        return content.purge_ended(session, ctx, now, record=(record.origin, record.id))
 
     def read_released(
         self,
@@ -771,5 +775,5 @@ class ReleasedToReaders:
         actor: Actor,
         records: Sequence[Record],
         now: datetime,
-    ) -> dict[str, ReleasedText]:
+    ) -> dict[tuple[str, str], ReleasedText]:
         return read_released(session, ctx, actor, records, now)

@@ -40,8 +40,8 @@ def refused(
 
 def stored(node: NodeUnderTest, record_id: str) -> Record:
     with node.ctx.sessions() as session:
-        record = session.get(Record, record_id)
-        assert record is not None
+        # The one record held under this id here, whatever its origin.
+        record: Record = session.execute(select(Record).where(Record.id == record_id)).scalar_one()
         return record
 
 

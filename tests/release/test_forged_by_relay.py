@@ -72,8 +72,8 @@ def test_a_relay_cannot_pass_off_its_text_as_a_released_record(
     # yanan's "own" record under the real grant's id: no such stub here, from yanan or anyone.
     fake = uuid7()
     assert forge({"record_id": fake, "record_origin": "yanan"}, fake) == "rejected:unknown_record"
-    # The real record, claimed as yanan's: the stub here says shaanxi.
-    assert forge({"record_origin": "yanan"}, clue["id"]) == "rejected:origin_mismatch"
+    # The real record's id, claimed as yanan's: records are (origin, id), and (yanan, id) is none.
+    assert forge({"record_origin": "yanan"}, clue["id"]) == "rejected:unknown_record"
     # The real grant as it stands, but signed by yanan.
     assert forge({}, clue["id"]) == "rejected:origin_mismatch"
     assert fed.rows("huanglong", "SELECT count(*) FROM released_content") == [(0,)]

@@ -329,7 +329,8 @@ def test_forged_release_steps_are_rejected(fed: MiniFederation) -> None:
         payload=release,
     )
     assert outcome == "rejected:origin_mismatch"
-    # ... nor by yanan claiming to be the record's origin: the stub here says huanglong.
+    # ... nor by yanan claiming to be the record's origin: records are (origin, id), and no
+    # stub (yanan, id) is held here.
     claimed = {**release, "grant": {**grant, "record_origin": "yanan"}}
     outcome = fed.send_as(
         "yanan",
@@ -339,7 +340,7 @@ def test_forged_release_steps_are_rejected(fed: MiniFederation) -> None:
         ref={"grant": grant["id"]},
         payload=claimed,
     )
-    assert outcome == "rejected:origin_mismatch"
+    assert outcome == "rejected:unknown_record"
     # A request from a node that holds no stub of the record (yichuan is not an ancestor).
     forged_request = {
         "id": uuid7(),
