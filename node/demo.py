@@ -10,12 +10,13 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from node.clock import make_clock
 from node.federation import Federation
 
 PID_FILE = "demo.pid"
@@ -115,7 +116,7 @@ def _seed(federation: Federation) -> None:
     # A relay order carrying a case-secret clue (DESIGN §6): it files an access request for the
     # county, which reads the clue only once two of the province's approvers approve.
     clue = _post(federation, "shaanxi", "/api/v1/records", SECRET_ORDER_CLUE)
-    deadline = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+    deadline = (make_clock(federation.clock_file).now() + timedelta(days=30)).isoformat()
     order = dict(SECRET_ORDER, attachments=[clue["id"]], deadline=deadline)
     _post(federation, "shaanxi", "/api/v1/orders", order)
 
