@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from node.crypto import generate_keys, load_keys, public_key_text, write_keys
 from node.settings import Settings, parse_lifetime
+from node.storage import restrict_umask
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -586,6 +587,9 @@ def bench_stats(
 
 def main() -> None:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    # Databases, keys, NATS stores and logs a command creates are its account's alone (the
+    # nats-server and API processes it starts inherit this).
+    restrict_umask()
     app()
 
 

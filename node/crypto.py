@@ -24,6 +24,8 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from node.storage import private_dir
+
 SIGNING_KEY_FILE = "signing.key"
 ENCRYPTION_KEY_FILE = "encryption.key"
 WRAP_INFO = b"fedshare/v1/wrap"
@@ -75,8 +77,9 @@ def generate_keys() -> NodeKeys:
 
 
 def write_keys(keys: NodeKeys, directory: Path, *, force: bool = False) -> None:
-    """Write private keys with mode 0600; refuse to overwrite existing keys unless ``force``."""
-    directory.mkdir(parents=True, exist_ok=True)
+    """Write private keys with mode 0600 in a 0700 directory; refuse to overwrite existing keys
+    unless ``force``."""
+    private_dir(directory)
     targets = {
         SIGNING_KEY_FILE: keys.signing.private_bytes_raw(),
         ENCRYPTION_KEY_FILE: keys.encryption.private_bytes_raw(),

@@ -3,10 +3,18 @@
 SQLite runs in WAL mode with foreign keys on, and every transaction starts with ``BEGIN IMMEDIATE``
 so that the audit chain (appended by nearly every request) never meets a lock upgrade deadlock.
 The schema is created only by Alembic (``fedshare db upgrade``).
+
+What is deleted is gone (SQLite): every connection runs with ``secure_delete`` on, so deleted
+rows and overwritten values are zeroed in the pages that held them, and a transaction that purged
+content (``mark_purged``) is followed by a truncating WAL checkpoint, so the log keeps no older
+page image either. The database file (and so its ``-wal`` and ``-shm`` files, which SQLite creates
+with the database file's mode) is 0600. PostgreSQL gives no such guarantee: see deploy/README.md.
 """
 
 from __future__ import annotations
 
+import logging
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +22,10 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from node.storage import FILE_MODE, private_file
+
+log = logging.getLogger("fedshare.db")
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -35,7 +47,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
         database = url.split("///", 1)[-1]
         if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            _private_database_files(Path(database))
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
         )
@@ -48,6 +60,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA busy_timeout=30000")
+            # Deleted and overwritten content is zeroed, not left in free space of the file.
+            cursor.execute("PRAGMA secure_delete=ON")
             cursor.close()
 
         @event.listens_for(engine, "begin")
@@ -60,8 +74,79 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kwargs)
 
 
+def _private_database_files(database: Path) -> None:
+    """Create the database file 0600 before SQLite does (its -wal and -shm files take its mode)
+    and tighten an existing one and its companions."""
+    private_file(database)
+    for suffix in ("-wal", "-shm", "-journal"):
+        companion = database.with_name(database.name + suffix)
+        if companion.exists():
+            companion.chmod(FILE_MODE)
+
+
+PURGED_FLAG = "fedshare_purged"
+
+
+def mark_purged(session: Session) -> None:
+    """Note that this transaction deletes content: once it commits, the WAL is checkpointed and
+    truncated (``truncate_wal``), so no older copy of a page survives in the log."""
+    session.info[PURGED_FLAG] = True
+
+
+def truncate_wal(engine: Engine) -> bool:
+    """Copy the WAL into the database file and truncate it to zero bytes (SQLite; a no-op
+    elsewhere). Returns False if readers kept it from completing (the next purge retries)."""
+    if engine.dialect.name != "sqlite":
+        return True
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        row = cursor.fetchone()
+        cursor.close()
+    finally:
+        raw.close()
+    busy = bool(row and row[0])
+    if busy:
+        _checkpoint_owed.add(engine)
+        log.warning("WAL checkpoint after a purge was blocked by readers; it will be retried")
+    else:
+        _checkpoint_owed.discard(engine)
+    return not busy
+
+
+# Engines whose last checkpoint after a purge did not complete (``retry_owed_checkpoint``).
+_checkpoint_owed: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def retry_owed_checkpoint(engine: Engine) -> bool:
+    """Run the truncating checkpoint a purge could not complete, if one is owed (called by the
+    node's periodic sweep); True if none is owed any more."""
+    if engine not in _checkpoint_owed:
+        return True
+    return truncate_wal(engine)
+
+
+def _after_commit(session: Session) -> None:
+    if session.info.pop(PURGED_FLAG, False):
+        bind = session.get_bind()
+        engine = bind if isinstance(bind, Engine) else bind.engine
+        truncate_wal(engine)
+
+
+def _after_rollback(session: Session) -> None:
+    # A rolled-back purge deleted nothing: no checkpoint is owed. (A savepoint rollback does
+    # not end the transaction and does not reach here.)
+    if not session.in_transaction():
+        session.info.pop(PURGED_FLAG, None)
+
+
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False)
+    sessions = sessionmaker(bind=engine, expire_on_commit=False)
+    if engine.dialect.name == "sqlite":
+        event.listen(sessions, "after_commit", _after_commit)
+        event.listen(sessions, "after_rollback", _after_rollback)
+    return sessions
 
 
 def alembic_config(url: str) -> Any:

@@ -42,6 +42,7 @@ from node.replication.natsconf import (
     write_config,
 )
 from node.replication.routing import inbox_prefix
+from node.storage import PRIVATE_UMASK, private_dir, private_file
 from node.topology import NodeInfo, Topology, dump_topology
 from node.users.service import add_user
 
@@ -134,7 +135,7 @@ class Federation:
     def prepare(self) -> Topology:
         """Keys, topology file, the federation CA and every node's certificates, migrated
         databases, one user per role per node, NATS configs and credentials."""
-        self.base_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.base_dir)
         infos: list[NodeInfo] = []
         ports: dict[str, tuple[int, int, int]] = {}
         now = make_clock(self.clock_file).now()
@@ -265,13 +266,14 @@ class Federation:
 
     def start_api(self, node_id: str, *, wait: bool = True) -> None:
         handle = self.nodes[node_id]
-        log = (handle.data_dir / "api.log").open("ab")
+        log = private_file(handle.data_dir / "api.log").open("ab")
         handle.api = subprocess.Popen(
             [sys.executable, "-m", "node.cli", "node", "run", "--port", str(handle.api_port)],
             env=self.env_for(node_id),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            umask=PRIVATE_UMASK,
         )
         log.close()
         if wait:

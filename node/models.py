@@ -149,7 +149,9 @@ class AuditCheckpoint(Base):
 
 
 class OutboxMessage(Base):
-    """An envelope waiting to be published; written in the same transaction as the change."""
+    """An envelope waiting to be published; written in the same transaction as the change and
+    deleted once the local server acknowledged it (``Outbox.prune_delivered``). ``kind`` and
+    ``object_id`` (the envelope's reference) find the rows that carry an object being purged."""
 
     __tablename__ = "outbox"
 
@@ -159,10 +161,28 @@ class OutboxMessage(Base):
     envelope: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    kind: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    object_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     __table_args__ = (
         Index("ix_outbox_pending", "sent_at", "id"),
         Index("ux_outbox_msg_subject", "msg_id", "subject", unique=True),
+        Index("ix_outbox_object", "kind", "object_id"),
+    )
+
+
+class OutboxStats(Base):
+    """What the outbox has delivered (its rows are gone): one row, updated as rows are pruned."""
+
+    __tablename__ = "outbox_stats"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    delivered: Mapped[int] = mapped_column(BigInteger, default=0)
+    first_delivered_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
+    last_delivered_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
     )
 
 

@@ -39,6 +39,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from node.crypto import b64d
+from node.storage import private_dir
 from node.topology import NodeInfo
 
 CA_KEY_FILE = "ca.key"
@@ -71,8 +72,9 @@ def _name(common_name: str) -> x509.Name:
 
 
 def write_private(path: Path, data: bytes, *, force: bool = False) -> None:
-    """Write a secret file with mode 0600 from the start (never briefly world-readable)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write a secret file with mode 0600 from the start (never briefly world-readable), in a
+    0700 directory."""
+    private_dir(path.parent)
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
     if not force:
         flags |= os.O_EXCL
@@ -149,9 +151,9 @@ def init_ca(
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, None)
     )
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)
     write_private(directory / CA_KEY_FILE, private_key_pem(key), force=force)
-    (directory / CA_CERT_FILE).write_bytes(cert_pem(cert))
+    write_private(directory / CA_CERT_FILE, cert_pem(cert), force=True)
     return CertificateAuthority(key, cert)
 
 
@@ -261,11 +263,12 @@ def issue_node_certificates(
 def write_node_certificates(
     ca: CertificateAuthority, certificates: NodeCertificates, directory: Path
 ) -> None:
-    """Write the node's ``server.crt``, ``client.crt`` and the CA's ``ca.crt`` (all public)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / SERVER_CERT_FILE).write_bytes(cert_pem(certificates.server))
-    (directory / CLIENT_CERT_FILE).write_bytes(cert_pem(certificates.client))
-    (directory / CA_CERT_FILE).write_bytes(ca.cert_pem)
+    """Write the node's ``server.crt``, ``client.crt`` and the CA's ``ca.crt``: public, yet
+    0600 like everything in a node's data directory."""
+    private_dir(directory)
+    write_private(directory / SERVER_CERT_FILE, cert_pem(certificates.server), force=True)
+    write_private(directory / CLIENT_CERT_FILE, cert_pem(certificates.client), force=True)
+    write_private(directory / CA_CERT_FILE, ca.cert_pem, force=True)
 
 
 def write_node_tls_key(signing_key: Ed25519PrivateKey, directory: Path) -> Path:

@@ -23,6 +23,7 @@ from node.release import handlers as release_handlers
 from node.release.ports import ORDER_ACCESS
 from node.release.service import ReleasedToReaders
 from node.settings import Settings
+from node.storage import secure_data_dir
 from node.topology import NodeInfo, Topology, load_topology
 
 
@@ -46,6 +47,8 @@ def make_context(
     """The context, wired; its clock is ``clock`` if given (tests), else the one the settings ask
     for."""
     clock = clock or make_clock(settings.test_clock_file)
+    # Whatever made the data directory, only the node's account reads it from now on.
+    secure_data_dir(settings.data_dir)
     engine = make_engine(settings.database_url)
     ctx = NodeContext(
         settings=settings,

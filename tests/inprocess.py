@@ -71,6 +71,9 @@ class MiniFederation:
     # One time for the whole federation: ``federation.clock.advance(seconds)`` moves every node.
     clock: ControlledClock = field(default_factory=ControlledClock)
     _stream_seqs: dict[str, int] = field(default_factory=dict)
+    # Envelopes ``pump`` delivered, per sending node, in order: their outbox rows are gone (as
+    # after a PubAck), the tests that inspect what was sent read them here.
+    _delivered: dict[str, list[tuple[str, bytes]]] = field(default_factory=dict)
 
     def __getitem__(self, node_id: str) -> NodeUnderTest:
         return self.nodes[node_id]
@@ -148,13 +151,15 @@ class MiniFederation:
         kind: str | None = None,
         pending_only: bool = True,
     ) -> list[Envelope]:
-        """Envelopes ``node_id`` has committed to send (one per message, in order)."""
+        """Envelopes ``node_id`` has committed to send (one per message, in order): those still in
+        its outbox, and with ``pending_only=False`` those ``pump`` already delivered."""
         node = self.nodes[node_id]
         with node.ctx.sessions() as session:
             query = select(OutboxMessage.msg_id, OutboxMessage.envelope).order_by(OutboxMessage.id)
-            if pending_only:
-                query = query.where(OutboxMessage.sent_at.is_(None))
-            rows = session.execute(query).all()
+            query = query.where(OutboxMessage.sent_at.is_(None))
+            rows = [(msg_id, raw) for msg_id, raw in session.execute(query).all()]
+        if not pending_only:
+            rows = self._delivered.get(node_id, []) + rows
         seen: dict[str, Envelope] = {}
         for msg_id, raw in rows:
             if msg_id not in seen:
@@ -185,8 +190,12 @@ class MiniFederation:
                     )
                     raws: dict[str, bytes] = {}
                     for row in rows:
-                        row.sent_at = node.ctx.clock.now()
                         raws.setdefault(row.msg_id, row.envelope)
+                    # Delivered as the relay's PubAck would have it: the rows go.
+                    node.ctx.outbox.prune_delivered(
+                        session, [row.id for row in rows], node.ctx.clock.now()
+                    )
+                self._delivered.setdefault(node_id, []).extend(raws.items())
                 for raw in raws.values():
                     envelope = open_envelope(raw, self.topology)
                     for target, batch in batches.items():

@@ -4,6 +4,7 @@ clients, direct DB reads, a cuttable link."""
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -229,3 +230,28 @@ class LinkProxy:
             thread.join(timeout=10)
         alive = [thread.name for thread in threads if thread.is_alive()]
         assert not alive, f"link proxy threads still running: {alive}"
+
+
+def content_markers(label: str) -> tuple[str, list[bytes]]:
+    """A unique text for a title or body (Chinese, with an ASCII marker in it) and the byte
+    strings that would betray a copy of it in a file: its UTF-8, its Chinese part alone and the
+    ASCII marker alone (which survives JSON's ``\\u`` escapes and any re-encoding of the rest)."""
+    marker = f"PURGE{uuid.uuid4().hex.upper()}"
+    chinese = f"{label}删除后不留痕的巡察内容"
+    text_value = f"{chinese}{marker}"
+    return text_value, [text_value.encode(), chinese.encode(), marker.encode()]
+
+
+def files_containing(
+    directory: Path, needles: list[bytes], *, skip: tuple[str, ...] = ()
+) -> list[str]:
+    """Every file under ``directory`` (relative path) holding any of ``needles``; files under
+    a top-level folder named in ``skip`` are not read."""
+    found = []
+    for path in sorted(directory.rglob("*")):
+        relative = path.relative_to(directory)
+        if not path.is_file() or path.is_symlink() or relative.parts[0] in skip:
+            continue
+        data = path.read_bytes()
+        found.extend(f"{relative}: {needle!r}" for needle in needles if needle in data)
+    return found

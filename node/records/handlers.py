@@ -9,6 +9,7 @@ Guarantees:
 - A record is identified by (origin, id): an envelope only ever touches the record of its own
   origin. An id already held for another origin takes nothing from that record: the two are
   different records (no node can squat, overwrite or merge into another origin's record).
+- A tombstone leaves no copy of the content here (``service.purge_record_content``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from node.context import NodeContext
 from node.models import Record, RecordParty
+from node.records.service import purge_record_content
 from node.records.wire import RecordWire
 from node.replication.envelope import Envelope
 from node.replication.inbox import prefetched
@@ -103,6 +105,8 @@ def apply_record(
         for party in parties:
             if party not in current:
                 record.parties.append(RecordParty(node_id=party))
+    if wire.deleted:
+        purge_record_content(session, ctx, record)
     return wire.id, wire.version
 
 

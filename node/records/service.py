@@ -416,13 +416,24 @@ def delete_record(
     record = find_record(session, ctx, actor, record_id, origin)
     _check_change(ctx, actor, record, "delete")
     record.deleted = True
-    record.title = ""
-    record.body = ""
     record.version += 1
     record.updated_at = max(ctx.clock.now(), as_aware(record.updated_at))
+    purge_record_content(session, ctx, record)
     audited(session, ctx, actor, "delete", object_type="record", object_id=record.id)
+    # After the purge: the tombstone's own envelope is the one row about the record that stays.
     send_record(session, ctx, record)
     return record
+
+
+def purge_record_content(session: Session, ctx: NodeContext, record: Record) -> None:
+    """Leave no copy of a tombstoned record's content here: its title and body are nulled (not
+    blanked beside a flag), unsent envelopes of its earlier versions leave the outbox, content
+    released for it under a grant is deleted, and the commit truncates SQLite's WAL
+    (``node.db.mark_purged``). Called in the transaction that applies the tombstone."""
+    record.title = None
+    record.body = None
+    ctx.outbox.purge_object(session, Kind.RECORD, record.id)
+    ctx.port(GRANTED_CONTENT).purge_ended(session, ctx, ctx.clock.now(), record_id=record.id)
 
 
 def send_record(session: Session, ctx: NodeContext, record: Record) -> str | None:

@@ -5,6 +5,8 @@ Guarantees:
 - ``released_for`` returns content only for the acting user's own grants that are active now; the
   conditions are those of the ``grant`` scope (``node.policy.scopes.active_grant_clause``).
 - ``purge`` deletes the plaintext row in the caller's transaction and audits it (grant id only);
+  on SQLite the row's pages are zeroed (``secure_delete``) and the WAL truncated after the commit,
+  so no copy stays in the node's files;
   ``purge_ended`` applies it to every grant that has ended here, so content outlives its grant
   only until the next read of the record or the next sweep (``node.release.tasks``).
 - Nothing here logs, audits or raises with a title or body.
@@ -25,6 +27,7 @@ from node.context import NodeContext
 from node.models import Grant, Record
 from node.policy import Actor
 from node.release.models import ReleasedContent
+from node.replication.kinds import Kind
 
 
 def grant_active(now: datetime) -> ColumnElement[bool]:
@@ -96,6 +99,9 @@ def purge(session: Session, ctx: NodeContext, grant: Grant, *, why: str, now: da
     content = session.get(ReleasedContent, grant.id)
     if grant.ended_at is None:
         grant.ended_at = now
+    # The release envelope (sealed for this node) leaves the outbox too, if it still waits in it;
+    # the purge marks the transaction, so its commit truncates SQLite's WAL.
+    ctx.outbox.purge_object(session, Kind.RELEASE, grant.id)
     if content is not None:
         session.delete(content)
         audited(

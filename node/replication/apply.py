@@ -158,5 +158,12 @@ class BatchApplier:
             self.ctx.topology, me, envelope.dest, arrival_source(delivery.subject, me)
         )
         if subjects:
-            self.ctx.outbox.forward(session, envelope.msg_id, envelope.raw, subjects)
+            self.ctx.outbox.forward(
+                session,
+                envelope.msg_id,
+                envelope.raw,
+                subjects,
+                kind=envelope.kind,
+                ref=envelope.ref,
+            )
             self.metrics.relayed.inc(len(subjects))

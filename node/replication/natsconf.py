@@ -48,6 +48,7 @@ from node.replication.permissions import (
     service_permissions,
     sourcing_link,
 )
+from node.storage import PRIVATE_UMASK, private_dir, private_file, write_private_text
 from node.topology import Topology
 
 SERVICE_NKEY_FILE = "service.nk"
@@ -286,13 +287,15 @@ class NatsServerProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(self.log_path)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [nats_server_binary(), "-c", str(self.config_path)],
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            # Its JetStream store (envelopes) is created readable by this account only.
+            umask=PRIVATE_UMASK,
         )
         log.close()
         wait_for_port(*host_port(self.client_url))
@@ -319,19 +322,22 @@ def write_config(
 ) -> NatsServerProcess:
     """Write ``node_dir/nats.conf`` (making the node service's nkey if it has none yet); the TLS
     files are expected in ``node_dir/tls`` (``fedshare pki issue``)."""
-    node_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(node_dir)
+    # The store directory exists 0700 before nats-server fills it (its files follow its umask).
+    private_dir(node_dir / "jetstream")
     security = NatsSecurity(
         tls_dir=(node_dir / "tls").resolve(),
         service_nkey=ensure_service_nkey(node_dir / "nats" / SERVICE_NKEY_FILE),
     )
     config_path = node_dir / "nats.conf"
-    config_path.write_text(
+    write_private_text(
+        config_path,
         render_config(
             topology,
             node_id,
             (node_dir / "jetstream").resolve(),
             security,
             parent_leaf_url=parent_leaf_url,
-        )
+        ),
     )
     return NatsServerProcess(config_path, topology.get(node_id).nats, node_dir / "nats.log")

@@ -2,23 +2,30 @@
 
 Guarantee: ``send`` only adds rows to the caller's session, so an envelope exists if and only if
 the change it describes committed ("never publish before commit"). After the commit the relay is
-woken at once (no polling delay); it publishes each row with ``Nats-Msg-Id`` and marks it sent only
-on the server's PubAck, so a crash anywhere re-publishes rather than loses, and the stream's
-duplicate window drops the repeat. Every envelope is built from its kind's wire model
-(``node.replication.kinds``): no payload is put together by hand.
+woken at once (no polling delay); it publishes each row with ``Nats-Msg-Id`` and deletes it only
+on the server's PubAck (``prune_delivered``), so a crash anywhere re-publishes rather than loses,
+and the stream's duplicate window drops the repeat. Every envelope is built from its kind's wire
+model (``node.replication.kinds``): no payload is put together by hand.
+
+What is deleted is gone: a delivered envelope is not kept here (its count is, in
+``outbox_stats``), and ``purge_object`` deletes every row still carrying an object whose content
+is being purged (a tombstoned record, released content whose grant ended), in the purge's own
+transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import delete, event, func, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from node.clock import Clock
 from node.crypto import NodeKeys
-from node.models import OutboxMessage
+from node.db import mark_purged
+from node.models import OutboxMessage, OutboxStats
 from node.replication.envelope import BROADCAST, seal_envelope
 from node.replication.kinds import KindRegistry, WireModel
 from node.replication.routing import next_hops
@@ -82,14 +89,86 @@ class Outbox:
             encrypt=encrypt,
             now=now,
         )
-        for subject in subjects:
-            session.add(OutboxMessage(msg_id=msg_id, subject=subject, envelope=raw, created_at=now))
-        session.info[PENDING_FLAG] = True
+        self._add_rows(
+            session, msg_id, raw, subjects, kind, self.object_of(kind, wire.envelope_ref())
+        )
         return msg_id
 
-    def forward(self, session: Session, msg_id: str, raw: bytes, subjects: list[str]) -> None:
-        """Add rows relaying another node's envelope, unchanged, to ``subjects``."""
+    def forward(
+        self,
+        session: Session,
+        msg_id: str,
+        raw: bytes,
+        subjects: list[str],
+        *,
+        kind: str | None = None,
+        ref: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Add rows relaying another node's envelope (of ``kind``, reference ``ref``), unchanged,
+        to ``subjects``."""
+        object_id = self.object_of(kind, ref or {}) if kind is not None else None
+        self._add_rows(session, msg_id, raw, subjects, kind, object_id)
+
+    def _add_rows(
+        self,
+        session: Session,
+        msg_id: str,
+        raw: bytes,
+        subjects: list[str],
+        kind: str | None,
+        object_id: str | None,
+    ) -> None:
         now = self.clock.now()
         for subject in subjects:
-            session.add(OutboxMessage(msg_id=msg_id, subject=subject, envelope=raw, created_at=now))
+            session.add(
+                OutboxMessage(
+                    msg_id=msg_id,
+                    subject=subject,
+                    envelope=raw,
+                    created_at=now,
+                    kind=kind,
+                    object_id=object_id,
+                )
+            )
         session.info[PENDING_FLAG] = True
+
+    def object_of(self, kind: str | None, ref: Mapping[str, Any]) -> str | None:
+        """The id of the object an envelope of ``kind`` with reference ``ref`` carries."""
+        spec = self.kinds.get(kind) if kind is not None else None
+        if spec is None or spec.ref_key is None:
+            return None
+        value = ref.get(spec.ref_key)
+        return None if value is None else str(value)[:64]
+
+    def prune_delivered(self, session: Session, ids: Sequence[int], now: datetime) -> None:
+        """Rows the local server acknowledged: delivered, so deleted (their envelopes are in the
+        stream now), and counted in ``outbox_stats``. The one place that decides what happens to
+        a delivered row."""
+        if not ids:
+            return
+        deleted = session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(list(ids))))
+        count = int(getattr(deleted, "rowcount", 0) or 0)
+        session.execute(
+            update(OutboxStats)
+            .where(OutboxStats.id == 1)
+            .values(
+                delivered=OutboxStats.delivered + count,
+                first_delivered_at=func.coalesce(OutboxStats.first_delivered_at, now),
+                last_delivered_at=now,
+            )
+        )
+
+    def purge_object(self, session: Session, kind: str, object_id: str) -> int:
+        """Delete every row still carrying ``kind`` envelopes about ``object_id`` (pending ones
+        included: what they carry is being purged, and a later envelope supersedes them), in the
+        caller's transaction; its commit truncates the WAL (``node.db.mark_purged``). Returns
+        how many rows went."""
+        # Rows added earlier in this transaction must be in the table for the delete to see.
+        session.flush()
+        deleted = session.execute(
+            delete(OutboxMessage).where(
+                OutboxMessage.kind == kind, OutboxMessage.object_id == object_id
+            )
+        )
+        mark_purged(session)
+        return int(getattr(deleted, "rowcount", 0) or 0)

@@ -8,7 +8,8 @@ Streams (JetStream domain = node id, all on the node's own nats-server):
   leafnode links. When a link is down the source stalls and catches up once it heals.
 
 Guarantees:
-- Outbox rows are published in commit order with ``Nats-Msg-Id`` and marked sent on PubAck.
+- Outbox rows are published in commit order with ``Nats-Msg-Id`` and deleted on PubAck
+  (``Outbox.prune_delivered``): a delivered envelope lives on in the stream, not in the database.
 - The consumer verifies each envelope, applies it (idempotently) and, in the same transaction,
   queues it unchanged in the outbox for its next hops, commits, then acks. Forwards and this
   node's own envelopes leave in one commit order, so nothing overtakes what it depends on. A
@@ -29,7 +30,7 @@ import nats
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import api
 from nats.js.errors import BadRequestError, NotFoundError
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -37,7 +38,7 @@ from node.clock import iso
 from node.context import NodeContext
 from node.errors import PermissionDenied
 from node.metrics import Metrics
-from node.models import DeadLetter, InboxMessage, OutboxMessage
+from node.models import DeadLetter, InboxMessage, OutboxMessage, OutboxStats
 from node.policy import Actor
 from node.replication.apply import BatchApplier, Delivery
 from node.replication.envelope import EnvelopeRejected
@@ -259,11 +260,7 @@ class ReplicationService:
 
     def _mark_sent(self, ids: list[int]) -> None:
         with self.ctx.sessions() as session, session.begin():
-            session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id.in_(ids))
-                .values(sent_at=self.ctx.clock.now())
-            )
+            self.ctx.outbox.prune_delivered(session, ids, self.ctx.clock.now())
 
     async def publish_in_order(self, items: list[tuple[str, str, bytes]]) -> int:
         """Publish (msg id, subject, bytes) in order, pipelined on one connection; return how
@@ -548,6 +545,7 @@ def database_status(session: Session) -> dict[str, Any]:
         )
         or 0
     )
+    delivered = session.scalar(select(OutboxStats.delivered).where(OutboxStats.id == 1)) or 0
     dead = dict(
         session.execute(select(DeadLetter.reason, func.count()).group_by(DeadLetter.reason)).all()
     )
@@ -561,6 +559,7 @@ def database_status(session: Session) -> dict[str, Any]:
     ).all()
     return {
         "outbox_backlog": int(backlog),
+        "outbox_delivered": int(delivered),
         "dead_letters": {str(k): int(v) for k, v in dead.items()},
         "applied_by_origin": {
             str(origin): {
