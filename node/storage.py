@@ -32,24 +32,34 @@ def restrict_umask() -> int:
 
 
 def _tighten(path: Path, mode: int) -> bool:
-    current = stat.S_IMODE(path.lstat().st_mode)
-    if current & LOOSE == 0:
+    """Take group and other access away from ``path`` if it is ours and has any; a shared
+    directory (sticky bit, like /tmp) or someone else's entry is left alone."""
+    info = path.lstat()
+    current = stat.S_IMODE(info.st_mode)
+    if current & LOOSE == 0 or current & stat.S_ISVTX or info.st_uid != os.getuid():
         return False
     os.chmod(path, mode)
     return True
 
 
-def private_dir(path: Path) -> Path:
-    """``path`` as a directory only its owner can enter (created 0700, parents included)."""
+def _make_dir(path: Path) -> None:
+    """Create ``path`` 0700 if missing; an existing directory is not ours to change."""
     path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+
+
+def private_dir(path: Path) -> Path:
+    """``path``, a directory of the node's own, as one only its owner can enter (created 0700,
+    parents included; tightened if it exists)."""
+    _make_dir(path)
     if _tighten(path, DIR_MODE):
         log.warning("tightened the mode of directory %s to 0700", path)
     return path
 
 
 def private_file(path: Path) -> Path:
-    """``path`` as a file only its owner can read (created empty 0600 if missing)."""
-    private_dir(path.parent)
+    """``path`` as a file only its owner can read (created empty 0600 if missing; its directory
+    is created 0700 if missing, never changed if it exists: it may be shared)."""
+    _make_dir(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE)
     os.close(fd)
     _tighten(path, FILE_MODE)
@@ -58,7 +68,7 @@ def private_file(path: Path) -> Path:
 
 def write_private_text(path: Path, text: str) -> None:
     """Write ``text`` to a 0600 file (created with that mode, tightened if it existed)."""
-    private_dir(path.parent)
+    _make_dir(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
     try:
         os.write(fd, text.encode("utf-8"))
@@ -69,9 +79,13 @@ def write_private_text(path: Path, text: str) -> None:
 
 def secure_data_dir(data_dir: Path) -> int:
     """Tighten ``data_dir`` and everything under it to 0700 directories and 0600 files; returns
-    how many entries were looser (each one is a warning: someone else could have read them)."""
+    how many entries were looser (each one is a warning: someone else could have read them).
+    Entries of other users and shared (sticky) directories such as /tmp are left alone."""
     if not data_dir.exists():
         private_dir(data_dir)
+        return 0
+    if data_dir.stat().st_mode & stat.S_ISVTX:
+        log.warning("data directory %s is a shared directory; its modes are left alone", data_dir)
         return 0
     changed = 0
     for root, dirs, files in os.walk(data_dir):
