@@ -433,7 +433,7 @@ def purge_record_content(session: Session, ctx: NodeContext, record: Record) -> 
     record.title = None
     record.body = None
     ctx.outbox.purge_object(session, Kind.RECORD, record.id)
-    ctx.port(GRANTED_CONTENT).purge_ended(session, ctx, ctx.clock.now(), record_id=record.id)
+    ctx.port(GRANTED_CONTENT).purge_ended(session, ctx, ctx.clock.now(), record=record)
 
 
 def send_record(session: Session, ctx: NodeContext, record: Record) -> str | None:
