@@ -244,3 +244,63 @@ class Grant(Base):
         Index("ix_grants_open", "ended_at", "expires_at"),
         Index("ix_grants_request", "request_id"),
     )
+
+
+class SequenceCounter(Base):
+    """The last number this node gave an envelope of its own on one channel (a destination node,
+    or ``*`` for broadcasts): ``replication.sequence`` takes the next one in the transaction that
+    writes the envelope."""
+
+    __tablename__ = "sequence_counters"
+
+    channel: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last: Mapped[int] = mapped_column(BigInteger)
+
+
+class SentSequence(Base):
+    """One of this node's own envelopes, kept for a while under its number on a channel, so that
+    a receiver that misses it can ask for it again (``resend-request``)."""
+
+    __tablename__ = "sent_sequence"
+
+    channel: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    msg_id: Mapped[str] = mapped_column(String(36))
+    kind: Mapped[str] = mapped_column(String(40))
+    object_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    envelope: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ix_sent_sequence_created", "created_at"),
+        Index("ix_sent_sequence_object", "kind", "object_id"),
+    )
+
+
+class InboundSequence(Base):
+    """How far the numbers of one origin's channel to this node have arrived: every number up to
+    ``contiguous``, the highest seen, and what was done about the missing ones in between."""
+
+    __tablename__ = "inbound_sequences"
+
+    origin: Mapped[str] = mapped_column(String(64), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(64), primary_key=True)
+    contiguous: Mapped[int] = mapped_column(BigInteger)
+    highest: Mapped[int] = mapped_column(BigInteger)
+    filled: Mapped[int] = mapped_column(BigInteger)
+    voided: Mapped[int] = mapped_column(BigInteger)
+    resend_requested_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
+
+
+class InboundSequenceReceived(Base):
+    """A number received above its channel's ``contiguous`` (deleted once the channel catches up
+    to it); when it came shows since when the numbers below it are missing."""
+
+    __tablename__ = "inbound_sequence_received"
+
+    origin: Mapped[str] = mapped_column(String(64), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

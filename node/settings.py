@@ -87,6 +87,12 @@ class Settings(BaseSettings):
     # Lifetime of tokens issued by `fedshare user add|rotate-token` and the users API when no
     # other is asked for: "90d", "12h", ... or "never".
     token_lifetime: timedelta | None = timedelta(days=90)
+    # Sequence numbers (DESIGN §10): a number missing for longer than the grace period is a gap
+    # (shown, counted, asked again from its origin at most once per grace period); the node
+    # keeps its own envelopes this long to resend them; the periodic check runs this often.
+    sequence_gap_grace_s: float = Field(default=30.0, gt=0)
+    sequence_retention_s: float = Field(default=24 * 3600.0, gt=0)
+    sequence_check_interval_s: float = Field(default=5.0, gt=0)
     # Test-only: the node's clock runs ahead of real time by the seconds written in this file.
     test_clock_file: Path | None = None
 

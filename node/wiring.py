@@ -22,6 +22,7 @@ from node.records.ports import GRANTED_CONTENT
 from node.release import handlers as release_handlers
 from node.release.ports import ORDER_ACCESS
 from node.release.service import ReleasedToReaders
+from node.replication import resend
 from node.settings import Settings
 from node.storage import secure_data_dir
 from node.topology import NodeInfo, Topology, load_topology
@@ -35,6 +36,7 @@ def wire_domains(ctx: NodeContext) -> None:
         *order_handlers.KINDS,
         *ledger_handlers.KINDS,
         *checkpoints.KINDS,
+        *resend.KINDS,
     ):
         ctx.kinds.register(spec)
     ctx.provide(GRANTED_CONTENT, ReleasedToReaders())

@@ -1,4 +1,5 @@
-"""``/api/v1/federation/status``: peers, link state, outbox backlog, last applied, dead letters."""
+"""``/api/v1/federation/status``: peers, link state, outbox backlog, last applied, dead letters,
+per-origin sequence positions and gaps."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from node.api.deps import ContextDep, CurrentActor, SessionDep
-from node.replication.service import authorize_status, database_status
+from node.replication.service import authorize_status, database_status, sequence_status
 
 router = APIRouter(prefix="/api/v1/federation", tags=["federation 联邦"])
 
@@ -25,6 +26,7 @@ async def federation_status(
         "children": topology.children(ctx.node_id),
     }
     result.update(database_status(session))
+    result.update(sequence_status(session, ctx))
     replication = request.app.state.replication
     result["transport"] = await replication.status() if replication else {"enabled": False}
     request.app.state.metrics.outbox_backlog.set(result["outbox_backlog"])

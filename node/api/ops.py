@@ -20,9 +20,10 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from node.api.deps import ContextDep, CurrentActor
+from node.api.deps import ContextDep, CurrentActor, SessionDep
 from node.errors import PermissionDenied
 from node.metrics import Metrics
+from node.replication.service import sequence_totals
 from node.settings import Settings
 
 INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
@@ -74,8 +75,9 @@ def ops_router(app: FastAPI, settings: Settings) -> APIRouter:
         return {"status": "ok"}
 
     @router.get("/metrics", dependencies=metrics_guard)
-    def metrics(request: Request) -> Response:
+    def metrics(request: Request, session: SessionDep, ctx: ContextDep) -> Response:
         registry: Metrics = request.app.state.metrics
+        registry.sequences.set(sequence_totals(session, ctx))
         return Response(generate_latest(registry.registry), media_type=CONTENT_TYPE_LATEST)
 
     @router.get("/openapi.json", dependencies=docs_guard)

@@ -4,6 +4,10 @@ Guarantees:
 - ``seal_envelope`` signs the canonical JSON of every field but ``sig`` with the origin's Ed25519
   key. Content of restricted and case-secret objects is encrypted for the destination nodes only
   (``crypto.seal``), with the routing header as associated data, so it cannot be re-addressed.
+- An envelope the origin sends itself carries ``seq``: its number on each channel it travels
+  (``{"<dest>": n, ...}``, or ``{"*": n}`` for a broadcast; ``node.replication.sequence``). The
+  numbers are signed with the rest, so a relay can neither renumber nor hide what it dropped.
+  Envelopes without ``seq`` (the previous format) are still accepted.
 - ``open_envelope`` verifies the signature against the topology's key for the claimed origin
   before anything else looks at the payload; any failure raises ``EnvelopeRejected`` with a stable
   reason and no content.
@@ -54,6 +58,7 @@ class Envelope:
     ref: dict[str, Any]
     raw: bytes
     document: dict[str, Any]
+    seq: dict[str, int] | None = None
 
     @property
     def is_broadcast(self) -> bool:
@@ -100,8 +105,10 @@ def seal_envelope(
     payload: dict[str, Any],
     encrypt: bool,
     now: datetime,
+    seq: dict[str, int] | None = None,
 ) -> tuple[str, bytes]:
-    """Build and sign an envelope sent at ``now``; return (message id, bytes to publish)."""
+    """Build and sign an envelope sent at ``now`` (numbered ``seq`` on its channels, if given);
+    return (message id, bytes to publish)."""
     msg_id = uuid7()
     document: dict[str, Any] = {
         "v": VERSION,
@@ -112,6 +119,8 @@ def seal_envelope(
         "time": iso(now),
         "ref": ref,
     }
+    if seq is not None:
+        document["seq"] = seq
     if encrypt:
         recipients = {node: topology.get(node).encryption_key for node in document["dest"]}
         document["enc"] = seal(canonical_json(payload), recipients, aad=_aad(document))
@@ -169,6 +178,9 @@ def open_envelope(raw: bytes, topology: Topology) -> Envelope:
     dest = document["dest"]
     if dest != [BROADCAST] and any(d not in topology for d in dest):
         raise EnvelopeRejected("unknown_destination", msg_id=msg_id, origin=origin, kind=kind)
+    seq = document.get("seq")
+    if seq is not None and not _valid_seq(seq, dest):
+        raise EnvelopeRejected("malformed", msg_id=msg_id, origin=origin, kind=kind)
     return Envelope(
         msg_id=msg_id,
         kind=kind,
@@ -178,4 +190,17 @@ def open_envelope(raw: bytes, topology: Topology) -> Envelope:
         ref=document["ref"],
         raw=raw,
         document=document,
+        seq=seq,
+    )
+
+
+MAX_SEQ = 2**62
+
+
+def _valid_seq(seq: object, dest: list[str]) -> bool:
+    """One positive number per destination (or for ``*``), no more, no less."""
+    return (
+        isinstance(seq, dict)
+        and set(seq) == set(dest)
+        and all(type(n) is int and 1 <= n <= MAX_SEQ for n in seq.values())
     )

@@ -6,6 +6,9 @@ Guarantees:
   object's idempotence on top (records by (origin, record id, version), and so on).
 - An envelope of a kind the node does not know, or whose content should have been sealed and was
   not, is refused before any handler runs; the handler sees only a validated wire model.
+- Every verified envelope from another origin, applied, relayed or refused, has its sequence
+  numbers marked received (``node.replication.sequence``) in the same transaction: it arrived, so
+  its number is not missing; what failed to verify advances nothing.
 - Every rejection is written to ``dead_letters`` (reason, digest, never the bytes), counted and
   audited, in the same transaction; nothing else changes.
 """
@@ -26,6 +29,7 @@ from node.audit.chain import SYSTEM_ACTOR
 from node.context import NodeContext
 from node.ids import is_uuid
 from node.models import DeadLetter, InboxMessage
+from node.replication import sequence
 from node.replication.envelope import Envelope, EnvelopeRejected
 
 SUBJECT_PATTERN = re.compile(r"^[a-z0-9_.>*-]{1,200}$")
@@ -109,6 +113,18 @@ def prefetch(session: Session, ctx: NodeContext, envelopes: list[Envelope]) -> d
     return seen
 
 
+def extend_prefetch(session: Session, ctx: NodeContext, envelopes: list[Envelope]) -> None:
+    """Add to the batch prefetch what each kind's hook loads for ``envelopes`` that were not in
+    the batch (an envelope resent inside another), so their handlers find the stored rows."""
+    caches: dict[str, dict[str, Any]] | None = session.info.get(PREFETCHED)
+    if caches is None:
+        return
+    for spec in ctx.kinds:
+        of_kind = [e for e in envelopes if e.kind == spec.kind]
+        if spec.prefetch is not None and of_kind:
+            caches.setdefault(spec.kind, {}).update(spec.prefetch(session, of_kind))
+
+
 def prefetched(session: Session, kind: str) -> dict[str, Any] | None:
     """The objects the batch prefetch loaded for ``kind`` (id -> row), or None outside a batch."""
     caches: dict[str, dict[str, Any]] | None = session.info.get(PREFETCHED)
@@ -151,6 +167,7 @@ def process(
         raise EnvelopeRejected(
             "replay", msg_id=envelope.msg_id, origin=envelope.origin, kind=envelope.kind
         )
+    sequence.note_received(session, envelope, ctx.node_id, ctx.clock.now())
     object_id: str | None = None
     version: int | None = None
     status = "relayed"
@@ -215,6 +232,7 @@ def apply_or_reject(
         rejection = envelope.reject("handler_error")
     # The savepoint's rollback may have discarded rows the batch prefetch still holds.
     session.info.pop(PREFETCHED, None)
+    session.info.pop(sequence.CACHE, None)
     dead_letter(
         session,
         ctx,
@@ -225,4 +243,6 @@ def apply_or_reject(
         origin=rejection.origin,
         kind=rejection.kind,
     )
+    # Refused, but it did arrive, signed by its origin: the relay did not drop it.
+    sequence.note_received(session, envelope, ctx.node_id, ctx.clock.now())
     return Outcome("rejected", rejection.reason)

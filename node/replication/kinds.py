@@ -37,6 +37,9 @@ class Kind(StrEnum):
     ORDER_UPDATE = "order-update"
     ORDER_SUMMARY = "order-summary"
     LEDGER_SUMMARY = "ledger-summary"
+    RESEND_REQUEST = "resend-request"
+    RESEND = "resend"
+    SEQUENCE_VOID = "sequence-void"
 
 
 class WireModel(BaseModel):

@@ -5,7 +5,9 @@ the change it describes committed ("never publish before commit"). After the com
 woken at once (no polling delay); it publishes each row with ``Nats-Msg-Id`` and deletes it only
 on the server's PubAck (``prune_delivered``), so a crash anywhere re-publishes rather than loses,
 and the stream's duplicate window drops the repeat. Every envelope is built from its kind's wire
-model (``node.replication.kinds``): no payload is put together by hand.
+model (``node.replication.kinds``): no payload is put together by hand. Each of this node's own
+envelopes is numbered on its channels and kept for resending in the same transaction
+(``node.replication.sequence``).
 
 What is deleted is gone: a delivered envelope is not kept here (its count is, in
 ``outbox_stats``), and ``purge_object`` deletes every row still carrying an object whose content
@@ -26,6 +28,7 @@ from node.clock import Clock
 from node.crypto import NodeKeys
 from node.db import mark_purged
 from node.models import OutboxMessage, OutboxStats
+from node.replication import sequence
 from node.replication.envelope import BROADCAST, seal_envelope
 from node.replication.kinds import KindRegistry, WireModel
 from node.replication.routing import next_hops
@@ -61,11 +64,20 @@ class Outbox:
             self._wakeup()
 
     def send(
-        self, session: Session, kind: str, wire: WireModel, *, dest: list[str], encrypt: bool
+        self,
+        session: Session,
+        kind: str,
+        wire: WireModel,
+        *,
+        dest: list[str],
+        encrypt: bool,
+        about: tuple[str, str | None] | None = None,
     ) -> str | None:
         """Sign an envelope of ``kind`` carrying ``wire`` for ``dest`` and add its first-hop rows
-        to the session; its ``ref`` and payload come from the wire model. Returns the message id
-        (None if nobody else is addressed)."""
+        to the session; its ``ref`` and payload come from the wire model. It is numbered on each
+        of its channels and kept for resending, filed under the object it is about: ``about``
+        (kind, id), else its own kind and its ``ref`` key's value. Returns the message id (None
+        if nobody else is addressed)."""
         spec = self.kinds.require(kind)
         if not isinstance(wire, spec.wire):
             raise TypeError(f"a {kind!r} envelope carries {spec.wire.__name__}")
@@ -78,15 +90,30 @@ class Outbox:
         if not subjects:
             return None
         now = self.clock.now()
+        ref = wire.envelope_ref()
+        numbers = sequence.assign(session, dest)
         msg_id, raw = seal_envelope(
             keys=self.keys,
             topology=self.topology,
             origin=self.node_id,
             kind=kind,
             dest=dest,
-            ref=wire.envelope_ref(),
+            ref=ref,
             payload=wire.payload(),
             encrypt=encrypt,
+            now=now,
+            seq=numbers,
+        )
+        if about is None:
+            object_id = ref.get(spec.ref_key) if spec.ref_key is not None else None
+            about = (kind, None if object_id is None else str(object_id)[:64])
+        sequence.retain(
+            session,
+            seq=numbers,
+            msg_id=msg_id,
+            kind=about[0],
+            object_id=about[1],
+            raw=raw,
             now=now,
         )
         self._add_rows(
@@ -170,5 +197,7 @@ class Outbox:
                 OutboxMessage.kind == kind, OutboxMessage.object_id == object_id
             )
         )
+        # Kept for resending: gone too (a later request for its number is answered with a void).
+        sequence.purge_object(session, kind, object_id)
         mark_purged(session)
         return int(getattr(deleted, "rowcount", 0) or 0)

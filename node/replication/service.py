@@ -40,6 +40,7 @@ from node.errors import PermissionDenied
 from node.metrics import Metrics
 from node.models import DeadLetter, InboxMessage, OutboxMessage, OutboxStats
 from node.policy import Actor
+from node.replication import resend
 from node.replication.apply import BatchApplier, Delivery
 from node.replication.envelope import EnvelopeRejected
 from node.replication.routing import (
@@ -536,6 +537,16 @@ def authorize_status(session: Session, ctx: NodeContext, actor: Actor) -> None:
             object_type="federation",
         )
     ctx.audit.append(session, actor=actor, action="federation-status", object_type="federation")
+
+
+def sequence_status(session: Session, ctx: NodeContext) -> dict[str, Any]:
+    """Per-origin sequence positions and overdue gaps (``node.replication.resend.status``)."""
+    return resend.status(session, ctx)
+
+
+def sequence_totals(session: Session, ctx: NodeContext) -> dict[str, tuple[int, int, int]]:
+    """Per origin (missing overdue, filled, voided), for ``/metrics``."""
+    return resend.totals(session, ctx)
 
 
 def database_status(session: Session) -> dict[str, Any]:
