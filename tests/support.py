@@ -38,11 +38,16 @@ def wait_for(
 
 @contextmanager
 def prepared_federation(
-    base_dir: Path, tree: list[tuple[str, str, str | None]], *, start: bool = False
+    base_dir: Path,
+    tree: list[tuple[str, str, str | None]],
+    *,
+    start: bool = False,
+    test_clock: bool = False,
 ) -> Iterator[FederationClient]:
-    """A subprocess federation of ``tree`` prepared in ``base_dir`` (started if ``start``), with a
-    client; stopped afterwards."""
-    federation = Federation(base_dir, tree)
+    """A subprocess federation of ``tree`` prepared in ``base_dir`` (started if ``start``; on a
+    test clock, ``federation.advance_clock``, if ``test_clock``), with a client; stopped
+    afterwards."""
+    federation = Federation(base_dir, tree, test_clock=test_clock)
     federation.prepare()
     client = FederationClient(federation)
     try:

@@ -128,3 +128,43 @@ def test_federation_status_is_for_admins_and_security_officers(
     decisions = dict(rows)
     assert decisions["allow"] >= 1
     assert decisions["deny"] >= 1
+
+
+def test_no_false_sequence_gaps_when_records_go_to_some_nodes_only(
+    demo_federation: FederationClient,
+) -> None:
+    """Numbers are per channel (origin → destination, or broadcast): restricted records for one
+    party and case-secret stubs for the ancestors leave no hole in any other node's numbers."""
+    client = demo_federation
+    client.create_record(
+        "huanglong",
+        {"category": "inspection_finding", "title": "限定", "body": "", "parties": ["shaanxi"]},
+    )
+    client.create_record(
+        "yichuan",
+        {"category": "inspection_finding", "title": "限定", "body": "", "parties": ["central"]},
+    )
+    client.create_record("huanglong", {"category": "problem_clue", "title": "线索", "body": ""})
+    client.create_record("yanan", {"category": "policy", "title": "一般", "body": ""})
+    for origin in ("huanglong", "yichuan", "yanan"):
+        barrier(client, origin, *ALL)
+    client.federation.advance_clock(31)
+    for node in ALL:
+        status = client.get(node, "admin", "/api/v1/federation/status").json()
+        assert status["sequence_gaps"] == 0, (node, status["sequences"])
+        for origin, channels in status["sequences"].items():
+            for channel in channels:
+                assert (channel["gaps"], channel["pending"]) == ([], 0), (node, origin, channel)
+        metrics = client.get(node, "admin", "/metrics").text
+        gauges = [
+            line
+            for line in metrics.splitlines()
+            if line.startswith("fedshare_inbound_sequence_gaps{")
+        ]
+        assert gauges, node
+        assert all(line.endswith(" 0.0") for line in gauges), (node, gauges)
+    # Each party follows its own channel from the origin besides the broadcast one.
+    shaanxi = client.get("shaanxi", "admin", "/api/v1/federation/status").json()
+    followed = {c["channel"]: c for c in shaanxi["sequences"]["huanglong"]}
+    assert set(followed) == {"*", "shaanxi"}
+    assert followed["shaanxi"]["received_through"] >= 2  # the restricted record and the stub
