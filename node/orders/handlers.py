@@ -21,9 +21,20 @@ from node.context import NodeContext
 from node.orders.models import Order, OrderAttachment, OrderEvent, OrderTarget
 from node.orders.queries import lock_target
 from node.orders.service import grant_attachments, new_event, new_target, send_change
-from node.orders.state import ADDRESSEE, ISSUE_EVENT, ISSUER, SUMMARY, TRANSITIONS, advance
+from node.orders.state import (
+    ADDRESSEE,
+    ISSUE_EVENT,
+    ISSUE_FIELDS,
+    ISSUE_STATE,
+    ISSUE_VERSION,
+    ISSUER,
+    OWNED_FIELDS,
+    SUMMARY,
+    TRANSITIONS,
+    advance,
+    check_run,
+)
 from node.orders.wire import (
-    TIMES,
     OrderSummaryWire,
     OrderUpdateWire,
     OrderWire,
@@ -35,18 +46,16 @@ from node.replication.envelope import Envelope, EnvelopeRejected
 from node.replication.kinds import Applied, Kind, KindSpec
 
 
-def apply_snapshot(target: OrderTarget, wire: TargetSummaryWire) -> None:
-    """Take the other end's state of a target (a summary holder takes the metadata only)."""
+def apply_snapshot(target: OrderTarget, wire: TargetSummaryWire, side: str) -> None:
+    """Take what the ``side`` end of a target owns from its snapshot: the step it took (state,
+    version, time) and the times of its own steps; the report and handler from the addressee.
+    The other end's times, the deadline and the issue time are left as held."""
     target.state = wire.state
     target.version = wire.version
-    target.deadline = wire.deadline
-    target.issued_at = wire.issued_at
     target.updated_at = wire.updated_at
-    target.returns = wire.returns
-    target.ack_seconds = wire.ack_seconds
-    for name in TIMES:
+    for name in OWNED_FIELDS[side]:
         setattr(target, name, getattr(wire, name))
-    if isinstance(wire, TargetWire) and target.held_as != SUMMARY:
+    if side == ADDRESSEE and isinstance(wire, TargetWire) and target.held_as != SUMMARY:
         target.report_record_id = wire.report_record_id
         target.handler_id = wire.handler_id
         target.handler_name = wire.handler_name
@@ -155,10 +164,8 @@ def apply_update(
         at=change.at,
     )
     session.add(event)
-    # The deadline and issue time are the issuer's: the other end's copy does not move them.
-    deadline, issued_at = target.deadline, target.issued_at
-    apply_snapshot(target, snap)
-    target.deadline, target.issued_at = deadline, issued_at
+    # The deadline and issue time stay as issued; the sender's snapshot gives only its own part.
+    apply_snapshot(target, snap, side)
     if first_acknowledgement and target.held_as == ISSUER:
         grant_attachments(session, ctx, order, target, event, ctx.clock.now())
     audited(
@@ -176,7 +183,13 @@ def apply_update(
 def apply_summary(
     session: Session, ctx: NodeContext, envelope: Envelope, wire: OrderSummaryWire
 ) -> Applied:
-    """Metadata of a target in our subtree, from its issuer or its addressee."""
+    """Metadata of a target in our subtree, from its issuer or its addressee, taken only as far
+    as the sender may move it: from the state held here (``issued`` at version 1 if none), every
+    step up to the claimed state and version must be one of the sender's own
+    (``state.check_run``); a holder that missed some of them takes them at once. Only the
+    sender's own times are taken; the deadline and issue time only from the issuer (or, until
+    the issuer's own summary arrives, from the addressee's first one). An older or equal version
+    changes nothing."""
     origin, issuer, addressee = envelope.origin, wire.issuer, wire.addressee
     topology = ctx.topology
     if issuer not in topology or addressee not in topology:
@@ -189,22 +202,50 @@ def apply_summary(
         or ctx.node_id == issuer
     ):
         raise EnvelopeRejected("not_in_subtree")
+    side = ISSUER if origin == issuer else ADDRESSEE
     target = lock_target(session, wire.order_id, addressee)
     if target is not None and target.issuer != issuer:
         # The issuer is fixed when the order is first known here; an addressee's summary cannot
         # move the order to another of its ancestors.
         raise EnvelopeRejected("origin_mismatch")
-    version = wire.target.version
+    snap = wire.target
+    version = snap.version
+    if target is not None and target.held_as != SUMMARY:
+        return wire.order_id, version  # an end of the order: it learns by ``order-update``
+    if target is not None and version <= target.version:
+        if side == ISSUER:
+            _take_issue_fields(target, snap)  # settles what an addressee's summary assumed
+        return wire.order_id, version
+    held, held_version = (
+        (ISSUE_STATE, ISSUE_VERSION) if target is None else (target.state, target.version)
+    )
+    if version == ISSUE_VERSION and target is None:
+        refusal = None if side == ISSUER and snap.state == ISSUE_STATE else "not_permitted"
+    else:
+        refusal = check_run(side, held, held_version, snap.state, version)
+    if refusal is not None:
+        raise envelope.reject(refusal)
     if target is None:
         target = OrderTarget(
-            order_id=wire.order_id, addressee=addressee, issuer=issuer, held_as=SUMMARY, version=0
+            order_id=wire.order_id,
+            addressee=addressee,
+            issuer=issuer,
+            held_as=SUMMARY,
+            version=0,
+            returns=0,
         )
-        apply_snapshot(target, wire.target)
+        _take_issue_fields(target, snap)
         session.add(target)
-    elif target.held_as == SUMMARY and version > target.version:
-        apply_snapshot(target, wire.target)
+    elif side == ISSUER:
+        _take_issue_fields(target, snap)
+    apply_snapshot(target, snap, side)
     session.flush()
     return wire.order_id, version
+
+
+def _take_issue_fields(target: OrderTarget, snap: TargetSummaryWire) -> None:
+    for name in ISSUE_FIELDS:
+        setattr(target, name, getattr(snap, name))
 
 
 KINDS: tuple[KindSpec[NodeContext, Any], ...] = (

@@ -229,8 +229,13 @@ def new_event(
 
 
 def send_change(session: Session, ctx: NodeContext, target: OrderTarget, event: OrderEvent) -> None:
-    """Tell the other end (in full, encrypted for it) and every summary holder (metadata)."""
+    """Tell every summary holder (metadata) and the other end (in full, encrypted for it).
+
+    The summary goes first: a holder between the two ends then applies it before it relays the
+    update, so the other end's next step (whose summary needs this one, ``state.check_run``)
+    cannot reach the holder ahead of it."""
     other = target.addressee if ctx.node_id == target.issuer else target.issuer
+    send_summary(session, ctx, target)
     update = OrderUpdateWire(
         order_id=target.order_id,
         addressee=target.addressee,
@@ -238,7 +243,6 @@ def send_change(session: Session, ctx: NodeContext, target: OrderTarget, event: 
         event=event_wire(event),
     )
     ctx.outbox.send(session, Kind.ORDER_UPDATE, update, dest=[other], encrypt=True)
-    send_summary(session, ctx, target)
 
 
 def send_summary(session: Session, ctx: NodeContext, target: OrderTarget) -> None:

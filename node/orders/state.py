@@ -8,6 +8,10 @@
 the addressee's; accept, return and close are the issuer's. The two ends never act in the same
 state, so each target's version grows linearly whichever end moves it. Past its deadline, a
 target in an open state is overdue.
+
+Each end also owns the times its steps stamp (``OWNED_FIELDS``); the deadline and the issue time
+are the issuer's, fixed when it issues. What one end says about the other's steps or times is
+never taken (``node.orders.handlers``).
 """
 
 from __future__ import annotations
@@ -71,8 +75,65 @@ TRANSITIONS: dict[str, Transition] = {
     "close": Transition(ISSUER, frozenset({"accepted"}), "closed"),
 }
 POLICY_ACTIONS = {ISSUER: "review-order", ADDRESSEE: "handle-order"}
-# The event that opens a target's history at the issuer (version 1).
+# The event that opens a target's history at the issuer, and the state and version it makes.
 ISSUE_EVENT = "issue"
+ISSUE_STATE = "issued"
+ISSUE_VERSION = 1
+
+
+# The fields of a target each end sets by its own steps; state, version and updated_at move with
+# whichever end took the step.
+OWNED_FIELDS: dict[str, tuple[str, ...]] = {
+    ISSUER: ("accepted_at", "closed_at", "returns"),
+    ADDRESSEE: ("received_at", "acknowledged_at", "reported_at", "ack_seconds"),
+}
+# Fixed by the issuer when it issues.
+ISSUE_FIELDS = ("deadline", "issued_at")
+
+
+def _one_step(states: frozenset[str], sides: frozenset[str]) -> frozenset[str]:
+    return frozenset(
+        rule.target
+        for rule in TRANSITIONS.values()
+        if rule.side in sides and not rule.sources.isdisjoint(states)
+    )
+
+
+def states_after(start: str, steps: int, sides: frozenset[str]) -> frozenset[str]:
+    """The states a target in ``start`` can be in after exactly ``steps`` transitions taken by
+    ``sides`` (each step bumps the version by one, so ``steps`` is a version difference).
+
+    The sets repeat with a short period (progress notes loop on ``in_progress``), so any
+    ``steps``, however large a sender claims, costs a few iterations."""
+    current = frozenset({start})
+    seen: dict[frozenset[str], int] = {}
+    taken = 0
+    while taken < steps:
+        if current in seen:
+            period = taken - seen[current]
+            for _ in range((steps - taken) % period):
+                current = _one_step(current, sides)
+            return current
+        seen[current] = taken
+        current = _one_step(current, sides)
+        taken += 1
+    return current
+
+
+def check_run(side: str, held: str, held_version: int, claimed: str, version: int) -> str | None:
+    """Why ``side`` may not move a target from ``held`` (at ``held_version``) to ``claimed`` at
+    ``version``, or None if it may: every step between must be one of ``side``'s own transitions
+    (a holder that missed some of that end's steps takes them at once; it never takes the other
+    end's steps on the sender's word). ``not_permitted``: only the other end's steps lead there;
+    ``illegal_transition``: no run of steps of either end does."""
+    steps = version - held_version
+    if steps <= 0:
+        return "stale_version"
+    if claimed in states_after(held, steps, frozenset({side})):
+        return None
+    if claimed in states_after(held, steps, frozenset({ISSUER, ADDRESSEE})):
+        return "not_permitted"
+    return "illegal_transition"
 
 
 class IllegalTransition(Conflict):
