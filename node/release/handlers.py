@@ -5,8 +5,9 @@ say what the envelope says before anything is written:
   stub (an ancestor of ours or a named party) and a role the policy lets request.
 - ``release``: from the record's origin, addressed to the grantee's node, which is us, for a
   case-secret record whose stub we hold from that origin.
-- ``grant-event``: snapshots only from the record's origin; reads only from the grantee's node,
-  about a grant held here.
+- ``grant-event``: snapshots only from the record's origin, about a case-secret record held here
+  (``unknown_record`` otherwise: nobody plants grants for records a node does not hold); reads
+  only from the grantee's node, about a grant held here.
 
 "The record's origin" is checked against the record held here too, so that no node can grant
 (or release content for) another node's record by claiming to be its origin. A request or grant
@@ -30,7 +31,7 @@ from node.release import content
 from node.release.models import AccessDecision, AccessRequest, GrantRead
 from node.release.queries import held_grant
 from node.release.schemas import MAX_RESPOND_S
-from node.release.service import announce, check_reason, remote_actor
+from node.release.service import announce, audience_of, check_reason, remote_actor
 from node.release.wire import GrantEventWire, GrantWire, ReleaseWire, RequestWire
 from node.replication.envelope import Envelope
 from node.replication.kinds import Applied, Kind, KindSpec
@@ -41,6 +42,15 @@ def _check_origin(session: Session, envelope: Envelope, record_id: str, claimed:
     record = session.get(Record, {"origin": claimed, "id": record_id})
     if claimed != envelope.origin or (record is not None and record.origin != claimed):
         raise envelope.reject("origin_mismatch")
+
+
+def _check_held(session: Session, envelope: Envelope, record_id: str) -> None:
+    """A grant or request is taken only for a case-secret record held here (in full or as a
+    stub; ``_check_origin`` has matched its origin): nobody plants grants for records a node
+    does not hold."""
+    record = session.get(Record, record_id)
+    if record is None or record.classification != "secret":
+        raise envelope.reject("unknown_record")
 
 
 def _check_known_grant(session: Session, envelope: Envelope, wire: GrantWire) -> None:
@@ -71,9 +81,7 @@ def _check_audience(ctx: NodeContext, envelope: Envelope, grantee_node: str) -> 
     """A copy of a request or grant this node does not hold yet is taken only if this node is in
     the audience the origin announces it to (``service.audience``): no node plants rows
     elsewhere."""
-    topology = ctx.topology
-    ends = (envelope.origin, grantee_node)
-    if ctx.node_id not in {*ends, *topology.ancestors(ends[0]), *topology.ancestors(ends[1])}:
+    if ctx.node_id not in audience_of(ctx, envelope.origin, grantee_node):
         raise envelope.reject("not_audience")
 
 
@@ -177,11 +185,13 @@ def apply_grant_event(
         _check_known_request(session, envelope, request)
         if session.get(AccessRequest, request.id) is None:
             _check_audience(ctx, envelope, request.for_node or request.requester_node)
+        _check_held(session, envelope, request.record_id)
     if grant_wire is not None:
         _check_origin(session, envelope, grant_wire.record_id, grant_wire.record_origin)
         _check_known_grant(session, envelope, grant_wire)
         if session.get(Grant, grant_wire.id) is None:
             _check_audience(ctx, envelope, grant_wire.grantee_node)
+        _check_held(session, envelope, grant_wire.record_id)
     grant = apply_snapshot(session, wire)
     if grant is not None and grant.grantee_node == ctx.node_id and grant.revoked_at is not None:
         content.purge(session, ctx, grant, why="revoked", now=ctx.clock.now())

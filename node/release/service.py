@@ -72,12 +72,17 @@ ends it."""
 # -- who hears about a request --------------------------------------------------------------
 
 
+def audience_of(ctx: NodeContext, origin: str, grantee_node: str) -> set[str]:
+    """The nodes that learn of a request's every step: the nodes that hold the record (its
+    origin, the origin's ancestors with its stub) and the grantee's node (which holds the stub
+    it asked about, or was sent with an order). A grantee's other ancestors hold nothing of the
+    record, so they hear nothing of it either (DESIGN §10: no grants for records not held)."""
+    return {origin, grantee_node, *ctx.topology.ancestors(origin)}
+
+
 def audience(ctx: NodeContext, origin: str, grantee_node: str) -> list[str]:
-    """The nodes that learn of a request's every step: both ends and the ancestors of both."""
-    topology = ctx.topology
-    nodes = {origin, grantee_node, *topology.ancestors(origin), *topology.ancestors(grantee_node)}
-    nodes.discard(ctx.node_id)
-    return sorted(nodes)
+    """``audience_of`` but this node, as destinations."""
+    return sorted(audience_of(ctx, origin, grantee_node) - {ctx.node_id})
 
 
 def remote_actor(user_id: str, name: str, role: str, node: str) -> Actor:
