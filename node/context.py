@@ -18,6 +18,7 @@ from node.crypto import NodeKeys
 from node.policy import PolicyEngine
 from node.replication.kinds import KindRegistry
 from node.replication.outbox import Outbox
+from node.replication.quota import InboundQuota
 from node.settings import Settings
 from node.topology import Topology
 
@@ -50,6 +51,7 @@ class NodeContext:
     clock: Clock
     kinds: KindRegistry[NodeContext] = field(default_factory=KindRegistry)
     outbox: Outbox = field(init=False)
+    inbound_quota: InboundQuota = field(init=False)
     _ports: dict[Port[Any], Any] = field(default_factory=dict, init=False, repr=False)
 
     @property
@@ -65,6 +67,7 @@ class NodeContext:
             sessions=self.sessions,
             kinds=self.kinds,
         )
+        self.inbound_quota = InboundQuota(self.settings, self.clock)
 
     def provide(self, port: Port[T], implementation: T) -> None:
         if port in self._ports:

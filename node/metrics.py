@@ -90,6 +90,12 @@ class Metrics:
         self.dead_letters = Counter(
             "fedshare_dead_letters_total", "Envelopes rejected", ["reason"], registry=self.registry
         )
+        self.quota_rejections = Counter(
+            "fedshare_inbound_quota_rejections_total",
+            "Envelopes refused because their origin spent its inbound quota",
+            ["origin"],
+            registry=self.registry,
+        )
         self.source_resets = Counter(
             "fedshare_inbound_source_resets_total",
             "Inbound stream sources reset after they stalled while their peer answered",

@@ -84,6 +84,13 @@ class Settings(BaseSettings):
     # /metrics needs an admin or security officer token; /docs, /redoc, /openapi.json any user's.
     metrics_require_token: bool = True
     docs_require_token: bool = True
+    # Per-origin inbound quota (DESIGN §10): envelopes of one origin this node applies or relays,
+    # per hour, with bursts of up to ``inbound_quota_burst``; past it they are dead-lettered
+    # (``quota_exceeded``). Generous: a node catching up after hours offline stays within it.
+    inbound_quota_per_hour: int = Field(default=50_000, gt=0)
+    inbound_quota_burst: int = Field(default=50_000, gt=0)
+    # Dead-letter rows stored per origin (or arrival subject) per hour; the rest are counted.
+    dead_letters_per_origin_per_hour: int = Field(default=1_000, gt=0)
     # Lifetime of tokens issued by `fedshare user add|rotate-token` and the users API when no
     # other is asked for: "90d", "12h", ... or "never".
     token_lifetime: timedelta | None = timedelta(days=90)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
@@ -132,6 +133,11 @@ def create_app(settings: Settings | None = None, *, ctx: NodeContext | None = No
             metrics.rate_limited.inc()
             denials.count(Denial(SYSTEM_ACTOR, "rate-limit", "client", address, "rate_limited"))
 
+        def refused_envelope(sender: str, reason: str) -> None:
+            denials.count(Denial(SYSTEM_ACTOR, "reject-envelope", "envelope", sender, reason))
+
+        # Refused envelopes past their origin's budgets are counted, not copied, in the chain.
+        context.inbound_quota.count_refusal = refused_envelope
         app.state.failure_limiter = FailureLimiter(
             context.settings.auth_failure_limit,
             context.clock,
@@ -173,6 +179,10 @@ def create_app(settings: Settings | None = None, *, ctx: NodeContext | None = No
                 )
             if replication is not None:
                 await replication.stop()
+                # Refusals counted while the inbox stopped: into the chain too.
+                with contextlib.suppress(Exception):
+                    denials.flush()
+            context.inbound_quota.count_refusal = None
             if ctx is None:
                 context.engine.dispose()
 

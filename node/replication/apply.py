@@ -56,6 +56,9 @@ class Delivery(Generic[MessageT]):
     envelope: Envelope | None = None
     rejection: EnvelopeRejected | None = None
     forward_to: list[str] | None = None
+    # Its origin had spent its inbound quota (decided once, before the transaction, so that a
+    # batch applied again envelope by envelope does not spend it twice).
+    over_quota: bool = False
 
 
 class BatchApplier:
@@ -82,7 +85,11 @@ class BatchApplier:
         apply it again envelope by envelope, each in a savepoint (``inbox.apply_or_reject``).
         Failures are rare, so the common path pays no per-envelope savepoint. Returns each
         delivery's outcome and sets ``forward_to`` (the next hops, queued in the outbox by the
-        same transaction) on those that were not rejected."""
+        same transaction) on those that were not rejected. Envelopes past their origin's
+        inbound quota are refused before the transaction (``inbox.admit``)."""
+        for delivery in deliveries:
+            if delivery.envelope is not None and not delivery.over_quota:
+                delivery.over_quota = not inbox.admit(self.ctx, delivery.envelope)
         try:
             outcomes = self._apply_all(deliveries, careful=False)
         except (OperationalError, InterfaceError):
@@ -94,6 +101,8 @@ class BatchApplier:
             envelope = delivery.envelope
             if outcome.status == "rejected":
                 self.metrics.dead_letters.labels(outcome.reason or "rejected").inc()
+                if delivery.over_quota and envelope is not None:
+                    self.metrics.quota_rejections.labels(envelope.origin).inc()
                 continue
             assert envelope is not None
             if outcome.status == "applied":
@@ -127,6 +136,11 @@ class BatchApplier:
                         kind=rejection.kind,
                     )
                     outcomes.append(inbox.Outcome("rejected", rejection.reason))
+                    continue
+                if delivery.over_quota:
+                    outcomes.append(
+                        inbox.refuse_over_quota(session, ctx, envelope, delivery.subject)
+                    )
                     continue
                 apply = inbox.apply_or_reject if careful else inbox.process
                 outcome = apply(

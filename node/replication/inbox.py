@@ -10,7 +10,12 @@ Guarantees:
   numbers marked received (``node.replication.sequence``) in the same transaction: it arrived, so
   its number is not missing; what failed to verify advances nothing.
 - Every rejection is written to ``dead_letters`` (reason, digest, never the bytes), counted and
-  audited, in the same transaction; nothing else changes.
+  audited, in the same transaction; nothing else changes. Within the per-origin budget of
+  stored dead letters (``node.replication.quota``), that is one row and one audit entry each;
+  past it, and for every ``quota_exceeded`` refusal, the audit chain counts them in one entry
+  with a count instead.
+- An envelope whose origin has spent its inbound quota is refused (``quota_exceeded``) before
+  any handler runs (``admit``, decided once per delivery by the batch applier).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from node.ids import is_uuid
 from node.models import DeadLetter, InboxMessage
 from node.replication import sequence
 from node.replication.envelope import Envelope, EnvelopeRejected
+from node.replication.quota import QUOTA_EXCEEDED
 
 SUBJECT_PATTERN = re.compile(r"^[a-z0-9_.>*-]{1,200}$")
 log = logging.getLogger("fedshare.replication")
@@ -52,26 +58,39 @@ def dead_letter(
     msg_id: str | None,
     origin: str | None,
     kind: str | None,
-) -> None:
+    sender: str | None = None,
+) -> bool:
     """Record a refused message: its reason and digest, never its bytes. What the message claims
     about itself (id, origin, kind) is unverified and attacker-chosen: it is stored only when it
     has the shape such a field must have (a UUID, a known node, a kind name), so no byte sequence
-    (NUL, invalid UTF-8, an overlong string) can make this insert fail and stall the inbox."""
+    (NUL, invalid UTF-8, an overlong string) can make this insert fail and stall the inbox.
+
+    ``sender`` is the verified origin, when the envelope was opened: the stored rows are budgeted
+    per sender (per arrival subject otherwise). Past the budget, and for ``quota_exceeded``, the
+    refusal is counted into one aggregated audit entry instead of a row and an entry of its own.
+    Returns whether a row was stored."""
     msg_id = msg_id if msg_id and is_uuid(msg_id) else None
     origin = origin if origin and origin in ctx.topology else None
     kind = kind if kind and KIND_PATTERN.fullmatch(kind) else None
-    session.add(
-        DeadLetter(
-            received_at=ctx.clock.now(),
-            reason=reason,
-            subject=_safe_subject(subject),
-            msg_id=msg_id,
-            origin=origin,
-            kind=kind,
-            digest=hashlib.sha256(raw).hexdigest(),
-            size=len(raw),
+    key = sender if sender is not None else f"via {_safe_subject(subject)}"
+    quota = ctx.inbound_quota
+    stored = quota.store_dead_letter(key)
+    if stored:
+        session.add(
+            DeadLetter(
+                received_at=ctx.clock.now(),
+                reason=reason,
+                subject=_safe_subject(subject),
+                msg_id=msg_id,
+                origin=origin,
+                kind=kind,
+                digest=hashlib.sha256(raw).hexdigest(),
+                size=len(raw),
+            )
         )
-    )
+    if quota.count_refusal is not None and (reason == QUOTA_EXCEEDED or not stored):
+        quota.count_refusal(key, reason)
+        return stored
     ctx.audit.append(
         session,
         actor=SYSTEM_ACTOR,
@@ -81,6 +100,32 @@ def dead_letter(
         decision="deny",
         reason=f"{reason} from {_known(ctx, origin)} via {_safe_subject(subject)}",
     )
+    return stored
+
+
+def admit(ctx: NodeContext, envelope: Envelope) -> bool:
+    """Whether ``envelope`` (opened: its origin is verified) is within its origin's inbound
+    quota; spends one unit of it. Every envelope this node applies or relays counts, so a flood
+    stops at the first node it reaches; this node's own envelopes are not counted."""
+    return envelope.origin == ctx.node_id or ctx.inbound_quota.admit(envelope.origin)
+
+
+def refuse_over_quota(
+    session: Session, ctx: NodeContext, envelope: Envelope, subject: str
+) -> Outcome:
+    """Dead-letter an envelope whose origin spent its quota (counted, aggregated in the audit)."""
+    dead_letter(
+        session,
+        ctx,
+        raw=envelope.raw,
+        subject=subject,
+        reason=QUOTA_EXCEEDED,
+        msg_id=envelope.msg_id,
+        origin=envelope.origin,
+        kind=envelope.kind,
+        sender=envelope.origin,
+    )
+    return Outcome("rejected", QUOTA_EXCEEDED)
 
 
 PREFETCHED = "fedshare_prefetched"
@@ -242,6 +287,7 @@ def apply_or_reject(
         msg_id=rejection.msg_id,
         origin=rejection.origin,
         kind=rejection.kind,
+        sender=envelope.origin,
     )
     # Refused, but it did arrive, signed by its origin: the relay did not drop it.
     sequence.note_received(session, envelope, ctx.node_id, ctx.clock.now())
