@@ -10,9 +10,10 @@ Guarantees:
   numbers marked received (``node.replication.sequence``) in the same transaction: it arrived, so
   its number is not missing; what failed to verify advances nothing.
 - Every rejection is written to ``dead_letters`` (reason, digest, never the bytes), counted and
-  audited, in the same transaction; nothing else changes. Within the per-origin budget of
-  stored dead letters (``node.replication.quota``), that is one row and one audit entry each;
-  past it, and for every ``quota_exceeded`` refusal, the audit chain counts them in one entry
+  audited, in the same transaction; nothing else changes. For an opened envelope (its origin
+  verified) within its origin's budget of stored dead letters (``node.replication.quota``), and
+  for anything that could not be opened, that is one row and one audit entry each; past the
+  budget, and for every ``quota_exceeded`` refusal, the audit chain counts them in one entry
   with a count instead.
 - An envelope whose origin has spent its inbound quota is refused (``quota_exceeded``) before
   any handler runs (``admit``, decided once per delivery by the batch applier).
@@ -65,16 +66,18 @@ def dead_letter(
     has the shape such a field must have (a UUID, a known node, a kind name), so no byte sequence
     (NUL, invalid UTF-8, an overlong string) can make this insert fail and stall the inbox.
 
-    ``sender`` is the verified origin, when the envelope was opened: the stored rows are budgeted
-    per sender (per arrival subject otherwise). Past the budget, and for ``quota_exceeded``, the
-    refusal is counted into one aggregated audit entry instead of a row and an entry of its own.
-    Returns whether a row was stored."""
+    ``sender`` is the verified origin, when the envelope was opened: the rows stored for it are
+    budgeted per origin. Past the budget, and for ``quota_exceeded``, the refusal is counted into
+    one aggregated audit entry instead of a row and an entry of its own. Returns whether a row
+    was stored."""
     msg_id = msg_id if msg_id and is_uuid(msg_id) else None
     origin = origin if origin and origin in ctx.topology else None
     kind = kind if kind and KIND_PATTERN.fullmatch(kind) else None
+    # What could not be opened has no origin to budget it by: it keeps one row each (a node's
+    # credentials limit who can publish it at all, DESIGN §10).
     key = sender if sender is not None else f"via {_safe_subject(subject)}"
     quota = ctx.inbound_quota
-    stored = quota.store_dead_letter(key)
+    stored = sender is None or quota.store_dead_letter(key)
     if stored:
         session.add(
             DeadLetter(

@@ -7,10 +7,10 @@ Guarantees:
   holding at most ``inbound_quota_burst``. An envelope this node applies or relays spends one
   token; past it, the envelope is refused (``quota_exceeded``) before any handler runs, so one
   origin's flood costs the others nothing but the refusals. Its own envelopes are never counted.
-- Stored dead letters are bounded the same way, per origin (or, for what cannot be opened, per
-  arrival subject): at most ``dead_letters_per_origin_per_hour`` rows, so a flood of refusals
-  does not fill the table. What is not stored is still counted in the metrics and in the audit
-  chain (one entry with a count).
+- Stored dead letters of opened envelopes are bounded the same way, per origin: at most
+  ``dead_letters_per_origin_per_hour`` rows, so a flood of refusals does not fill the table
+  (what cannot be opened has no origin to budget by and keeps a row each). What is not stored
+  is still counted in the metrics and in the audit chain (one entry with a count).
 - Buckets run on the node's clock (``ctx.clock``): tests move time, they do not sleep. State is in
   memory and per process: a restart starts every bucket full.
 """
