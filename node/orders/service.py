@@ -187,8 +187,9 @@ def issue_order(session: Session, ctx: NodeContext, actor: Actor, data: OrderCre
         object_id=order.id,
         reason=f"to {', '.join(addressees)}",
     )
-    _request_access(session, ctx, actor, order, now)
+    # The stubs first: an addressee takes a request's snapshot only for a record it holds.
     _send_stubs(session, ctx, order)
+    _request_access(session, ctx, actor, order, now)
     ctx.outbox.send(session, Kind.ORDER, order_wire(order), dest=addressees, encrypt=True)
     for target in targets:
         send_summary(session, ctx, target)

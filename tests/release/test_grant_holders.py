@@ -108,11 +108,12 @@ def test_a_grant_for_a_record_not_held_is_refused(mini_federation: MakeFederatio
     assert counts(fed, "shaanxi") == (0, 0)
 
 
-def test_a_grant_is_announced_only_where_the_record_is_held(
+def test_a_request_is_announced_only_where_the_record_is_held(
     mini_federation: MakeFederation,
 ) -> None:
-    # shaanxi grants huanglong's handler one of its case-secret records through an order: the
-    # stub goes to huanglong; yanan, between them, holds nothing of it and hears nothing of it.
+    # shaanxi attaches one of its case-secret records to an order for huanglong: it files an
+    # access request for huanglong and sends huanglong the stub; yanan, between them, holds
+    # nothing of the record and hears nothing of the request.
     fed = mini_federation("central", "shaanxi", "yanan", "huanglong")
     clue = ok(
         call(
@@ -123,15 +124,13 @@ def test_a_grant_is_announced_only_where_the_record_is_held(
         ),
         201,
     )
-    body = order_body("huanglong", attachments=[clue["id"]], grant_secret_attachments=True)
-    order = ok(call(fed["shaanxi"], "POST", "/api/v1/orders", json=body), 201)
-    fed.pump()
-    ok(call(fed["huanglong"], "POST", f"/api/v1/orders/{order['id']}/acknowledge", json={}))
+    body = order_body("huanglong", attachments=[clue["id"]], request_secret_access=True)
+    ok(call(fed["shaanxi"], "POST", "/api/v1/orders", json=body), 201)
     fed.pump()
     [event] = fed.outbox("shaanxi", kind="grant-event", pending_only=False)
     assert sorted(event.dest) == ["central", "huanglong"]
     for node_id in ("central", "huanglong"):
-        assert counts(fed, node_id) == (1, 0)
+        assert counts(fed, node_id) == (0, 1)
         assert fed.rows(node_id, "SELECT reason FROM dead_letters WHERE reason != 'replay'") == []
     assert counts(fed, "yanan") == (0, 0)
     assert fed.rows("yanan", "SELECT count(*) FROM records WHERE id = :r", r=clue["id"]) == [(0,)]
