@@ -48,7 +48,7 @@ def _check_held(session: Session, envelope: Envelope, record_id: str) -> None:
     """A grant or request is taken only for a case-secret record held here (in full or as a
     stub; ``_check_origin`` has matched its origin): nobody plants grants for records a node
     does not hold."""
-    record = session.get(Record, record_id)
+    record = session.get(Record, {"origin": envelope.origin, "id": record_id})
     if record is None or record.classification != "secret":
         raise envelope.reject("unknown_record")
 
