@@ -178,4 +178,4 @@ def test_updates_and_tombstones_replicate_and_stale_never_overwrites(
             node, "SELECT deleted, title FROM records WHERE id = :id", id=record["id"]
         )
         assert bool(rows[0][0]) is True
-        assert rows[0][1] == ""
+        assert rows[0][1] is None  # a tombstone keeps no content, not even blanked
