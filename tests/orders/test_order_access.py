@@ -320,8 +320,9 @@ def test_grants_made_by_the_withdrawn_shortcut_are_ended_by_the_migration(
         command.upgrade(config, "heads")
         assert fed.rows(node_id, "SELECT source FROM grants") == [("order-legacy",)]
 
-    assert sweep_once(fed["shaanxi"].ctx) >= 1
-    assert sweep_once(fed["huanglong"].ctx) >= 1
+    # The nodes' own sweep may have run already; one more pass makes sure (it is idempotent).
+    sweep_once(fed["shaanxi"].ctx)
+    sweep_once(fed["huanglong"].ctx)
     # The grantee deleted the content without waiting for the origin.
     assert fed.rows("huanglong", "SELECT count(*) FROM released_content") == [(0,)]
     revoked = fed.rows("shaanxi", "SELECT revoked_at IS NOT NULL, ended_at IS NOT NULL FROM grants")
