@@ -8,6 +8,7 @@ command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[dev]'
+bash console/check-build.sh
 .venv/bin/ruff check node tests bench
 .venv/bin/mypy node
 exec .venv/bin/python -m pytest "$@"

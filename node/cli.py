@@ -184,20 +184,58 @@ def _user_admin(settings: Settings) -> Iterator[tuple[Session, AuditLog, Actor, 
         engine.dispose()
 
 
+PasswordStdin = Annotated[
+    bool,
+    typer.Option(
+        "--password-stdin", help="Read the console password from the first line of stdin."
+    ),
+]
+
+
+def _read_password(from_stdin: bool, *, required: bool) -> str | None:
+    """The console password: the first line of stdin with ``--password-stdin``, else asked twice
+    on a terminal (left empty: none, unless ``required``); none without a terminal."""
+    from node.errors import NodeError
+    from node.users.sessions import check_password_strength
+
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif sys.stdin.isatty():
+        prompt = "Console password" + ("" if required else " (empty: token only)")
+        password = getpass.getpass(prompt + ": ")
+        if password and getpass.getpass("Repeat it: ") != password:
+            raise fail("the two passwords differ")
+    else:
+        password = ""
+    if not password:
+        if required:
+            raise fail("no password given (use --password-stdin or a terminal)")
+        return None
+    try:
+        return check_password_strength(password)
+    except NodeError as exc:
+        raise fail(exc.message) from exc
+
+
 @user_app.command("add")
 def user_add(
     name: Annotated[str, typer.Argument(help="User name (Chinese allowed).")],
     role: Annotated[str, typer.Option("--role", help="inspector|approver|security_officer|admin")],
     expires_in: ExpiresIn = None,
+    password_stdin: PasswordStdin = False,
     data_dir: DataDir = None,
     node_id: NodeIdOpt = None,
     database_url: DbUrl = None,
 ) -> None:
-    """Add a user and print its bearer token (shown once, stored hashed; audited)."""
+    """Add a user and print its bearer token (shown once, stored hashed; audited). Its console
+    password is asked for on a terminal, or read with --password-stdin (argon2-hashed)."""
     from node.users.service import add_user
+    from node.users.sessions import hash_password
 
     settings = load_settings(data_dir, node_id, database_url)
     lifetime = _lifetime(settings, expires_in)
+    password = _read_password(password_stdin, required=False)
+    password_hash = hash_password(password) if password else None
     with _user_admin(settings) as (session, audit, operator, now):
         _user, token = add_user(
             session,
@@ -208,8 +246,30 @@ def user_add(
             node=settings.node_id,
             now=now,
             lifetime=lifetime,
+            password_hash=password_hash,
         )
     typer.echo(token)
+
+
+@user_app.command("password")
+def user_password(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    password_stdin: PasswordStdin = False,
+    data_dir: DataDir = None,
+    node_id: NodeIdOpt = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Set a user's console password (ends their sessions, lifts a lock-out; audited)."""
+    from node.users.service import get_user_by_name_or_raise
+    from node.users.sessions import set_password
+
+    settings = load_settings(data_dir, node_id, database_url)
+    password = _read_password(password_stdin, required=True)
+    assert password is not None
+    with _user_admin(settings) as (session, audit, operator, _now):
+        user = get_user_by_name_or_raise(session, name)
+        set_password(session, audit=audit, by=operator, user=user, password=password)
+    typer.echo(f"password of {user.name} set")
 
 
 @user_app.command("list")

@@ -172,3 +172,17 @@ def subtree_nodes(ctx: NodeContext) -> list[str] | None:
 def within(column: Any, nodes: list[str] | None) -> list[ColumnElement[bool]]:
     """``column IN nodes`` as a list of conditions: none when ``nodes`` is None (the root)."""
     return [] if nodes is None else [column.in_(nodes)]
+
+
+TIERS = ("central", "province", "city", "county")
+TIER_LABELS = {"central": "中央", "province": "省级", "city": "市级", "county": "县级"}
+
+
+def node_tier(ctx: NodeContext, node_id: str) -> str:
+    """A node's tier: the topology entry's ``tier`` if it names one, else by depth in the tree
+    (central, province, city, county; deeper nodes count as counties)."""
+    info = ctx.topology.get(node_id)
+    tier = info.extra.get("tier")
+    if tier in TIER_LABELS:
+        return tier
+    return TIERS[min(ctx.topology.depth(node_id), len(TIERS) - 1)]

@@ -127,7 +127,7 @@ def _print_summary(federation: Federation, base_dir: Path) -> None:
         assert federation.topology is not None
         depth = federation.topology.depth(node_id)
         print(f"  {'  ' * depth}{handle.name} ({node_id})  {handle.api_url}/docs")
-    print(f"tokens and addresses: {base_dir / DESCRIPTION}")
+    print(f"tokens, console logins and addresses: {base_dir / DESCRIPTION}")
 
 
 def run_demo(base_dir: Path, *, base_port: int, detach: bool) -> int:
@@ -199,7 +199,10 @@ def _detach(base_dir: Path, base_port: int) -> int:
             print(f"fedshare demo running in the background (pid {process.pid})")
             for node_id, node in data["nodes"].items():
                 print(f"  {node['name']} ({node_id})  {node['api']}/docs")
-            print(f"tokens and addresses: {description}; stop with 'fedshare demo stop'")
+            print(
+                f"tokens, console logins and addresses: {description}; "
+                "stop with 'fedshare demo stop'"
+            )
             return 0
         time.sleep(0.3)
     print("error: the demo did not come up in time", file=sys.stderr)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -45,6 +46,7 @@ from node.replication.routing import inbox_prefix
 from node.storage import PRIVATE_UMASK, private_dir, private_file
 from node.topology import NodeInfo, Topology, dump_topology
 from node.users.service import add_user
+from node.users.sessions import hash_password
 
 DEMO_TREE: list[tuple[str, str, str | None]] = [
     ("central", "中央", None),
@@ -96,6 +98,8 @@ class NodeHandle:
     database_url: str
     nats: NatsServerProcess
     tokens: dict[str, str] = field(default_factory=dict)
+    # Console logins of the role users: role -> (user name, password).
+    logins: dict[str, tuple[str, str]] = field(default_factory=dict)
     api: subprocess.Popen[bytes] | None = None
 
     @property
@@ -184,6 +188,7 @@ class Federation:
             audit = AuditLog(node_id, load_keys(node_dir / "keys"), clock)
             with make_sessionmaker(engine)() as session, session.begin():
                 for role in ROLES:
+                    password = secrets.token_urlsafe(12)
                     _user, token = add_user(
                         session,
                         audit=audit,
@@ -192,9 +197,12 @@ class Federation:
                         role=role,
                         node=node_id,
                         now=clock.now(),
+                        password_hash=hash_password(password),
                     )
                     handle.tokens[role] = token
+                    handle.logins[role] = (f"{node_id}-{role}", password)
                 # A second approver: categories such as problem clues need two approvals.
+                password = secrets.token_urlsafe(12)
                 _user, token = add_user(
                     session,
                     audit=audit,
@@ -203,8 +211,10 @@ class Federation:
                     role="approver",
                     node=node_id,
                     now=clock.now(),
+                    password_hash=hash_password(password),
                 )
                 handle.tokens["approver-2"] = token
+                handle.logins["approver-2"] = (f"{node_id}-approver-2", password)
             engine.dispose()
             self.nodes[node_id] = handle
         return topology
@@ -334,13 +344,17 @@ class Federation:
                     "nats": self.topology.get(node_id).nats,
                     "data_dir": str(handle.data_dir),
                     "tokens": dict(handle.tokens),
+                    "users": {
+                        role: {"username": username, "password": password}
+                        for role, (username, password) in handle.logins.items()
+                    },
                 }
                 for node_id, handle in self.nodes.items()
             }
         }
 
     def write_description(self, path: Path) -> None:
-        # Bearer tokens: readable by the owner only.
+        # Bearer tokens and console passwords: readable by the owner only.
         path.touch(mode=0o600, exist_ok=True)
         path.chmod(0o600)
         path.write_text(json.dumps(self.describe(), ensure_ascii=False, indent=2), encoding="utf-8")

@@ -8,6 +8,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    ForeignKey,
     ForeignKeyConstraint,
     Index,
     Integer,
@@ -34,6 +35,32 @@ class User(Base):
     # None: the token never expires.
     token_expires_at: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True), nullable=True
+    )
+    # An argon2 hash; None: no console login (bearer token only).
+    password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # Failed logins counted since ``login_failures_since``; past the limit, ``locked_until``.
+    login_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    login_failures_since: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class LoginSession(Base):
+    """A console session: the SHA-256 digest of its random id (the id itself is only ever in the
+    user's cookie), its user, when it was last used and when it ends at the latest."""
+
+    __tablename__ = "login_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(36), ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ix_login_sessions_user", "user_id"),
+        Index("ix_login_sessions_expires", "expires_at"),
     )
 
 

@@ -100,6 +100,14 @@ class Settings(BaseSettings):
     sequence_gap_grace_s: float = Field(default=30.0, gt=0)
     sequence_retention_s: float = Field(default=24 * 3600.0, gt=0)
     sequence_check_interval_s: float = Field(default=5.0, gt=0)
+    # Console sessions: ended after this long unused, and at the latest this long after login.
+    session_idle_timeout_s: float = Field(default=30 * 60, gt=0)
+    session_lifetime_s: float = Field(default=12 * 3600, gt=0)
+    # Per-user lock-out, on top of the per-address budget: this many failed logins within the
+    # window lock the user's console login for ``login_lockout_s``.
+    login_failure_limit: int = Field(default=5, ge=1)
+    login_failure_window_s: float = Field(default=15 * 60, gt=0)
+    login_lockout_s: float = Field(default=15 * 60, gt=0)
     # Test-only: the node's clock runs ahead of real time by the seconds written in this file.
     test_clock_file: Path | None = None
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from node.ids import uuid7
 from node.models import AuditEntry, Grant, Record, RecordParty, User
 from node.users.service import hash_token, new_token
+from node.users.sessions import hash_password
 
 
 def insert_record(
@@ -104,8 +105,9 @@ def insert_user(
     node: str,
     now: datetime,
     token_expires_at: datetime | None = None,
+    password: str | None = None,
 ) -> str:
-    """A user of ``node``; return its bearer token."""
+    """A user of ``node`` (with a console ``password`` if given); return its bearer token."""
     token = new_token()
     with sessions() as session, session.begin():
         session.add(
@@ -118,6 +120,8 @@ def insert_user(
                 created_at=now,
                 disabled=False,
                 token_expires_at=token_expires_at,
+                password_hash=hash_password(password) if password else None,
+                login_failures=0,
             )
         )
     return token

@@ -203,8 +203,9 @@ def create_app(settings: Settings | None = None, *, ctx: NodeContext | None = No
     app.include_router(access.router)
     app.include_router(access.grants_router)
     app.include_router(audit.router)
-    from node.api import console, federation, ledger, meta, ops, orders, stats, users
+    from node.api import console, federation, ledger, meta, ops, orders, session, stats, users
 
+    app.include_router(session.router)
     app.include_router(console.router)
     app.include_router(meta.router)
     app.include_router(federation.router)
@@ -215,6 +216,8 @@ def create_app(settings: Settings | None = None, *, ctx: NodeContext | None = No
     # placed early make every other route's first request slower.
     app.include_router(users.router)
     app.include_router(ops.ops_router(app, settings))
+    # After every other route: the console's client-side routes answer with its index page.
+    app.include_router(console.client_routes)
 
     @app.middleware("http")
     async def _measure(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -35,6 +36,15 @@ from node.errors import (
 )
 from node.policy import Actor
 from node.users.service import authenticate
+from node.users.sessions import (
+    CSRF_HEADER,
+    SESSION_COOKIE,
+    LoginPolicy,
+    LoginRefused,
+    authenticate_session,
+    check_csrf,
+    register_login_failure,
+)
 
 log = logging.getLogger("fedshare.api")
 
@@ -88,6 +98,20 @@ def get_session(request: Request) -> Iterator[Session]:
             Denial(actor, denial.action, denial.object_type, denial.object_id, denial.code),
         )
         raise
+    except LoginRefused as refusal:
+        request.app.state.metrics.denials.labels("login").inc()
+        session.rollback()
+        if refusal.user_id is not None:
+            _count_login_failure(ctx, session, refusal.user_id)
+        # The user when known, else the client address; never the name typed (it may be a
+        # password typed into the wrong field).
+        target = (
+            ("user", refusal.user_id)
+            if refusal.user_id
+            else ("client", client_address(request.scope))
+        )
+        _record_denial(request, session, Denial(SYSTEM_ACTOR, "login", *target, refusal.message))
+        raise
     except Unauthenticated as refusal:
         request.app.state.metrics.denials.labels("authenticate").inc()
         address = client_address(request.scope)
@@ -109,6 +133,32 @@ def get_session(request: Request) -> Iterator[Session]:
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def login_policy(ctx: NodeContext) -> LoginPolicy:
+    settings = ctx.settings
+    return LoginPolicy(
+        idle=timedelta(seconds=settings.session_idle_timeout_s),
+        lifetime=timedelta(seconds=settings.session_lifetime_s),
+        failures=settings.login_failure_limit,
+        window=timedelta(seconds=settings.login_failure_window_s),
+        lockout=timedelta(seconds=settings.login_lockout_s),
+    )
+
+
+def _count_login_failure(ctx: NodeContext, session: Session, user_id: str) -> None:
+    """Count a failed login against its user, committed on its own (the refused request's work
+    was rolled back); the lock it may set is audited in the same commit."""
+    try:
+        register_login_failure(
+            session, audit=ctx.audit, user_id=user_id, now=ctx.clock.now(), policy=login_policy(ctx)
+        )
+        session.commit()
+    except SQLAlchemyError as exc:
+        session.rollback()
+        raise database_failure(exc) from exc
+
 
 def bearer_token(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
@@ -118,9 +168,26 @@ def bearer_token(request: Request) -> str | None:
     return token.strip()
 
 
+def session_cookie(request: Request) -> str | None:
+    """The console session id, when the request has no bearer token (a token always wins)."""
+    if bearer_token(request) is not None:
+        return None
+    return request.cookies.get(SESSION_COOKIE) or None
+
+
 def get_actor(request: Request, session: SessionDep, ctx: ContextDep) -> Actor:
-    actor = authenticate(session, bearer_token(request), now=ctx.clock.now())
+    """The user of a bearer token (API, scripts) or of a console session cookie; a write made
+    with the cookie must carry the session's CSRF token (bearer requests need none: a browser
+    never adds the header on its own)."""
+    session_id = session_cookie(request)
+    if session_id is None:
+        actor = authenticate(session, bearer_token(request), now=ctx.clock.now())
+        request.state.actor = actor
+        return actor
+    actor = authenticate_session(session, session_id, now=ctx.clock.now(), policy=login_policy(ctx))
     request.state.actor = actor
+    if request.method not in SAFE_METHODS:
+        check_csrf(actor, session_id, request.headers.get(CSRF_HEADER))
     return actor
 
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
+from pydantic import BaseModel
 
 from node.api.deps import ContextDep, CurrentActor, SessionDep
+from node.common import TIER_LABELS, node_tier
 from node.replication.service import authorize_status, database_status, sequence_status
 
 router = APIRouter(prefix="/api/v1/federation", tags=["federation 联邦"])
@@ -30,4 +32,39 @@ async def federation_status(
     replication = request.app.state.replication
     result["transport"] = await replication.status() if replication else {"enabled": False}
     request.app.state.metrics.outbox_backlog.set(result["outbox_backlog"])
+    return result
+
+
+class TreeNode(BaseModel):
+    id: str
+    name: str
+    parent: str | None
+    tier: str
+    tier_label: str
+
+
+@router.get("/tree", response_model=list[TreeNode], summary="联邦树 The federation's nodes")
+def federation_tree(ctx: ContextDep, actor: CurrentActor) -> list[TreeNode]:
+    """Every node of the tree by id, Chinese name, tier and parent (for pickers); no addresses
+    or keys. Parents come before their children."""
+    topology = ctx.topology
+    ordered: list[str] = []
+    stack = [topology.root]
+    while stack:
+        node_id = stack.pop()
+        ordered.append(node_id)
+        stack.extend(reversed(topology.children(node_id)))
+    result = []
+    for node_id in ordered:
+        tier = node_tier(ctx, node_id)
+        info = topology.get(node_id)
+        result.append(
+            TreeNode(
+                id=node_id,
+                name=info.name,
+                parent=info.parent,
+                tier=tier,
+                tier_label=TIER_LABELS[tier],
+            )
+        )
     return result

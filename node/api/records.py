@@ -51,6 +51,7 @@ def list_records(
     category: Annotated[str | None, Query(max_length=40)] = None,
     origin: Annotated[str | None, Query(pattern=r"^[a-z0-9-]+$", max_length=64)] = None,
     updated_since: UtcDateTime | None = None,
+    updated_before: UtcDateTime | None = None,
     include_deleted: bool = False,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -60,6 +61,7 @@ def list_records(
         category=category,
         origin=origin,
         updated_since=updated_since,
+        updated_before=updated_before,
         include_deleted=include_deleted,
     )
     return service.list_records(session, ctx, actor, filters, cursor=cursor, limit=limit)

@@ -30,6 +30,7 @@ class RecordFilters:
     category: str | None = None
     origin: str | None = None
     updated_since: datetime | None = None
+    updated_before: datetime | None = None
     include_deleted: bool = False
 
 
@@ -275,6 +276,8 @@ def list_records(
         # so a bound with another offset (or none) must be brought to UTC first.
         since = to_utc(filters.updated_since)
         conditions.append(Record.updated_at > since)
+    if filters.updated_before is not None:
+        conditions.append(Record.updated_at < to_utc(filters.updated_before))
     if not filters.include_deleted:
         conditions.append(Record.deleted.is_(False))
     after = uuid_cursor(cursor)

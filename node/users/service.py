@@ -63,9 +63,11 @@ def add_user(
     node: str,
     now: datetime,
     lifetime: timedelta | None = None,
+    password_hash: str | None = None,
 ) -> tuple[User, str]:
     """Create a user and return it with its bearer token (the only time the token exists).
-    ``lifetime`` None: the token never expires."""
+    ``lifetime`` None: the token never expires. ``password_hash`` (argon2, from
+    ``node.users.sessions.hash_password``) None: no console login until a password is set."""
     if role not in ROLES:
         raise InvalidInput(f"unknown role {role!r}; one of {', '.join(ROLES)}", code="unknown_role")
     name = name.strip()
@@ -83,6 +85,8 @@ def add_user(
         created_at=now,
         disabled=False,
         token_expires_at=_expiry(now, lifetime),
+        password_hash=password_hash,
+        login_failures=0,
     )
     session.add(user)
     session.flush()
@@ -92,7 +96,10 @@ def add_user(
         action="user-add",
         object_type="user",
         object_id=user.id,
-        reason=f"{name}: role {role}; {_expiry_text(user.token_expires_at)}",
+        reason=(
+            f"{name}: role {role}; {_expiry_text(user.token_expires_at)}"
+            f"{'; password set' if password_hash else ''}"
+        ),
     )
     return user, token
 

@@ -127,7 +127,10 @@ def test_wheel_ships_node_with_its_data_files_and_nothing_else(wheel: Path) -> N
     assert {name.rsplit("/", 1)[-1] for name in names if name.startswith("node/policies/")} == (
         POLICY_FILES
     )
-    assert "node/web/index.html" in names
+    # The console's committed build: installing the wheel needs no Node.
+    assert "node/web/app/index.html" in names
+    assert any(n.startswith("node/web/app/assets/index-") and n.endswith(".js") for n in names)
+    assert any(n.startswith("node/web/app/assets/") and n.endswith(".css") for n in names)
     assert "node/migrations/env.py" in names
     assert any(name.startswith("node/migrations/versions/0001_") for name in names)
 

@@ -1,0 +1,220 @@
+"""The console in a real headless Chromium, against live nodes: login (wrong password, lock-out),
+records (create, list, document view, filters), a stub's 申请查阅, two approvers deciding in 审批,
+the requester then reading the released record, and logout. Every wait is on a condition
+(Playwright's auto-waiting locators and ``expect``), never a fixed sleep. A screenshot of each
+screen is written to ``var/screenshots/``."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.console.conftest import PASSWORD, SCREENSHOTS, LiveFederation
+from tests.factories import insert_record
+
+pytestmark = pytest.mark.browser
+
+expect: Any
+try:
+    from playwright.sync_api import expect
+except ImportError:  # pragma: no cover - playwright is a dev dependency
+    expect = None
+
+
+def shot(page: Any, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def log_in(page: Any, url: str, name: str, password: str = PASSWORD) -> Any:
+    """Submit the login form; return the login request's response."""
+    if "/login" not in page.url:
+        page.goto(f"{url}/login")
+    page.get_by_placeholder("请输入用户名").fill(name)
+    page.get_by_placeholder("请输入密码").fill(password)
+    with page.expect_response(
+        lambda r: r.url.endswith("/api/v1/session") and r.request.method == "POST"
+    ) as answer:
+        page.get_by_role("button", name="登录", exact=True).click()
+    return answer.value
+
+
+def pick(page: Any, select: str, option: str) -> None:
+    """Choose ``option`` in the Element Plus select marked ``data-test=select``."""
+    page.locator(f"[data-test={select}]").click()
+    # An option may show more after its name (a node's tier).
+    page.get_by_role("option", name=re.compile(f"^{re.escape(option)}")).click()
+
+
+def test_wrong_password_shows_the_chinese_error_and_locks_after_five(
+    live_federation: Callable[..., LiveFederation], new_page: Callable[[], Any]
+) -> None:
+    node = live_federation("yanan")["yanan"]
+    name, _token = node.add_user("inspector")
+    page = new_page()
+    page.goto(node.url)
+    expect(page).to_have_url(re.compile(r"/login"))
+    shot(page, "login")
+    error = page.locator("[data-test=login-error]")
+    for _ in range(5):
+        assert log_in(page, node.url, name, "not-the-password").status == 401
+        expect(error).to_have_text("用户名或密码错误")
+    assert log_in(page, node.url, name).status == 401
+    expect(error).to_contain_text("账户已暂时锁定")
+    node.node.clock.advance(15 * 60 + 1)
+    assert log_in(page, node.url, name).status == 200
+    expect(page.locator("[data-test=node]")).to_contain_text("延安市")
+    expect(page.locator("[data-test=node]")).to_contain_text("市级")
+    expect(page.locator("[data-test=user]")).to_contain_text("巡视巡察干部")
+
+
+def test_create_a_record_see_it_listed_read_it_as_a_document_and_filter(
+    live_federation: Callable[..., LiveFederation], new_page: Callable[[], Any]
+) -> None:
+    node = live_federation("yanan")["yanan"]
+    name, _token = node.add_user("inspector")
+    insert_record(
+        node.node.ctx.sessions,
+        origin="huanglong",
+        classification="general",
+        category="practice",
+        title="黄龙县巡察人才库建设经验",
+        body="建立60人巡察人才库。",
+    )
+    page = new_page()
+    log_in(page, node.url, name)
+    expect(page).to_have_url(re.compile(r"/records$"))
+    table = page.locator("[data-test=records]")
+    expect(table).to_contain_text("黄龙县巡察人才库建设经验")
+
+    page.get_by_role("button", name="新建记录").click()
+    pick(page, "category", "监督检查")
+    expect(page.locator("[data-test=min-class]")).to_contain_text("最低为限定知悉范围信息")
+    pick(page, "parties", "黄龙县")
+    page.locator(".el-dialog__title").click()  # closes the multiple select's dropdown
+    expect(page.get_by_role("option", name=re.compile("^黄龙县"))).to_be_hidden()
+    page.locator("[data-test=title]").fill("延安市专项监督检查情况通报")
+    page.locator("[data-test=body]").fill(
+        "一、检查范围覆盖两县。\n\n二、发现问题五个，已督促整改。"
+    )
+    shot(page, "records-create")
+    page.get_by_role("button", name="创建", exact=True).click()
+    expect(page.get_by_text("记录已创建")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"/records/[0-9a-f-]{36}$"))
+    document = page.locator("[data-test=document]")
+    expect(document.locator("h1")).to_have_text("延安市专项监督检查情况通报")
+    expect(document.locator("p.doc-para")).to_have_text(
+        ["一、检查范围覆盖两县。", "二、发现问题五个，已督促整改。"]
+    )
+    expect(document).to_contain_text("知悉单位：黄龙县")
+    expect(document).to_contain_text("限定知悉范围信息")
+    assert "{" not in document.inner_text()  # a document, not JSON
+    shot(page, "record-document")
+
+    page.get_by_role("button", name="返回列表").click()
+    expect(table).to_contain_text("延安市专项监督检查情况通报")
+    shot(page, "records")
+    pick(page, "filter-class", "一般基础性信息")
+    page.locator("[data-test=search]").click()
+    expect(table).not_to_contain_text("延安市专项监督检查情况通报")
+    expect(table).to_contain_text("黄龙县巡察人才库建设经验")
+    page.get_by_role("button", name="重置").click()
+    expect(table).to_contain_text("延安市专项监督检查情况通报")
+    pick(page, "filter-origin", "延安市")
+    page.locator("[data-test=search]").click()
+    expect(table).not_to_contain_text("黄龙县巡察人才库建设经验")
+    expect(table).to_contain_text("延安市专项监督检查情况通报")
+
+
+def test_a_stub_is_requested_two_approvers_approve_and_the_requester_reads_it(
+    live_federation: Callable[..., LiveFederation], new_page: Callable[[], Any]
+) -> None:
+    federation = live_federation("yanan", "huanglong")
+    yanan, huanglong = federation["yanan"], federation["huanglong"]
+    requester, _ = yanan.add_user("inspector")
+    _, author_token = huanglong.add_user("inspector")
+    approvers = [huanglong.add_user("approver", f"huanglong-approver-{i}")[0] for i in (1, 2)]
+    made = httpx.post(
+        f"{huanglong.url}/api/v1/records",
+        json={
+            "category": "problem_clue",
+            "title": "关于某局负责人违规收受礼金的问题线索",
+            "body": "反映该负责人春节期间收受礼金。\n涉及金额待核实。",
+        },
+        headers={"Authorization": f"Bearer {author_token}"},
+        timeout=30,
+    )
+    assert made.status_code == 201, made.text
+    federation.pump()  # the stub reaches yanan (the origin's parent)
+
+    page = new_page()
+    log_in(page, yanan.url, requester)
+    page.locator("[data-test=records]").get_by_text("〔保密摘要〕问题线索").click()
+    stub = page.locator("[data-test=stub]")
+    expect(stub).to_contain_text("涉案类保密信息（摘要）")
+    expect(stub).to_contain_text("黄龙县")
+    expect(stub).not_to_contain_text("礼金")
+    page.get_by_role("button", name="申请查阅").click()
+    page.locator("[data-test=reason]").fill("核查延安市交办的专项巡察线索，需要查阅原件")
+    shot(page, "record-stub-request")
+    page.get_by_role("button", name="提交申请").click()
+    expect(page.get_by_text("查阅申请已提交，等待来源单位审批")).to_be_visible()
+    expect(stub).to_contain_text("待审批")
+    federation.pump()  # the request reaches the origin
+
+    for count, approver in enumerate(approvers, start=1):
+        decider = new_page()
+        log_in(decider, huanglong.url, approver)
+        decider.get_by_role("menuitem", name="审批").click()
+        expect(decider.locator("[data-test=rules]")).to_contain_text("申请人不得审批本人的申请")
+        queue = decider.locator("[data-test=queue]")
+        expect(queue).to_contain_text(requester)
+        expect(queue).to_contain_text("核查延安市交办的专项巡察线索")
+        expect(queue).to_contain_text(f"{count - 1} / 2")
+        if count == 1:
+            shot(decider, "approvals")
+        queue.get_by_role("button", name="批准").click()
+        decider.locator("[data-test=comment]").fill(f"同意查阅（第{count}位审批人）")
+        decider.get_by_role("button", name="确认批准").click()
+        expect(decider.get_by_text("已批准", exact=True)).to_be_visible()
+    federation.pump()  # the release reaches the requester's node
+
+    page.reload()
+    document = page.locator("[data-test=document]")
+    expect(document.locator("h1")).to_have_text("关于某局负责人违规收受礼金的问题线索")
+    expect(document.locator("p.doc-para")).to_have_count(2)
+    page.get_by_role("menuitem", name="审批").click()
+    page.get_by_role("tab", name=re.compile("我的申请")).click()
+    expect(page.locator("[data-test=mine]")).to_contain_text("已批准")
+    shot(page, "approvals-mine")
+
+
+def test_logout_ends_the_session_for_the_cookie(
+    live_federation: Callable[..., LiveFederation], new_page: Callable[[], Any]
+) -> None:
+    node = live_federation("yanan")["yanan"]
+    name, _token = node.add_user("approver")
+    page = new_page()
+    log_in(page, node.url, name)
+    expect(page.locator("[data-test=user]")).to_contain_text("审批领导")
+    cookie = next(c for c in page.context.cookies() if c["name"] == "fs_session")
+    assert cookie["httpOnly"]
+    assert cookie["sameSite"] == "Strict"
+    assert (
+        httpx.get(
+            f"{node.url}/api/v1/records", cookies={"fs_session": cookie["value"]}, timeout=10
+        ).status_code
+        == 200
+    )
+    page.get_by_role("button", name="退出").click()
+    expect(page).to_have_url(re.compile(r"/login"))
+    refused = httpx.get(
+        f"{node.url}/api/v1/records", cookies={"fs_session": cookie["value"]}, timeout=10
+    )
+    assert (refused.status_code, refused.json()["error"]) == (401, "session_expired")
+    page.goto(f"{node.url}/approvals")
+    expect(page).to_have_url(re.compile(r"/login\?redirect="))
