@@ -37,10 +37,20 @@ def test_demo_detach_and_stop(tmp_path: Path) -> None:
         for node in nodes.values():
             roles = {"inspector", "approver", "approver-2", "security_officer", "admin"}
             assert set(node["tokens"]) == roles
+            assert set(node["users"]) == set(node["tokens"])
             assert node["api"].startswith("http://127.0.0.1:")
         again = fedshare("demo", "--detach", "--dir", str(demo_dir), "--base-port", str(base_port))
         assert again.returncode != 0
         assert "already running" in again.stderr
+
+        login = nodes["yanan"]["users"]["approver"]
+        session = httpx.post(
+            f"{nodes['yanan']['api']}/api/v1/session",
+            json={"name": login["username"], "password": login["password"]},
+            timeout=30,
+        )
+        assert session.status_code == 200, session.text
+        assert (session.json()["node_name"], session.json()["role"]) == ("延安市", "approver")
 
         central = nodes["central"]
         headers = {"Authorization": f"Bearer {central['tokens']['inspector']}"}
