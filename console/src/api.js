@@ -58,6 +58,6 @@ async function request(method, path, { params, body } = {}) {
 export const api = {
   get: (path, params) => request('GET', path, { params }),
   post: (path, body) => request('POST', path, { body: body ?? {} }),
-  patch: (path, body) => request('PATCH', path, { body }),
-  delete: (path) => request('DELETE', path),
+  patch: (path, body, params) => request('PATCH', path, { body, params }),
+  delete: (path, params) => request('DELETE', path, { params }),
 }

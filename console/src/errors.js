@@ -33,6 +33,7 @@ export const ERROR_MESSAGES = {
   network_error: '无法连接服务器，请检查网络',
   // records
   record_not_found: '记录不存在或本单位未保存',
+  ambiguous_record_id: '多个来源单位的记录使用了同一编号，请从记录列表中打开（须指明来源单位）',
   unknown_category: '未知的信息类别',
   unknown_class: '未知的信息分级',
   classification_below_minimum: '分级低于该类别的最低要求（只能提高，不能降低）',
@@ -53,7 +54,25 @@ export const ERROR_MESSAGES = {
   request_not_pending: '该申请已处理完毕',
   already_decided: '您已对该申请作出过决定',
   comment_required: '请填写审批意见',
+  request_not_found: '查阅申请不存在',
+  duration_too_long: '批准时只能缩短授权期限，不能延长',
+  grant_not_found: '授权不存在',
+  grant_revoked: '该授权已被撤销',
+  grant_expired: '该授权已到期',
   unknown_user: '用户不存在',
+  // relay orders (交办)
+  order_closed: '该申请所属的交办已结束',
+  access_request_not_confirmed: '附带涉案类保密信息的交办，须确认为承办单位申请查阅（经本单位审批人批准后方可查阅）',
+  // reporter (举报人)
+  reporter_not_allowed: '只有信访件和问题线索可以登记举报人',
+  reporter_not_granted: '未获授权查阅举报人信息',
+  reporter_author_only: '只有填报人可以登记或修改举报人信息',
+  reporter_not_found: '该记录未登记举报人信息',
+  // attachments (附件)
+  attachment_to_stub: '只能在记录来源单位为记录添加附件，不能添加到摘要上',
+  empty_file: '文件为空',
+  file_too_large: '文件过大，超过上传限制',
+  content_type_mismatch: '文件内容与声明的文件类型不符',
 }
 
 export function errorMessage(code, detail) {

@@ -12,7 +12,7 @@ export const RECORD_STATUS = { active: '有效', deleted: '已删除' }
 
 export const REQUEST_STATUS = {
   pending: '待审批',
-  approved: '已批准',
+  approved: '已批准（待签收）',
   active: '已批准（授权有效）',
   expired: '授权已到期',
   revoked: '授权已撤销',
@@ -21,7 +21,7 @@ export const REQUEST_STATUS = {
 }
 export const REQUEST_STATUS_TAGS = {
   pending: 'warning',
-  approved: 'success',
+  approved: 'primary',
   active: 'success',
   expired: 'info',
   revoked: 'info',

@@ -21,6 +21,8 @@ export const routes = [
         component: () => import('./views/RecordsView.vue'),
         meta: { title: '信息记录', menu: true, icon: 'Document' },
       },
+      // A record is identified by its origin and id: links carry `?origin=` (the id alone
+      // answers 409 ambiguous_record_id when records of several origins share it).
       {
         path: 'records/:id',
         name: 'record',

@@ -95,6 +95,12 @@ class AccessRequestOut(BaseModel):
     expires_at: datetime | None = Field(description="when an undecided request expires")
     decided_at: datetime | None
     decisions: list[DecisionOut]
+    order_id: str | None = Field(
+        default=None, description="a request filed by an order's issuer: the order (DESIGN §6)"
+    )
+    for_node: str | None = Field(
+        default=None, description="the addressee node whose handler the order's request is for"
+    )
     grant_id: str | None = None
     source: str | None = None
     granted_at: datetime | None = None

@@ -56,6 +56,8 @@ def _view(req: AccessRequest | None, grant: Grant | None, status: str) -> dict[s
             "expires_at": as_aware(req.expires_at),
             "decided_at": as_aware_or_none(req.decided_at),
             "decisions": decisions,
+            "order_id": req.order_id,
+            "for_node": req.for_node,
         }
     elif grant is not None:
         view = {
@@ -73,6 +75,8 @@ def _view(req: AccessRequest | None, grant: Grant | None, status: str) -> dict[s
             "expires_at": None,
             "decided_at": None,
             "decisions": [],
+            "order_id": grant.order_id,
+            "for_node": grant.grantee_node if grant.order_id else None,
         }
     else:
         raise ValueError("a view needs a request or a grant")

@@ -1,8 +1,9 @@
 """The console in a real headless Chromium, against live nodes: login (wrong password, lock-out),
-records (create, list, document view, filters), a stub's 申请查阅, two approvers deciding in 审批,
-the requester then reading the released record, and logout. Every wait is on a condition
-(Playwright's auto-waiting locators and ``expect``), never a fixed sleep. A screenshot of each
-screen is written to ``var/screenshots/``."""
+records (create, list, document view, filters; records of two origins sharing an id, each opened
+by its origin), a stub's 申请查阅, two approvers deciding in 审批, the requester then reading the
+released record, an order's access request for its addressee in 审批, and logout. Every wait is
+on a condition (Playwright's auto-waiting locators and ``expect``), never a fixed sleep. A
+screenshot of each screen is written to ``var/screenshots/``."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 
 from tests.console.conftest import PASSWORD, SCREENSHOTS, LiveFederation
 from tests.factories import insert_record
+from tests.helpers import order_body
 
 pytestmark = pytest.mark.browser
 
@@ -27,7 +29,8 @@ except ImportError:  # pragma: no cover - playwright is a dev dependency
 
 def shot(page: Any, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    # Transitions (a dialog fading in) are finished first, so the picture shows the screen.
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True, animations="disabled")
 
 
 def log_in(page: Any, url: str, name: str, password: str = PASSWORD) -> Any:
@@ -104,7 +107,7 @@ def test_create_a_record_see_it_listed_read_it_as_a_document_and_filter(
     shot(page, "records-create")
     page.get_by_role("button", name="创建", exact=True).click()
     expect(page.get_by_text("记录已创建")).to_be_visible()
-    expect(page).to_have_url(re.compile(r"/records/[0-9a-f-]{36}$"))
+    expect(page).to_have_url(re.compile(r"/records/[0-9a-f-]{36}\?origin=yanan$"))
     document = page.locator("[data-test=document]")
     expect(document.locator("h1")).to_have_text("延安市专项监督检查情况通报")
     expect(document.locator("p.doc-para")).to_have_text(
@@ -128,6 +131,37 @@ def test_create_a_record_see_it_listed_read_it_as_a_document_and_filter(
     page.locator("[data-test=search]").click()
     expect(table).not_to_contain_text("黄龙县巡察人才库建设经验")
     expect(table).to_contain_text("延安市专项监督检查情况通报")
+
+
+def test_records_of_two_origins_sharing_an_id_each_open_by_their_origin(
+    live_federation: Callable[..., LiveFederation], new_page: Callable[[], Any]
+) -> None:
+    node = live_federation("yanan")["yanan"]
+    name, _token = node.add_user("inspector")
+    shared_id = "0190f0a0-0000-7000-8000-000000000001"
+    titles = {"huanglong": "黄龙县巡察整改经验材料", "yichuan": "宜川县巡察整改经验材料"}
+    for origin, title in titles.items():
+        insert_record(
+            node.node.ctx.sessions,
+            origin=origin,
+            classification="general",
+            category="practice",
+            title=title,
+            record_id=shared_id,
+        )
+    page = new_page()
+    log_in(page, node.url, name)
+    table = page.locator("[data-test=records]")
+    document = page.locator("[data-test=document]")
+    for origin, title in titles.items():
+        table.get_by_text(title).click()
+        expect(page).to_have_url(re.compile(rf"/records/{shared_id}\?origin={origin}$"))
+        expect(document.locator("h1")).to_have_text(title)
+        page.get_by_role("button", name="返回列表").click()
+    # The id alone names two records: the API's 409 in Chinese, not a guess.
+    page.goto(f"{node.url}/records/{shared_id}")
+    expect(page.locator(".el-alert--error")).to_contain_text("多个来源单位的记录使用了同一编号")
+    expect(document).to_have_count(0)
 
 
 def test_a_stub_is_requested_two_approvers_approve_and_the_requester_reads_it(
@@ -191,6 +225,70 @@ def test_a_stub_is_requested_two_approvers_approve_and_the_requester_reads_it(
     page.get_by_role("tab", name=re.compile("我的申请")).click()
     expect(page.locator("[data-test=mine]")).to_contain_text("已批准")
     shot(page, "approvals-mine")
+
+
+def test_an_orders_access_request_shows_its_addressee_and_waits_for_the_acknowledgement(
+    live_federation: Callable[..., LiveFederation], new_page: Callable[[], Any]
+) -> None:
+    federation = live_federation("yanan", "huanglong")
+    yanan, huanglong = federation["yanan"], federation["huanglong"]
+    _, issuer_token = yanan.add_user("inspector")
+    _, handler_token = huanglong.add_user("inspector")
+    approvers = [yanan.add_user("approver", f"yanan-approver-{i}")[0] for i in (1, 2)]
+    issuer = {"Authorization": f"Bearer {issuer_token}"}
+    clue = httpx.post(
+        f"{yanan.url}/api/v1/records",
+        json={"category": "problem_clue", "title": "关于县水利局违规插手工程的问题线索"},
+        headers=issuer,
+        timeout=30,
+    )
+    assert clue.status_code == 201, clue.text
+    body = order_body(
+        "huanglong",
+        now=yanan.node.clock.now(),
+        attachments=[clue.json()["id"]],
+        request_secret_access=True,
+    )
+    issued = httpx.post(f"{yanan.url}/api/v1/orders", json=body, headers=issuer, timeout=30)
+    assert issued.status_code == 201, issued.text
+    order_id = issued.json()["id"]
+    note = f"交办 {order_id[:8]} 为黄龙县申请"
+
+    for count, approver in enumerate(approvers, start=1):
+        decider = new_page()
+        log_in(decider, yanan.url, approver)
+        decider.get_by_role("menuitem", name="审批").click()
+        expect(decider.locator("[data-test=rules]")).to_contain_text("不绕过审批")
+        queue = decider.locator("[data-test=queue]")
+        expect(queue.locator("[data-test=order-note]")).to_have_text(note)
+        expect(queue).to_contain_text(f"{count - 1} / 2")
+        queue.get_by_role("button", name="批准").click()
+        dialog = decider.get_by_role("dialog", name="批准查阅申请")
+        expect(dialog).to_contain_text(note)
+        expect(dialog).to_contain_text("批准后待承办单位签收交办")
+        expect(dialog).to_contain_text("供黄龙县承办人办理交办使用")
+        expect(dialog).not_to_contain_text("handler")
+        if count == 1:
+            shot(decider, "approvals-order")
+        decider.locator("[data-test=comment]").fill(f"同意交办核查（第{count}位审批人）")
+        decider.get_by_role("button", name="确认批准").click()
+        expect(decider.get_by_text("已批准", exact=True)).to_be_visible()
+
+    # Approved, but no grant until the county's handler acknowledges the order.
+    decider.get_by_text("只看待审批").click()
+    row = decider.locator("[data-test=queue] .el-table__row", has_text=note)
+    expect(row).to_contain_text("已批准（待签收）")
+    federation.pump()  # the order reaches the county
+    acknowledged = httpx.post(
+        f"{huanglong.url}/api/v1/orders/{order_id}/acknowledge",
+        json={},
+        headers={"Authorization": f"Bearer {handler_token}"},
+        timeout=30,
+    )
+    assert acknowledged.status_code == 200, acknowledged.text
+    federation.pump()  # the acknowledgement reaches the origin, which grants
+    decider.get_by_role("button", name="刷新").click()
+    expect(row).to_contain_text("已批准（授权有效）")
 
 
 def test_logout_ends_the_session_for_the_cookie(

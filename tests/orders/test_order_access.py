@@ -110,6 +110,8 @@ def test_an_order_files_requests_and_the_county_reads_only_after_the_approvals(
     request_id = order_request(fed, order["id"])
     request = ok(call(province, "GET", f"{REQUESTS}/{request_id}", "approver"))
     assert (request["status"], request["approvals_needed"]) == ("pending", 2)
+    # The approvers see whose order it is for (the console: 交办 … 为 <node> 申请).
+    assert (request["order_id"], request["for_node"]) == (order["id"], "huanglong")
     assert fed.rows("shaanxi", "SELECT count(*) FROM grants") == [(0,)]
     fed.pump()
     # The county learns the record exists (a stub) and acknowledges: it reads nothing yet.
