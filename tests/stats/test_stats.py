@@ -156,29 +156,76 @@ def test_rollup_equals_group_by_over_records(mini_federation: MakeFederation) ->
     error(call(city, "GET", "/api/v1/stats", params={"since": "2024-13"}), 422, "invalid_input")
 
 
+ADDRESSEE_RUN = ["issued", "received", "acknowledged", "in_progress", "reported"]
+ISSUER_RUN = ["accepted", "closed"]
+
+
 def summary(
-    issuer: str, addressee: str, state: str, *, ack_seconds: int | None, deadline: datetime
+    issuer: str,
+    addressee: str,
+    state: str,
+    *,
+    ack_seconds: int | None,
+    deadline: datetime,
+    order_id: str | None = None,
 ) -> dict[str, Any]:
+    """The summary of an order's target in ``state``: its version counts the steps from issued."""
     now = iso(datetime.now(UTC))
+    version = (ADDRESSEE_RUN + ISSUER_RUN).index(state) + 1
+    acknowledged = version >= 3
     return {
-        "order_id": uuid7(),
+        "order_id": order_id or uuid7(),
         "issuer": issuer,
         "addressee": addressee,
         "target": {
             "state": state,
-            "version": 3,
+            "version": version,
             "deadline": iso(deadline),
             "issued_at": now,
             "updated_at": now,
             "returns": 0,
-            "ack_seconds": ack_seconds,
-            "received_at": now,
-            "acknowledged_at": now if ack_seconds else None,
-            "reported_at": None,
-            "accepted_at": None,
-            "closed_at": None,
+            "ack_seconds": ack_seconds if acknowledged else None,
+            "received_at": now if version >= 2 else None,
+            "acknowledged_at": now if acknowledged else None,
+            "reported_at": now if version >= 5 else None,
+            "accepted_at": now if version >= 6 else None,
+            "closed_at": now if version >= 7 else None,
         },
     }
+
+
+def bring_to(
+    fed: MiniFederation,
+    issuer: str,
+    addressee: str,
+    state: str,
+    *,
+    ack_seconds: int | None,
+    deadline: datetime,
+) -> None:
+    """Tell central, as each side would, that an order's target reached ``state``: the issuer's
+    issue, the addressee's own run of steps, then the issuer's (DESIGN §6: each side speaks only
+    for its own steps)."""
+    order_id = uuid7()
+    steps = [("issued", issuer)]
+    if state != "issued":
+        last_own = state if state in ADDRESSEE_RUN else "reported"
+        steps.append((last_own, addressee))
+    if state in ISSUER_RUN:
+        steps += [(s, issuer) for s in ISSUER_RUN[: ISSUER_RUN.index(state) + 1]]
+    for step, sender in steps:
+        payload = summary(
+            issuer, addressee, step, ack_seconds=ack_seconds, deadline=deadline, order_id=order_id
+        )
+        outcome = fed.send_as(
+            sender,
+            "central",
+            kind="order-summary",
+            dest=["central"],
+            ref={"order": order_id},
+            payload=payload,
+        )
+        assert outcome == "applied", (step, sender, outcome)
 
 
 def test_orders_by_state_overdue_and_median_time_to_acknowledge(
@@ -194,18 +241,7 @@ def test_orders_by_state_overdue_and_median_time_to_acknowledge(
         ("yanan", "yichuan", "received", None, past),  # overdue, never acknowledged
     ]
     for issuer, addressee, state, ack, deadline in rows:
-        payload = summary(issuer, addressee, state, ack_seconds=ack, deadline=deadline)
-        assert (
-            fed.send_as(
-                issuer,
-                "central",
-                kind="order-summary",
-                dest=["central"],
-                ref={"order": payload["order_id"]},
-                payload=payload,
-            )
-            == "applied"
-        )
+        bring_to(fed, issuer, addressee, state, ack_seconds=ack, deadline=deadline)
     orders = ok(call(fed["central"], "GET", "/api/v1/stats"))["orders"]
     assert (orders["total"], orders["open"], orders["overdue"]) == (5, 3, 2)
     assert (orders["acknowledged"], orders["median_ack_seconds"]) == (4, 25.0)
@@ -218,15 +254,7 @@ def test_orders_by_state_overdue_and_median_time_to_acknowledge(
         "reported": ("已报告", 1, 0),
         "accepted": ("已验收", 1, 0),
     }
-    payload = summary("shaanxi", "huanglong", "closed", ack_seconds=5, deadline=future)
-    fed.send_as(
-        "shaanxi",
-        "central",
-        kind="order-summary",
-        dest=["central"],
-        ref={"order": payload["order_id"]},
-        payload=payload,
-    )
+    bring_to(fed, "shaanxi", "huanglong", "closed", ack_seconds=5, deadline=future)
     assert ok(call(fed["central"], "GET", "/api/v1/stats"))["orders"]["median_ack_seconds"] == 20
 
 
