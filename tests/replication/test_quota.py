@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
+from node.replication import resend
 from tests.helpers import call, ok
 from tests.inprocess import MiniFederation, mini_federation
 
@@ -89,3 +90,29 @@ def test_a_flooding_origin_is_refused_while_another_still_applies(
     assert fed.rows(
         "shaanxi", "SELECT count(*) FROM records WHERE id IN (:a, :b)", a=more[0], b=more[1]
     ) == [(2,)]
+
+
+@pytest.mark.usefixtures("small_quota")
+def test_what_the_quota_refused_is_filled_from_the_origin_once_it_refills(
+    mini_federation: MakeFederation,
+) -> None:
+    """A refusal over quota is not counted as received on the origin's channel: the numbers stay
+    missing, show as a gap once a later envelope arrives, and the origin's resend fills them when
+    the bucket has refilled — a legitimate burst is delayed, never lost."""
+    fed = mini_federation("shaanxi", "yanan")
+    flood_ids = general_records(fed, "yanan", BURST + 3)
+    outcomes = fed.deliver_batch("shaanxi", fed.outbox("yanan", kind="record"))
+    assert outcomes.count("rejected:quota_exceeded") == 3
+
+    fed.clock.advance(10 * 60)
+    [later] = general_records(fed, "yanan", 1)
+    assert fed.deliver_batch("shaanxi", fed.outbox("yanan", kind="record")[-1:]) == ["applied"]
+    fed.clock.advance(fed["shaanxi"].ctx.settings.sequence_gap_grace_s + 1)
+    assert resend.request_missing(fed["shaanxi"].ctx) == 1
+    [request] = fed.outbox("shaanxi", kind="resend-request")
+    assert fed.deliver("yanan", request) == "applied"
+    resent = fed.outbox("yanan", kind="resend")
+    assert fed.deliver_batch("shaanxi", resent) == ["applied"] * 3
+    held = {r[0] for r in fed.rows("shaanxi", "SELECT id FROM records WHERE origin = 'yanan'")}
+    assert held == {*flood_ids, later}
+    assert fed.rows("shaanxi", "SELECT count(*) FROM inbox WHERE kind = 'record'") == [(BURST + 4,)]
