@@ -545,13 +545,21 @@ def demo(
     detach: Annotated[bool, typer.Option("--detach", help="Run in the background.")] = False,
     base_dir: Annotated[Path, typer.Option("--dir", help="Demo directory.")] = Path("var/demo"),
     base_port: Annotated[int, typer.Option("--base-port")] = 18100,
+    seed_size: Annotated[
+        str,
+        typer.Option(
+            "--seed-size",
+            help="History made before the demo opens: year (a year of activity) or small "
+            "(three months, for tests).",
+        ),
+    ] = "year",
 ) -> None:
     """Start the five-node demo federation (Ctrl-C stops it; --detach runs it in the background)."""
     if typer_ctx.invoked_subcommand is not None:
         return
     from node.demo import run_demo
 
-    sys.exit(run_demo(base_dir, base_port=base_port, detach=detach))
+    sys.exit(run_demo(base_dir, base_port=base_port, detach=detach, seed_size=seed_size))
 
 
 @demo_app.command("stop")

@@ -1,4 +1,10 @@
-"""``fedshare demo``: the five-node demo federation on localhost, seeded with Chinese records."""
+"""``fedshare demo``: the five-node demo federation on localhost, seeded with Chinese records.
+
+With ``--seed-size year`` (the default) the nodes first live through a year of history
+(``node.demo_data``): they are prepared on a clock set back a year (the federation's clock file,
+``FEDSHARE_TEST_CLOCK_FILE``), the history is made through their API while that clock moves
+forward, and the clock then reads the real time again. ``small`` is three months, for tests.
+The sample records and the order pending two approvals below are made last, at the real time."""
 
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ from typing import Any
 import httpx
 
 from node.clock import make_clock
+from node.demo_data import SIZES, rewind_clock, seed_history
 from node.federation import Federation
 
 PID_FILE = "demo.pid"
@@ -130,8 +137,11 @@ def _print_summary(federation: Federation, base_dir: Path) -> None:
     print(f"tokens, console logins and addresses: {base_dir / DESCRIPTION}")
 
 
-def run_demo(base_dir: Path, *, base_port: int, detach: bool) -> int:
+def run_demo(base_dir: Path, *, base_port: int, detach: bool, seed_size: str = "year") -> int:
     base_dir = base_dir.resolve()
+    if seed_size not in SIZES:
+        print(f"error: --seed-size is one of {', '.join(SIZES)}", file=sys.stderr)
+        return 2
     pid_path = base_dir / PID_FILE
     if pid_path.exists() and _alive(int(pid_path.read_text().strip() or 0)):
         print(
@@ -141,18 +151,21 @@ def run_demo(base_dir: Path, *, base_port: int, detach: bool) -> int:
         )
         return 1
     if detach:
-        return _detach(base_dir, base_port)
+        return _detach(base_dir, base_port, seed_size)
     if base_dir.exists():
         shutil.rmtree(base_dir)
     base_dir.mkdir(parents=True)
     pid_path.write_text(str(os.getpid()))
-    federation = Federation(base_dir, base_port=base_port)
+    size = SIZES[seed_size]
+    federation = Federation(base_dir, base_port=base_port, test_clock=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         print("preparing keys, databases and users ...", flush=True)
+        rewind_clock(federation, size)
         federation.prepare()
         federation.start()
+        seed_history(federation, size, log=lambda line: print(line, flush=True))
         _seed(federation)
         federation.write_description(base_dir / DESCRIPTION)
         _print_summary(federation, base_dir)
@@ -168,7 +181,7 @@ def run_demo(base_dir: Path, *, base_port: int, detach: bool) -> int:
     return 0
 
 
-def _detach(base_dir: Path, base_port: int) -> int:
+def _detach(base_dir: Path, base_port: int, seed_size: str) -> int:
     base_dir.parent.mkdir(parents=True, exist_ok=True)
     log_path = base_dir.parent / "demo.log"
     description = base_dir / DESCRIPTION
@@ -183,13 +196,15 @@ def _detach(base_dir: Path, base_port: int) -> int:
                 str(base_dir),
                 "--base-port",
                 str(base_port),
+                "--seed-size",
+                seed_size,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + 420
     while time.monotonic() < deadline:
         if process.poll() is not None:
             print(f"error: the demo exited early; see {log_path}", file=sys.stderr)

@@ -18,13 +18,13 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 
 from node.audit.chain import SYSTEM_ACTOR, AuditLog
-from node.clock import make_clock, write_clock_offset
+from node.clock import make_clock, to_utc, write_clock_offset
 from node.crypto import NodeKeys, generate_keys, load_keys, write_keys
 from node.db import make_engine, make_sessionmaker, upgrade_database
 from node.pki import (
@@ -118,8 +118,9 @@ class Federation:
         test_clock: bool = False,
     ) -> None:
         self.base_dir = base_dir.resolve()
-        # Test-only: every node's clock runs ahead of real time by the offset in this one file
-        # (``advance_clock``), so a test moves the federation's time instead of sleeping.
+        # Every node's clock runs off real time by the offset in this one file (``advance_clock``,
+        # ``set_clock``): tests move the federation's time instead of sleeping, and the demo
+        # seeds a year of history (``node.demo_data``).
         self.clock_file: Path | None = self.base_dir / "clock-offset" if test_clock else None
         self._clock_offset_s = 0.0
         self.tree = tree or DEMO_TREE
@@ -260,8 +261,17 @@ class Federation:
         if self.clock_file is None:
             raise RuntimeError("this federation was not made with test_clock=True")
         self._clock_offset_s += seconds
+        if not self.base_dir.exists():
+            private_dir(self.base_dir)
         write_clock_offset(self.clock_file, self._clock_offset_s)
         return self._clock_offset_s
+
+    def set_clock(self, moment: datetime) -> None:
+        """Make every node's clock read ``moment`` now (and flow on from there); needs
+        ``test_clock=True``. The demo sets it back a year to seed a year of history."""
+        self.advance_clock(
+            (to_utc(moment) - datetime.now(UTC)).total_seconds() - self._clock_offset_s
+        )
 
     def now(self) -> datetime:
         """The time the nodes read now: real time, plus the test clock's offset if there is one.

@@ -1,5 +1,6 @@
-"""The README's first command: ``fedshare demo`` (here detached) brings up the five-node federation,
-writes federation.json as DESIGN §9 says, seeds Chinese records, and stops cleanly."""
+"""The README's first command: ``fedshare demo`` (here detached, with the small history) brings up
+the five-node federation, writes federation.json as DESIGN §9 says, seeds Chinese records, and
+stops cleanly."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from node.demo import SECRET_ORDER
 from tests.support import wait_for
 
 pytestmark = pytest.mark.federation
@@ -26,7 +28,16 @@ def fedshare(*args: str) -> subprocess.CompletedProcess[str]:
 def test_demo_detach_and_stop(tmp_path: Path) -> None:
     demo_dir = tmp_path / "demo"
     base_port = random.randrange(21000, 39000, 500)
-    started = fedshare("demo", "--detach", "--dir", str(demo_dir), "--base-port", str(base_port))
+    started = fedshare(
+        "demo",
+        "--detach",
+        "--dir",
+        str(demo_dir),
+        "--base-port",
+        str(base_port),
+        "--seed-size",
+        "small",
+    )
     try:
         assert started.returncode == 0, started.stderr
         description = json.loads((demo_dir / "federation.json").read_text(encoding="utf-8"))
@@ -69,8 +80,19 @@ def test_demo_detach_and_stop(tmp_path: Path) -> None:
         # the county holds it as a stub and reads nothing before then.
         shaanxi, huanglong = nodes["shaanxi"], nodes["huanglong"]
         approver = {"Authorization": f"Bearer {shaanxi['tokens']['approver']}"}
+        issued = httpx.get(
+            f"{shaanxi['api']}/api/v1/orders",
+            params={"box": "issued", "limit": 200},
+            headers={"Authorization": f"Bearer {shaanxi['tokens']['inspector']}"},
+            timeout=10,
+        ).json()["items"]
+        (seeded_order,) = [o for o in issued if o["title"] == SECRET_ORDER["title"]]
+        (clue,) = seeded_order["attachments"]
         requests = httpx.get(
-            f"{shaanxi['api']}/api/v1/access-requests", headers=approver, timeout=10
+            f"{shaanxi['api']}/api/v1/access-requests",
+            params={"record_id": clue["record_id"]},
+            headers=approver,
+            timeout=10,
         ).json()["items"]
         (pending,) = [r for r in requests if r["status"] == "pending"]
         assert (pending["approvals_needed"], pending["approvals"]) == (2, 0)
