@@ -18,10 +18,11 @@ Why through the API, and how a year passes in a minute:
   forward; when the history is done the clock is set to the real time (offset 0), and the demo
   runs on real time from then on. Each node stamps its own times, so ``created_at``, order steps,
   grant times and overdue flags are what the nodes themselves recorded.
-- The simulation runs in weekly ticks. A step whose next step happens at another node (an order
-  issued, then acknowledged by the addressee) waits, before the tick ends, until its effect has
-  arrived there (polling the API, never a fixed sleep), so nothing in flight is stamped by a clock
-  that has moved on.
+- Each story (a record, an order and each addressee's part in it, a ledger item, an access
+  request) is a sequence of steps; all steps run in time order. A step whose next step happens at
+  another node (an order issued, then acknowledged by the addressee) has its effect awaited there
+  (polling the API, never a fixed sleep) before the clock runs more than a day past it, so the
+  next step finds it and nothing in flight is stamped by a clock that has moved far on.
 
 Deterministic: one seeded ``random.Random`` chooses everything; only the dates follow today's.
 Names of persons are of the 赵某 kind; units are generic (县水利局, 某镇党委).
@@ -62,14 +63,16 @@ class SeedSize:
 
 SIZES: dict[str, SeedSize] = {
     "small": SeedSize("small", days=91, records=44, orders=10, ledger_items=5, access_requests=8),
-    "year": SeedSize("year", days=365, records=330, orders=36, ledger_items=30, access_requests=26),
+    "year": SeedSize("year", days=365, records=300, orders=36, ledger_items=30, access_requests=26),
 }
 SEED = 20_240_601
 WAIT_AT_MOST = timedelta(days=1)
+"""How far the clock may run past a step whose effect another node's next step needs."""
 # The history ends a little before the real time at which seeding starts, so the clock only moves
 # forward when it is finally set to the real time.
 END_MARGIN = timedelta(hours=3)
 SETTLE_TIMEOUT_S = 90.0
+FIRST_LOOK_S = 0.15
 CST = timezone(timedelta(hours=8))
 ISSUER_ACTIONS = ("accept", "return", "close")
 # Where an addressee still owes work (an order stopped here past its deadline is overdue).
@@ -235,12 +238,14 @@ class Step:
     """One action at a simulated moment. ``run`` makes the request(s) and returns the effects to
     wait for elsewhere. ``blocking``: the story's next step happens at another node, so it waits
     for those effects (the next tick); otherwise they are checked at the end. ``forks``: stories
-    that start once this step has settled."""
+    that start once this step has settled. ``settle_within``: how far the clock may run past this
+    step before its effects are awaited (an arriving order is stamped received on arrival)."""
 
     at: datetime
     run: Callable[[], list[Expect]]
     blocking: bool = True
     forks: Callable[[], list[Iterator[Step]]] | None = None
+    settle_within: timedelta = WAIT_AT_MOST
 
 
 Story = Iterator[Step]
@@ -455,13 +460,17 @@ class Seeder:
         ``latest`` (default: the end of the history)."""
         latest = latest or self.end
         day: date = moment.astimezone(CST).date()
-        while day.weekday() >= 5:
+        while True:
+            while day.weekday() >= 5:
+                day += timedelta(days=1)
+            minutes = self.rng.randrange(8 * 60 + 30, 17 * 60 + 30)
+            at = datetime(day.year, day.month, day.day, tzinfo=CST) + timedelta(
+                minutes=minutes, seconds=self.rng.randrange(60)
+            )
+            if at >= moment:
+                break
             day += timedelta(days=1)
-        minutes = self.rng.randrange(8 * 60 + 30, 17 * 60 + 30)
-        at = datetime(day.year, day.month, day.day, tzinfo=CST) + timedelta(
-            minutes=minutes, seconds=self.rng.randrange(60)
-        )
-        at = max(at.astimezone(UTC), moment)
+        at = at.astimezone(UTC)
         if at > latest:
             at = latest - timedelta(minutes=self.rng.randrange(5, 90))
         return at
@@ -536,7 +545,8 @@ class Seeder:
                 expects = step.run()
                 if step.blocking or step.forks is not None:
                     blocked.append((step, story, expects))
-                    horizon = min(horizon or at + WAIT_AT_MOST, at + WAIT_AT_MOST)
+                    limit = at + step.settle_within
+                    horizon = limit if horizon is None else min(horizon, limit)
                 else:
                     self.eventually.extend(expects)
                     settled(step, story)
@@ -564,6 +574,8 @@ class Seeder:
         deadline = began + SETTLE_TIMEOUT_S
         self.report.waits += 1
         delay = 0.1
+        if pending:
+            time.sleep(FIRST_LOOK_S)  # one hop takes about this long: no request in vain
         while pending:
             fetched: dict[tuple[str, str, str], Any] = {}
             still: list[Expect] = []
@@ -912,7 +924,9 @@ class Seeder:
     def add_record(self, origin: str, category: str, around: datetime) -> PlannedRecord:
         """A record planned for a story that needs one (reserved: never deleted)."""
         record = self._record(origin, category, self.office_time(around))
-        record.classification = self.categories.get(category).min_class  # type: ignore[union-attr]
+        category_info = self.categories.get(category)
+        assert category_info is not None
+        record.classification = category_info.min_class
         record.parties = []
         record.reserved = True
         self.records.append(record)
@@ -1020,7 +1034,7 @@ class Seeder:
                 stories.append(self.order_approval_story(order))
             return stories
 
-        yield Step(order.at, issue, blocking=True, forks=forks)
+        yield Step(order.at, issue, blocking=True, forks=forks, settle_within=timedelta(minutes=5))
 
     def _target_expect(
         self, order: PlannedOrder, node: str, addressee: str, version: int
@@ -1324,26 +1338,24 @@ class Seeder:
             )
 
         def request() -> list[Expect]:
-            # The stub reached the requester's node long ago (the record is 10+ days older);
-            # a slow link must still not fail the seeding.
-            stub = f"/api/v1/records/{record.id}?origin={origin}"
-            self.settle(
-                [Expect(requester, role, stub, lambda found: found is not None, "a stub")],
-                what="the record's stub",
-            )
-            made = self.api.call(
-                "POST",
-                requester,
-                role,
-                "/api/v1/access-requests",
-                body={
-                    "record_id": record.id,
-                    "record_origin": origin,
-                    "reason": reason,
-                    "duration_s": days * 86400,
-                    "respond_within_s": respond_s,
-                },
-            )
+            body = {
+                "record_id": record.id,
+                "record_origin": origin,
+                "reason": reason,
+                "duration_s": days * 86400,
+                "respond_within_s": respond_s,
+            }
+            listing = "/api/v1/access-requests"
+            made = self.api.call("POST", requester, role, listing, body=body, missing_ok=True)
+            if made is None:
+                # The stub reaches the requester's node long before (the record is 10+ days
+                # older); should a slow link still lag, wait for it and ask again.
+                stub = f"/api/v1/records/{record.id}?origin={origin}"
+                self.settle(
+                    [Expect(requester, role, stub, lambda found: found is not None, "a stub")],
+                    what="the record's stub",
+                )
+                made = self.api.call("POST", requester, role, listing, body=body)
             state["id"] = made["id"]
             state["needed"] = made["approvals_needed"] or 1
             self.report.access[outcome] += 1
