@@ -18,7 +18,7 @@ from node.orders import handlers as order_handlers
 from node.orders.service import OrderAccessForRelease
 from node.policy import PolicyEngine
 from node.records import handlers as record_handlers
-from node.records.ports import GRANTED_CONTENT
+from node.records.ports import GRANTED_CONTENT, GRANTED_REPORTER
 from node.release import handlers as release_handlers
 from node.release.ports import ORDER_ACCESS
 from node.release.service import ReleasedToReaders
@@ -39,7 +39,9 @@ def wire_domains(ctx: NodeContext) -> None:
         *resend.KINDS,
     ):
         ctx.kinds.register(spec)
-    ctx.provide(GRANTED_CONTENT, ReleasedToReaders())
+    released = ReleasedToReaders()
+    ctx.provide(GRANTED_CONTENT, released)
+    ctx.provide(GRANTED_REPORTER, released)
     ctx.provide(ORDER_ACCESS, OrderAccessForRelease())
 
 

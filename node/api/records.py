@@ -9,7 +9,14 @@ from fastapi import APIRouter, Path, Query, status
 from node.api.deps import ContextDep, CurrentActor, SessionDep
 from node.clock import UtcDateTime
 from node.records import service
-from node.records.schemas import Classification, RecordCreate, RecordOut, RecordPage, RecordUpdate
+from node.records.schemas import (
+    Classification,
+    RecordCreate,
+    RecordOut,
+    RecordPage,
+    RecordUpdate,
+    ReporterOut,
+)
 
 router = APIRouter(prefix="/api/v1/records", tags=["records 记录"])
 
@@ -39,7 +46,7 @@ def create_record(
     data: RecordCreate, session: SessionDep, ctx: ContextDep, actor: CurrentActor
 ) -> RecordOut:
     record = service.create_record(session, ctx, actor, data)
-    return service.to_out(ctx, record, full=True)
+    return service.written_out(session, ctx, actor, record)
 
 
 @router.get("", response_model=RecordPage, summary="记录列表 List records")
@@ -78,6 +85,25 @@ def read_record(
     return service.read_record(session, ctx, actor, record_id, origin)
 
 
+@router.get(
+    "/{record_id}/reporter",
+    response_model=ReporterOut,
+    summary="举报人 The reporter of a petition or problem clue (author, approvers, grantee)",
+    description="At the origin: the record's author and the approvers (403 for anyone else, "
+    "404 reporter_not_found when none). At another node: the grantee of an active grant whose "
+    "request asked for the reporter and was approved by the category's approvers plus a "
+    "security officer (403 reporter_not_granted otherwise). Every read and refusal is audited.",
+)
+def read_reporter(
+    record_id: RecordId,
+    session: SessionDep,
+    ctx: ContextDep,
+    actor: CurrentActor,
+    origin: RecordOrigin = None,
+) -> ReporterOut:
+    return service.get_reporter(session, ctx, actor, record_id, origin)
+
+
 @router.patch(
     "/{record_id}", response_model=RecordOut, summary="修改记录 Update a record (origin only)"
 )
@@ -90,7 +116,7 @@ def update_record(
     origin: RecordOrigin = None,
 ) -> RecordOut:
     record = service.update_record(session, ctx, actor, record_id, data, origin)
-    return service.to_out(ctx, record, full=True)
+    return service.written_out(session, ctx, actor, record)
 
 
 @router.delete(

@@ -50,3 +50,25 @@ class GrantedContent(Protocol):
 
 
 GRANTED_CONTENT: Port[GrantedContent] = Port("records.granted_content")
+
+
+@dataclass(frozen=True)
+class ReleasedReporterText:
+    """A record's reporter block released to a reader under ``grant_id`` (plaintext JSON bytes,
+    opened for this one read; never logged, audited or kept)."""
+
+    grant_id: str
+    plaintext: bytes
+
+
+class GrantedReporter(Protocol):
+    def read_released_reporter(
+        self, session: Session, ctx: NodeContext, actor: Actor, record: Record, now: datetime
+    ) -> ReleasedReporterText | None:
+        """The reporter of ``record`` released to ``actor`` under an active grant (None if no
+        active grant of theirs released it); one returned is a read, recorded and reported to the
+        origin (the caller audits it with the grant id)."""
+        ...
+
+
+GRANTED_REPORTER: Port[GrantedReporter] = Port("records.granted_reporter")

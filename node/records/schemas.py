@@ -25,6 +25,41 @@ Title = Annotated[
 Body = Annotated[str, StringConstraints(max_length=100_000), AfterValidator(validated_text)]
 
 
+class ReporterIn(BaseModel):
+    """The reporter (举报人) of a petition or problem clue. Stored sealed at the origin only, apart
+    from the record (``node.records.reporter``); never echoed in an error."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+        AfterValidator(validated_text),
+    ] = Field(description="the reporter's name")
+    contact: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, max_length=200),
+        AfterValidator(validated_text),
+    ] = Field(default="", description="phone, address or other contact")
+    relationship: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, max_length=100),
+        AfterValidator(validated_text),
+    ] = Field(default="", description="the reporter's relation to the matter or the person named")
+
+
+class ReporterOut(BaseModel):
+    """The reporter as its author, the origin's approvers, or a grantee (under a grant that
+    released it) read it."""
+
+    record_id: str
+    origin: str
+    name: str
+    contact: str
+    relationship: str
+    grant_id: str | None = Field(default=None, description="the grant a grantee reads it under")
+
+
 class RecordCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -35,6 +70,11 @@ class RecordCreate(BaseModel):
     title: Title
     body: Body = ""
     parties: list[NodeId] = Field(default_factory=list, max_length=64)
+    reporter: ReporterIn | None = Field(
+        default=None,
+        description="petition and problem_clue only (else 422 reporter_not_allowed): sealed "
+        "apart from the record, never shown in the record, a stub or a list",
+    )
 
 
 class RecordUpdate(BaseModel):
@@ -44,6 +84,11 @@ class RecordUpdate(BaseModel):
     body: Body | None = None
     parties: list[NodeId] | None = Field(
         default=None, max_length=64, description="parties may be added, never removed"
+    )
+    reporter: ReporterIn | None = Field(
+        default=None,
+        description="set or replace the reporter (the record's author only; petition and "
+        "problem_clue only); does not change the record's version",
     )
 
 
@@ -65,10 +110,17 @@ class RecordOut(BaseModel):
     deleted: bool
     stub: bool = False
     status: str
+    has_reporter: bool | None = Field(
+        default=None,
+        description="only in a single record's answer at its origin, to those who may read "
+        "its reporter (its author and the origin's approvers); absent for everyone else",
+    )
 
     @model_serializer(mode="wrap")
     def _drop_content_of_stubs(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
+        if self.has_reporter is None:
+            data.pop("has_reporter", None)
         if self.stub:
             for key in ("author", "title", "body", "parties"):
                 data.pop(key, None)

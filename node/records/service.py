@@ -1,5 +1,9 @@
 """Records: create, read, list, update, tombstone. Every decision goes through the policy engine,
-every action and denial into the audit chain, every change into the outbox, in one transaction."""
+every action and denial into the audit chain, every change into the outbox, in one transaction.
+
+A petition or problem clue may name a reporter (``node.records.reporter``): it is sealed into its
+own table here, never into the record's columns or its envelopes, and never shown by a list; a
+single record's answer says ``has_reporter`` only to those who may read it, at the origin."""
 
 from __future__ import annotations
 
@@ -18,8 +22,15 @@ from node.models import Record, RecordParty
 from node.policy import Actor
 from node.policy.categories import CLASSES
 from node.policy.scopes import active_grant_clause
+from node.records import reporter
 from node.records.ports import GRANTED_CONTENT
-from node.records.schemas import RecordCreate, RecordOut, RecordPage, RecordUpdate
+from node.records.schemas import (
+    RecordCreate,
+    RecordOut,
+    RecordPage,
+    RecordUpdate,
+    ReporterOut,
+)
 from node.records.wire import record_destinations, record_wire
 from node.replication.kinds import Kind
 
@@ -76,6 +87,8 @@ def create_record(session: Session, ctx: NodeContext, actor: Actor, data: Record
     category = ctx.policy.categories.get(data.category)
     if category is None:
         raise InvalidInput(f"unknown category {data.category!r}", code="unknown_category")
+    if data.reporter is not None:
+        reporter.check_category(category.code)
     classification = data.classification or category.min_class
     if not ctx.policy.categories.allows(category.code, classification):
         raise InvalidInput(
@@ -111,8 +124,27 @@ def create_record(session: Session, ctx: NodeContext, actor: Actor, data: Record
     )
     session.add(record)
     audited(session, ctx, actor, "create", object_type="record", object_id=record.id)
+    if data.reporter is not None:
+        reporter.store_reporter(session, ctx, actor, record, data.reporter, now=now)
     send_record(session, ctx, record)
     return record
+
+
+def written_out(session: Session, ctx: NodeContext, actor: Actor, record: Record) -> RecordOut:
+    """The answer to a create, update or delete by ``actor``: the record in full, with
+    ``has_reporter`` for those who may read its reporter."""
+    out = to_out(ctx, record, full=True)
+    out.has_reporter = reporter.has_reporter(session, ctx, actor, record)
+    return out
+
+
+def get_reporter(
+    session: Session, ctx: NodeContext, actor: Actor, record_id: str, origin: str | None = None
+) -> ReporterOut:
+    """``GET /records/{id}/reporter``: see ``node.records.reporter.read_reporter``. The record
+    is named by id, and by origin when the id alone is ambiguous (``find_record``)."""
+    record = find_record(session, ctx, actor, record_id, origin)
+    return reporter.read_reporter(session, ctx, actor, record, now=ctx.clock.now())
 
 
 class RecordNotFound(NotFound):
@@ -211,7 +243,10 @@ def read_record(
             object_id=record.id,
             grant_id=full.grant_id,
         )
-        return full.out(ctx)
+        out = full.out(ctx)
+        if not full.stub:
+            out.has_reporter = reporter.has_reporter(session, ctx, actor, record)
+        return out
     if ctx.policy.allows_on_record(actor, "read-stub", record, has_active_grant=granted):
         audited(session, ctx, actor, "read-stub", object_type="record", object_id=record.id)
         return to_out(ctx, record, full=False)
@@ -374,11 +409,27 @@ def update_record(
 ) -> Record:
     """Change a record at its origin. A real change bumps the version and is replicated; a
     request that changes nothing keeps the version (replicas would otherwise see a phantom
-    version) but is still audited, since the response shows the content."""
+    version) but is still audited, since the response shows the content.
+
+    A reporter given is set or replaced by the record's author only (403 otherwise: it is theirs
+    to name, and replacing it would erase what they recorded); that alone changes neither the
+    version nor anything other nodes hold."""
     record = find_record(session, ctx, actor, record_id, origin)
     _check_change(ctx, actor, record, "update")
-    if data.title is None and data.body is None and data.parties is None:
-        raise InvalidInput("nothing to update: give title, body or parties", code="empty_update")
+    if data.title is None and data.body is None and data.parties is None and data.reporter is None:
+        raise InvalidInput(
+            "nothing to update: give title, body, parties or reporter", code="empty_update"
+        )
+    if data.reporter is not None:
+        reporter.check_category(record.category)
+        if not reporter.is_author(ctx, actor, record):
+            raise PermissionDenied(
+                "only the record's author sets its reporter",
+                action="set-reporter",
+                object_type="record",
+                object_id=record.id,
+                code="reporter_author_only",
+            )
     changed = False
     if data.title is not None and data.title != record.title:
         record.title = data.title
@@ -398,6 +449,8 @@ def update_record(
         record.version += 1
         record.updated_at = max(ctx.clock.now(), as_aware(record.updated_at))
         session.flush()
+    if data.reporter is not None:
+        reporter.store_reporter(session, ctx, actor, record, data.reporter, now=ctx.clock.now())
     audited(
         session,
         ctx,
@@ -405,7 +458,7 @@ def update_record(
         "update",
         object_type="record",
         object_id=record.id,
-        reason=None if changed else "no change",
+        reason=None if changed else "reporter only" if data.reporter is not None else "no change",
     )
     if changed:
         send_record(session, ctx, record)
@@ -415,7 +468,7 @@ def update_record(
 def delete_record(
     session: Session, ctx: NodeContext, actor: Actor, record_id: str, origin: str | None = None
 ) -> Record:
-    """Tombstone: the content is erased, the id and version history stay."""
+    """Tombstone: the content and the reporter are erased, the id and version history stay."""
     record = find_record(session, ctx, actor, record_id, origin)
     _check_change(ctx, actor, record, "delete")
     record.deleted = True
@@ -423,6 +476,8 @@ def delete_record(
     record.updated_at = max(ctx.clock.now(), as_aware(record.updated_at))
     purge_record_content(session, ctx, record)
     audited(session, ctx, actor, "delete", object_type="record", object_id=record.id)
+    # With the content: the sealed reporter (origin only), in the same purging transaction.
+    reporter.delete_reporter(session, ctx, actor, record)
     # After the purge: the tombstone's own envelope is the one row about the record that stays.
     send_record(session, ctx, record)
     return record

@@ -9,13 +9,18 @@ Guarantees:
   so no copy stays in the node's files;
   ``purge_ended`` applies it to every grant that has ended here, so content outlives its grant
   only until the next read of the record or the next sweep (``node.release.tasks``).
-- Nothing here logs, audits or raises with a title or body.
+- A reporter released with the content (``ReleasedReporter``) stays sealed for this node's key
+  at rest, is opened only for a read under the same active grant (``open_reporter``), and is
+  deleted by ``purge`` together with the content.
+- Nothing here logs, audits or raises with a title, a body or a reporter.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_, select, tuple_
 from sqlalchemy.orm import Session
@@ -24,9 +29,11 @@ from node.audit.chain import SYSTEM_ACTOR
 from node.clock import as_aware
 from node.common import audited
 from node.context import NodeContext
+from node.crypto import CryptoError, canonical_json, open_sealed
 from node.models import Grant, Record
 from node.policy import Actor
-from node.release.models import ReleasedContent
+from node.records.reporter import released_aad
+from node.release.models import ReleasedContent, ReleasedReporter
 from node.replication.kinds import Kind
 
 
@@ -90,18 +97,97 @@ def store(
     return True
 
 
+def store_reporter(
+    session: Session, grant: Grant, *, sealed: dict[str, Any], now: datetime
+) -> None:
+    """Keep the reporter released with ``grant`` (content kept for it: ``store`` said yes), as it
+    arrived: sealed for this node, bound to the grant."""
+    session.add(
+        ReleasedReporter(
+            grant_id=grant.id,
+            record_origin=grant.record_origin,
+            record_id=grant.record_id,
+            sealed=canonical_json(sealed).decode("ascii"),
+            received_at=now,
+        )
+    )
+
+
+def reporter_opens(ctx: NodeContext, grant: Grant, sealed: dict[str, Any]) -> bool:
+    """Does a released reporter open with this node's key, bound to ``grant``? (on receipt)"""
+    try:
+        open_sealed(
+            sealed,
+            ctx.node_id,
+            ctx.keys.encryption,
+            aad=released_aad(grant.record_origin, grant.record_id, grant.id),
+        )
+    except CryptoError:
+        return False
+    return True
+
+
+def released_reporter_for(
+    session: Session, actor: Actor, record: tuple[str, str], now: datetime
+) -> tuple[Grant, ReleasedReporter] | None:
+    """(grant, sealed reporter) released under one of the actor's active grants for the record,
+    given as (origin, record id)."""
+    origin, record_id = record
+    row = session.execute(
+        select(Grant, ReleasedReporter)
+        .join(ReleasedReporter, ReleasedReporter.grant_id == Grant.id)
+        .join(Record, and_(Record.origin == Grant.record_origin, Record.id == Grant.record_id))
+        .where(
+            Grant.record_origin == origin,
+            Grant.record_id == record_id,
+            Record.deleted.is_(False),
+            Grant.grantee_id == actor.user_id,
+            Grant.grantee_node == actor.node,
+            grant_active(now),
+        )
+        .order_by(Grant.expires_at.desc())
+        .limit(1)
+    ).first()
+    return (row[0], row[1]) if row is not None else None
+
+
+def open_reporter(ctx: NodeContext, grant: Grant, released: ReleasedReporter) -> bytes:
+    """The released reporter's plaintext, for one read (``CryptoError`` if it does not open)."""
+    sealed: dict[str, Any] = json.loads(released.sealed)
+    return open_sealed(
+        sealed,
+        ctx.node_id,
+        ctx.keys.encryption,
+        aad=released_aad(grant.record_origin, grant.record_id, grant.id),
+    )
+
+
 def holds(session: Session, grant_id: str) -> bool:
     return session.get(ReleasedContent, grant_id) is not None
 
 
 def purge(session: Session, ctx: NodeContext, grant: Grant, *, why: str, now: datetime) -> None:
-    """Delete the grant's released content here and mark its end dealt with."""
+    """Delete the grant's released content (and reporter) here and mark its end dealt with."""
     content = session.get(ReleasedContent, grant.id)
+    released_reporter = session.get(ReleasedReporter, grant.id)
     if grant.ended_at is None:
         grant.ended_at = now
-    # The release envelope (sealed for this node) leaves the outbox too, if it still waits in it;
-    # the purge marks the transaction, so its commit truncates SQLite's WAL.
+    # The release envelope (sealed for this node, with the reporter if one was released) leaves
+    # the outbox too, if it still waits in it; the purge marks the transaction, so its commit
+    # truncates SQLite's WAL.
     ctx.outbox.purge_object(session, Kind.RELEASE, grant.id)
+    if released_reporter is not None:
+        session.delete(released_reporter)
+        audited(
+            session,
+            ctx,
+            SYSTEM_ACTOR,
+            "purge-reporter",
+            object_type="record",
+            object_id=grant.record_id,
+            grant_id=grant.id,
+            reason=why,
+        )
     if content is not None:
         session.delete(content)
         audited(

@@ -4,7 +4,8 @@ say what the envelope says before anything is written:
 - ``access-request``: from the requester's node, about a record of ours, by a node that holds its
   stub (an ancestor of ours or a named party) and a role the policy lets request.
 - ``release``: from the record's origin, addressed to the grantee's node, which is us, for a
-  case-secret record whose stub we hold from that origin.
+  case-secret record whose stub we hold from that origin. A reporter in it must open with our key
+  bound to that grant (else the whole release is refused); it is kept sealed.
 - ``grant-event``: snapshots only from the record's origin, about a case-secret record held here
   (``unknown_record`` otherwise: nobody plants grants for records a node does not hold); reads
   only from the grantee's node, about a grant held here.
@@ -27,6 +28,7 @@ from node.common import audited
 from node.context import NodeContext
 from node.errors import InvalidInput
 from node.models import Grant, Record
+from node.records.reporter import REPORTER_CATEGORIES
 from node.release import content
 from node.release.models import AccessDecision, AccessRequest, GrantRead
 from node.release.queries import held_grant
@@ -107,6 +109,8 @@ def apply_access_request(
         or record.classification != "secret"
     ):
         raise envelope.reject("unknown_record")
+    if wire.include_reporter and record.category not in REPORTER_CATEGORIES:
+        raise envelope.reject("not_permitted")
     stub_holders = set(ctx.topology.ancestors(ctx.node_id)) | set(record.party_ids)
     requester = remote_actor(
         wire.requester_id, wire.requester_name, wire.requester_role, wire.requester_node
@@ -140,6 +144,10 @@ def apply_release(
     session.flush()
     if content.holds(session, grant.id):
         return grant.id, None  # the origin sent it again: nothing new
+    sealed_reporter = wire.reporter.model_dump(mode="json") if wire.reporter else None
+    if sealed_reporter is not None and not content.reporter_opens(ctx, grant, sealed_reporter):
+        raise envelope.reject("undecryptable")
+    now = ctx.clock.now()
     kept = content.store(
         session,
         ctx,
@@ -147,8 +155,20 @@ def apply_release(
         version=wire.record.version,
         title=wire.record.title,
         body=wire.record.body,
-        now=ctx.clock.now(),
+        now=now,
     )
+    if kept and sealed_reporter is not None:
+        content.store_reporter(session, grant, sealed=sealed_reporter, now=now)
+        audited(
+            session,
+            ctx,
+            SYSTEM_ACTOR,
+            "receive-reporter",
+            object_type="record",
+            object_id=grant.record_id,
+            grant_id=grant.id,
+            reason=f"from {envelope.origin}",
+        )
     audited(
         session,
         ctx,
@@ -237,6 +257,7 @@ def _apply_read(
                 reader_name=read.reader_name,
                 reader_node=read.reader_node,
                 at=read.at,
+                what="reporter" if read.what == "reporter" else None,
             )
         )
     reader = remote_actor("", read.reader_name, "grantee", read.reader_node)
@@ -244,7 +265,7 @@ def _apply_read(
         session,
         ctx,
         reader,
-        "read-released",
+        "read-reporter" if read.what == "reporter" else "read-released",
         object_type="record",
         object_id=read.record_id,
         grant_id=read.grant_id,
@@ -284,6 +305,7 @@ def receive_request(
         decided_at=None,
         grant_id=None,
         revision=1,
+        include_reporter=wire.include_reporter,
     )
     session.add(req)
     session.flush()
@@ -297,7 +319,8 @@ def receive_request(
         "request-access",
         object_type="record",
         object_id=record.id,
-        reason=f"request {req.id} received",
+        reason=f"request {req.id} received"
+        + (", with the reporter" if req.include_reporter else ""),
     )
     announce(session, ctx, "requested", request=req, grant=None)
     return req
@@ -331,6 +354,7 @@ def apply_snapshot(session: Session, event: GrantEventWire) -> Grant | None:
                 "revision",
                 "order_id",
                 "for_node",
+                "include_reporter",
             ):
                 setattr(req, name, getattr(wire, name))
             known = {d.id for d in req.decisions} | {d.approver_id for d in req.decisions}
@@ -347,6 +371,7 @@ def apply_snapshot(session: Session, event: GrantEventWire) -> Grant | None:
                             comment=None,
                             duration_s=d.duration_s,
                             at=d.at,
+                            counts_for=d.counts_for,
                         )
                     )
     grant = upsert_grant(session, event.grant) if event.grant is not None else None

@@ -4,6 +4,8 @@ Where each row exists:
 - ``AccessRequest`` and ``AccessDecision``: at the requester's node, at the record's origin, and (as
   metadata: no reason, no comments) at the ancestors of both, for their security officers.
 - ``ReleasedContent``: only at the grantee's node, only while the grant lasts.
+- ``ReleasedReporter``: the reporter block (still sealed, for the grantee's node), at the grantee's
+  node only, only when the request asked for it and it was granted, only while the grant lasts.
 - ``GrantRead``: each read of released content, at the grantee's node, the origin and the ancestors.
 """
 
@@ -11,7 +13,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from node.db import Base
@@ -46,6 +58,9 @@ class AccessRequest(Base):
     # requester.
     order_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     for_node: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The request asks for the record's reporter too (migration 0011): it then needs one more
+    # approval, by a security officer of the origin. Never set on an order's request.
+    include_reporter: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     @property
     def grantee_node(self) -> str:
@@ -85,6 +100,9 @@ class AccessDecision(Base):
     comment: Mapped[str | None] = mapped_column(Text, nullable=True)
     duration_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # What an approval counts toward: the category's number (``category``; NULL on rows made
+    # before migration 0011) or the security officer's extra one for the reporter (``reporter``).
+    counts_for: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
     request: Mapped[AccessRequest] = relationship(back_populates="decisions")
 
@@ -111,6 +129,23 @@ class ReleasedContent(Base):
     __table_args__ = (Index("ix_released_content_record", "record_id"),)
 
 
+class ReleasedReporter(Base):
+    """A record's reporter released to the grantee's node: kept sealed for this node's key and
+    opened for each read under the active grant; deleted when the grant ends."""
+
+    __tablename__ = "released_reporters"
+
+    grant_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("grants.id", ondelete="CASCADE"), primary_key=True
+    )
+    record_origin: Mapped[str] = mapped_column(String(64))
+    record_id: Mapped[str] = mapped_column(String(36))
+    sealed: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_released_reporters_record", "record_origin", "record_id"),)
+
+
 class GrantRead(Base):
     """One read of released content by its grantee."""
 
@@ -123,5 +158,7 @@ class GrantRead(Base):
     reader_name: Mapped[str] = mapped_column(String(100))
     reader_node: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # What was read: the content (NULL on rows made before migration 0011) or ``reporter``.
+    what: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
     __table_args__ = (Index("ix_grant_reads_grant", "grant_id", "at"),)

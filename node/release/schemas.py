@@ -45,6 +45,12 @@ class AccessRequestCreate(BaseModel):
         le=MAX_RESPOND_S,
         description="the request expires if not decided within this many seconds",
     )
+    include_reporter: bool = Field(
+        default=False,
+        description="also ask for the record's reporter (petition and problem_clue only, else "
+        "422 reporter_not_allowed): needs the category's approvals plus one by a security "
+        "officer of the origin; without it a release never carries the reporter",
+    )
 
 
 class ApproveIn(BaseModel):
@@ -69,12 +75,18 @@ class DecisionOut(BaseModel):
     at: datetime
     duration_s: int | None = None
     comment: str | None = Field(default=None, description="held at the origin only")
+    counts_for: Literal["category", "reporter"] = Field(
+        default="category",
+        description="an approval toward the category's number, or the security officer's "
+        "extra one for the reporter",
+    )
 
 
 class ReadOut(BaseModel):
     reader: str
     reader_node: str
     at: datetime
+    what: Literal["content", "reporter"] = "content"
 
 
 class AccessRequestOut(BaseModel):
@@ -89,7 +101,11 @@ class AccessRequestOut(BaseModel):
     reason: str | None = Field(default=None, description="held at the requester's node and origin")
     duration_s: int | None
     approvals_needed: int | None
-    approvals: int
+    approvals: int = Field(description="approvals toward the category's number")
+    include_reporter: bool = False
+    reporter_approvals: int = Field(
+        default=0, description="security officers' approvals for the reporter (one needed)"
+    )
     status: Status
     created_at: datetime | None
     expires_at: datetime | None = Field(description="when an undecided request expires")

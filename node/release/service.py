@@ -14,6 +14,12 @@ Rules kept here (the API and the envelope handlers both come through these funct
 - The grant's clock starts at the deciding approval; its length is the shortest of what was asked
   for, what any approver allowed, and ``MAX_GRANT_S``. The content then travels sealed for the
   grantee's node only (kind ``release``). The origin's approvers (and security officers) revoke.
+- A request may ask for the record's reporter too (``include_reporter``; petitions and problem
+  clues only). It then needs the category's approvals from approvers plus one more from a
+  security officer of the origin (``approve-reporter`` in the policy): distinct people, each
+  deciding once, deny wins (a security officer's deny too), never the requester. Only such a
+  request's release carries the reporter, sealed for the grantee's node and bound to the grant;
+  an order's request never asks for it.
 - Every state change is audited where it happens and announced, as metadata (no reason, comment,
   title or body), to the origin, the requester's node and the ancestors of both (kind
   ``grant-event``), whose security officers see it in ``/api/v1/grants``; each read of released
@@ -37,7 +43,8 @@ from node.errors import Conflict, InvalidInput, PermissionDenied
 from node.ids import uuid7
 from node.models import Grant, Record
 from node.policy import Actor
-from node.records.ports import ReleasedText
+from node.records import reporter
+from node.records.ports import ReleasedReporterText, ReleasedText
 from node.records.service import find_record, get_record, load_record
 from node.release import content
 from node.release.models import AccessDecision, AccessRequest, GrantRead
@@ -54,6 +61,7 @@ from node.release.wire import (
     GrantEventWire,
     ReleasedRecordWire,
     ReleaseWire,
+    SealedWire,
     grant_wire,
     read_wire,
     request_wire,
@@ -63,6 +71,9 @@ from node.replication.kinds import Kind
 
 MIN_REASON_CHARS = 8
 MIN_REASON_DISTINCT = 4
+COUNTS_CATEGORY = "category"
+COUNTS_REPORTER = "reporter"
+"""What an approval counts toward: the category's number, or the security officer's extra one."""
 SOURCE_APPROVAL = "approval"
 SOURCE_LEGACY_ORDER = "order-legacy"
 """A grant made by the withdrawn order shortcut (no approval), marked by migration 0010: the sweep
@@ -155,6 +166,8 @@ def create_request(
     category = ctx.policy.categories.get(record.category)
     if category is None:
         raise Conflict("the record's category is not known here", code="unknown_category")
+    if data.include_reporter:
+        reporter.check_category(record.category)
     now = ctx.clock.now()
     open_request = session.execute(
         select(AccessRequest.id)
@@ -189,6 +202,7 @@ def create_request(
         decided_at=None,
         grant_id=None,
         revision=1,
+        include_reporter=data.include_reporter,
     )
     session.add(req)
     audited(
@@ -198,7 +212,7 @@ def create_request(
         "request-access",
         object_type="record",
         object_id=record.id,
-        reason=f"request {req.id}",
+        reason=f"request {req.id}" + (", with the reporter" if req.include_reporter else ""),
     )
     ctx.outbox.send(
         session,
@@ -245,6 +259,7 @@ def file_order_request(
         revision=1,
         order_id=order_id,
         for_node=addressee,
+        include_reporter=False,  # an order never releases a reporter
     )
     session.add(req)
     audited(
@@ -342,9 +357,11 @@ def withdraw_order_requests(
 
 def _pending_request(
     session: Session, ctx: NodeContext, actor: Actor, request_id: str, *, action: str
-) -> tuple[AccessRequest, Record, datetime]:
-    """The request (locked), its record and the decision's time, once ``actor`` may ``action`` it
-    here (an approver at the origin, not the requester) and it still awaits their decision."""
+) -> tuple[AccessRequest, Record, datetime, str]:
+    """The request (locked), its record, the decision's time and what ``actor``'s decision
+    counts toward, once ``actor`` may ``action`` it here (an approver at the origin, or a security
+    officer of the origin if it asks for the reporter; not the requester) and it still awaits
+    their decision."""
     req = load_request(session, request_id, lock=True)
     if actor.user_id == req.requester_id and actor.node == req.requester_node:
         raise PermissionDenied(
@@ -357,16 +374,20 @@ def _pending_request(
     if req.record_origin != ctx.node_id:
         raise Conflict("requests are decided at the record's origin", code="not_origin")
     record = load_record(session, req.record_origin, req.record_id)
-    if not ctx.policy.allows_on_record(actor, "approve", record):
+    if ctx.policy.allows_on_record(actor, "approve", record):
+        counts_for = COUNTS_CATEGORY
+    elif req.include_reporter and ctx.policy.allows_on_record(actor, "approve-reporter", record):
+        counts_for = COUNTS_REPORTER
+    else:
         raise PermissionDenied(
-            "not permitted to decide access requests",
+            "not permitted to decide this access request",
             action=action,
             object_type="access_request",
             object_id=req.id,
         )
     now = ctx.clock.now()
     _check_pending(req, actor, now)
-    return req, record, now
+    return req, record, now, counts_for
 
 
 def _comment(text: str) -> str:
@@ -396,6 +417,7 @@ def _add_decision(
     comment: str,
     duration_s: int | None,
     now: datetime,
+    counts_for: str = COUNTS_CATEGORY,
 ) -> None:
     """Record ``actor``'s decision on ``req`` (a new revision) with its audit entry against the
     record. The caller has checked it (``_pending_request``) and settles the request's status."""
@@ -409,6 +431,7 @@ def _add_decision(
             comment=comment,
             duration_s=duration_s,
             at=now,
+            counts_for=counts_for,
         )
     )
     req.revision += 1
@@ -419,8 +442,23 @@ def _add_decision(
         decision,
         object_type="record",
         object_id=record.id,
-        reason=f"request {req.id}",
+        reason=f"request {req.id}" + (" (reporter)" if counts_for == COUNTS_REPORTER else ""),
     )
+
+
+def approvals_settled(req: AccessRequest) -> bool:
+    """The category's number of approvals from distinct approvers, and, for a request that asks
+    for the reporter, at least one from a security officer (distinct people: each decides once)."""
+    approvals = [d for d in req.decisions if d.decision == "approve"]
+    category = {
+        (d.approver_id, d.approver_node) for d in approvals if d.counts_for != COUNTS_REPORTER
+    }
+    officers = {
+        (d.approver_id, d.approver_node) for d in approvals if d.counts_for == COUNTS_REPORTER
+    }
+    if len(category) < req.approvals_needed:
+        return False
+    return not req.include_reporter or len(officers - category) >= 1
 
 
 def approve_request(
@@ -428,7 +466,9 @@ def approve_request(
 ) -> AccessRequest:
     """Add one approval; the last one needed starts the grant and releases the content."""
     comment = _comment(data.comment)
-    req, record, now = _pending_request(session, ctx, actor, request_id, action="approve")
+    req, record, now, counts_for = _pending_request(
+        session, ctx, actor, request_id, action="approve"
+    )
     if record.deleted:
         raise Conflict("the record is deleted", code="record_deleted")
     order_access = ctx.port(ORDER_ACCESS)
@@ -450,10 +490,10 @@ def approve_request(
         comment=comment,
         duration_s=data.duration_s,
         now=now,
+        counts_for=counts_for,
     )
-    approvals = [d for d in req.decisions if d.decision == "approve"]
     grant = None
-    settled = len({(d.approver_id, d.approver_node) for d in approvals}) >= req.approvals_needed
+    settled = approvals_settled(req)
     if settled:
         req.status = "approved"
         req.decided_at = now
@@ -467,7 +507,7 @@ def approve_request(
         if grantee is not None:
             until = now + timedelta(seconds=_granted_seconds(req))
             grant = _open_request_grant(session, ctx, req, grantee, granted_at=now, until=until)
-            release_grant(session, ctx, grant, record)
+            release_grant(session, ctx, grant, record, with_reporter=req.include_reporter)
     announce(session, ctx, "approved" if settled else "approval", request=req, grant=grant)
     return req
 
@@ -555,17 +595,52 @@ def open_grant(
     return grant
 
 
-def release_grant(session: Session, ctx: NodeContext, grant: Grant, record: Record) -> None:
+def release_grant(
+    session: Session,
+    ctx: NodeContext,
+    grant: Grant,
+    record: Record,
+    *,
+    with_reporter: bool = False,
+) -> None:
     """Send ``record``'s content with ``grant``, sealed for the grantee's node only.
 
-    Also the way for other domains (orders) to release content under a grant they made."""
+    ``with_reporter``: the record's reporter goes too, sealed once more for the grantee's node and
+    bound to the grant; only for a request that asked for it and whose approvals include a
+    security officer's (checked here again: anything else is refused, nothing is sent). Without
+    it a release never carries the reporter. Also the way for other domains (orders) to release
+    content under a grant they made (never with the reporter)."""
+    sealed_reporter = None
+    if with_reporter:
+        req = session.get(AccessRequest, grant.request_id) if grant.request_id else None
+        if req is None or not req.include_reporter or not approvals_settled(req):
+            raise Conflict(
+                "the reporter is released only on a request approved for it",
+                code="reporter_not_approved",
+            )
+        sealed = reporter.reseal_for(session, ctx, record, grant.grantee_node, grant_id=grant.id)
+        sealed_reporter = SealedWire.model_validate(sealed) if sealed is not None else None
     payload = ReleaseWire(
         grant=grant_wire(grant),
         record=ReleasedRecordWire(
             id=record.id, version=record.version, title=record.title or "", body=record.body or ""
         ),
+        reporter=sealed_reporter,
     )
     ctx.outbox.send(session, Kind.RELEASE, payload, dest=[grant.grantee_node], encrypt=True)
+    if with_reporter:
+        audited(
+            session,
+            ctx,
+            SYSTEM_ACTOR,
+            "release-reporter",
+            object_type="record",
+            object_id=record.id,
+            grant_id=grant.id,
+            reason=f"sealed for {grant.grantee_node}"
+            if sealed_reporter is not None
+            else "the record names no reporter",
+        )
     audited(
         session,
         ctx,
@@ -583,11 +658,20 @@ def deny_request(
 ) -> AccessRequest:
     """One deny settles the request, whatever approvals came before (deny wins)."""
     comment = _comment(data.comment)
-    req, record, now = _pending_request(session, ctx, actor, request_id, action="deny")
+    req, record, now, counts_for = _pending_request(session, ctx, actor, request_id, action="deny")
     req.status = "denied"
     req.decided_at = now
     _add_decision(
-        session, ctx, actor, req, record, decision="deny", comment=comment, duration_s=None, now=now
+        session,
+        ctx,
+        actor,
+        req,
+        record,
+        decision="deny",
+        comment=comment,
+        duration_s=None,
+        now=now,
+        counts_for=counts_for,
     )
     announce(session, ctx, "denied", request=req, grant=None)
     return req
@@ -672,6 +756,32 @@ def read_released(
         tell_audience(session, ctx, (grant.record_origin, grant.grantee_node), read_wire(read))
         result[key] = ReleasedText(grant.id, released.title, released.body)
     return result
+
+
+def read_released_reporter(
+    session: Session, ctx: NodeContext, actor: Actor, record: Record, now: datetime
+) -> ReleasedReporterText | None:
+    """The reporter of ``record`` released to ``actor`` under an active grant, opened with this
+    node's key for this one read, which is recorded and reported to the origin (the caller
+    audits it with the grant id); None if no active grant of theirs released it."""
+    found = content.released_reporter_for(session, actor, (record.origin, record.id), now)
+    if found is None:
+        return None
+    grant, released = found
+    plaintext = content.open_reporter(ctx, grant, released)
+    read = GrantRead(
+        id=uuid7(),
+        grant_id=grant.id,
+        record_id=record.id,
+        record_origin=grant.record_origin,
+        reader_name=actor.name,
+        reader_node=actor.node,
+        at=now,
+        what="reporter",
+    )
+    session.add(read)
+    tell_audience(session, ctx, (grant.record_origin, grant.grantee_node), read_wire(read))
+    return ReleasedReporterText(grant.id, plaintext)
 
 
 # -- expiry ---------------------------------------------------------------------------------
@@ -765,8 +875,9 @@ def _end_legacy_order_grants(
 
 
 class ReleasedToReaders:
-    """The release domain's side of ``node.records.ports.GrantedContent``: what records shows of
-    a case-secret stub to a reader with an active grant."""
+    """The release domain's side of ``node.records.ports.GrantedContent`` and ``GrantedReporter``:
+    what records shows of a case-secret stub (and its reporter) to a reader with an active
+    grant."""
 
     def purge_ended(
         self, session: Session, ctx: NodeContext, now: datetime, *, record: Record
@@ -782,3 +893,8 @@ class ReleasedToReaders:
         now: datetime,
     ) -> dict[tuple[str, str], ReleasedText]:
         return read_released(session, ctx, actor, records, now)
+
+    def read_released_reporter(
+        self, session: Session, ctx: NodeContext, actor: Actor, record: Record, now: datetime
+    ) -> ReleasedReporterText | None:
+        return read_released_reporter(session, ctx, actor, record, now)

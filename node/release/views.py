@@ -32,6 +32,7 @@ def _decisions_out(req: AccessRequest | None) -> list[DecisionOut]:
             at=as_aware(d.at),
             duration_s=d.duration_s,
             comment=d.comment,
+            counts_for=d.counts_for or "category",
         )
         for d in req.decisions
     ]
@@ -51,7 +52,13 @@ def _view(req: AccessRequest | None, grant: Grant | None, status: str) -> dict[s
             "reason": req.reason,
             "duration_s": req.wanted_s,
             "approvals_needed": req.approvals_needed,
-            "approvals": sum(1 for d in decisions if d.decision == "approve"),
+            "approvals": sum(
+                1 for d in decisions if d.decision == "approve" and d.counts_for == "category"
+            ),
+            "include_reporter": req.include_reporter,
+            "reporter_approvals": sum(
+                1 for d in decisions if d.decision == "approve" and d.counts_for == "reporter"
+            ),
             "created_at": as_aware(req.created_at),
             "expires_at": as_aware(req.expires_at),
             "decided_at": as_aware_or_none(req.decided_at),
@@ -96,6 +103,13 @@ def may_audit(ctx: NodeContext, actor: Actor) -> bool:
 
 def may_decide(ctx: NodeContext, actor: Actor) -> bool:
     return actor.node == ctx.node_id and ctx.policy.allows(actor.role, "secret", "approve", ["own"])
+
+
+def may_decide_reporter(ctx: NodeContext, actor: Actor) -> bool:
+    """A security officer of the origin: decides the requests that ask for a reporter."""
+    return actor.node == ctx.node_id and ctx.policy.allows(
+        actor.role, "secret", "approve-reporter", ["own"]
+    )
 
 
 def get_request(
@@ -158,12 +172,17 @@ def list_requests(
     record_id: str | None,
     limit: int,
 ) -> list[AccessRequestOut]:
-    """The actor's own requests, and (approvers) the requests to decide here. No content."""
+    """The actor's own requests, and the requests to decide here: all of them for approvers,
+    those that ask for a reporter for security officers. No content."""
     now = ctx.clock.now()
     status_expr = request_status(now)
-    to_decide: ColumnElement[bool] = (
-        AccessRequest.record_origin == ctx.node_id if may_decide(ctx, actor) else false()
-    )
+    to_decide: ColumnElement[bool] = false()
+    if may_decide(ctx, actor):
+        to_decide = AccessRequest.record_origin == ctx.node_id
+    elif may_decide_reporter(ctx, actor):
+        to_decide = and_(
+            AccessRequest.record_origin == ctx.node_id, AccessRequest.include_reporter.is_(True)
+        )
     mine = and_(
         AccessRequest.requester_id == actor.user_id, AccessRequest.requester_node == actor.node
     )
@@ -256,7 +275,12 @@ def list_grants(
             select(GrantRead).where(GrantRead.grant_id.in_(grant_ids)).order_by(GrantRead.at)
         ).scalars():
             reads.setdefault(read.grant_id, []).append(
-                ReadOut(reader=read.reader_name, reader_node=read.reader_node, at=as_aware(read.at))
+                ReadOut(
+                    reader=read.reader_name,
+                    reader_node=read.reader_node,
+                    at=as_aware(read.at),
+                    what="reporter" if read.what == "reporter" else "content",
+                )
             )
     audit_listing(session, ctx, actor, "grant", len(views))
     return [

@@ -1,7 +1,9 @@
 """The release envelope kinds (``access-request``, ``release``, ``grant-event``): their wire models
 and the builders that make them from rows. Payloads travel sealed; every one is validated whole
 on receipt like any other input. Metadata only, except the reason (to the origin) and the
-released content (to the grantee's node)."""
+released content (to the grantee's node), which may carry the record's reporter sealed once more
+for the grantee's node alone (``SealedWire``), only when the request asked for it and it was
+granted."""
 
 from __future__ import annotations
 
@@ -40,6 +42,8 @@ class RequestWire(WireModel):
     # Filed by an order's issuer for an addressee (DESIGN §6): the order and that node.
     order_id: RecordId | None = None
     for_node: NodeId | None = None
+    # The request asks for the record's reporter too (default for the previous version: no).
+    include_reporter: bool = False
 
     def envelope_ref(self) -> dict[str, Any]:
         return {"request": self.id}
@@ -53,6 +57,7 @@ class DecisionWire(WireModel):
     decision: Literal["approve", "deny"]
     duration_s: int | None = None
     at: UtcDateTime
+    counts_for: Literal["category", "reporter"] = "category"
 
 
 class GrantWire(WireModel):
@@ -78,6 +83,7 @@ class ReadWire(WireModel):
     reader_name: Name
     reader_node: NodeId
     at: UtcDateTime
+    what: Literal["content", "reporter"] = "content"
 
 
 class GrantEventWire(WireModel):
@@ -105,11 +111,26 @@ class ReleasedRecordWire(WireModel):
     body: str
 
 
+B64 = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9+/=]*$", max_length=8192)]
+
+
+class SealedWire(WireModel):
+    """A ``crypto.seal`` result for one recipient node (the record's reporter in a release)."""
+
+    alg: Literal["x25519-hkdf-aesgcm"]
+    epk: B64
+    nonce: B64
+    ct: B64
+    keys: dict[NodeId, B64] = Field(min_length=1, max_length=1)
+
+
 class ReleaseWire(WireModel):
-    """``release``: the grant and the record's content, sealed for the grantee's node only."""
+    """``release``: the grant and the record's content, sealed for the grantee's node only; with
+    the reporter (sealed again, for that node and this grant) only when it was granted."""
 
     grant: GrantWire
     record: ReleasedRecordWire
+    reporter: SealedWire | None = None
 
     def envelope_ref(self) -> dict[str, Any]:
         return {"grant": self.grant.id}
@@ -139,6 +160,7 @@ def request_wire(req: AccessRequest, *, with_reason: bool) -> RequestWire:
         reason=req.reason if with_reason else None,
         order_id=req.order_id,
         for_node=req.for_node,
+        include_reporter=req.include_reporter,
     )
 
 
@@ -151,6 +173,7 @@ def decision_wire(decision: AccessDecision) -> DecisionWire:
         decision=decision.decision,
         duration_s=decision.duration_s,
         at=as_aware(decision.at),
+        counts_for="reporter" if decision.counts_for == "reporter" else "category",
     )
 
 
@@ -183,6 +206,7 @@ def read_wire(read: GrantRead) -> GrantEventWire:
             reader_name=read.reader_name,
             reader_node=read.reader_node,
             at=as_aware(read.at),
+            what="reporter" if read.what == "reporter" else "content",
         ),
     )
 
