@@ -203,8 +203,9 @@ def reseal_for(
 
 def has_reporter(session: Session, ctx: NodeContext, actor: Actor, record: Record) -> bool | None:
     """For a single record's answer: does it have a reporter? Only for those who may read it at
-    the origin; None (the field is left out) for everyone else and everywhere else."""
-    if not may_read_at_origin(ctx, actor, record):
+    the origin, and only for the categories that may name one; None (the field is left out) for
+    everyone else and everywhere else."""
+    if record.category not in REPORTER_CATEGORIES or not may_read_at_origin(ctx, actor, record):
         return None
     return held(session, record) is not None
 
@@ -240,7 +241,9 @@ def read_reporter(
         out = _out(record, _open_stored(ctx, row), None)
         audited(session, ctx, actor, "read-reporter", object_type="record", object_id=record.id)
         return out
-    # Elsewhere only under a grant that released it; ended grants lose it before any read.
+    # Elsewhere only under a grant that released it (an active one: an ended grant's reporter is
+    # never opened, whether or not the sweep has deleted it yet). Ended grants lose it here first;
+    # a refused read rolls that back with the request, and the next read or sweep deletes it.
     ctx.port(GRANTED_CONTENT).purge_ended(session, ctx, now, record=record)
     granted = (
         session.execute(
