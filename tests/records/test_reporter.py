@@ -16,8 +16,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from alembic import command
 from sqlalchemy import inspect, text
 
+from node.db import alembic_config, make_engine, upgrade_database
 from node.release.tasks import sweep_once
 from tests.factories import insert_record
 from tests.helpers import call, error, ok, order_body
@@ -569,3 +571,29 @@ def test_an_order_attachment_never_releases_the_reporter(
     [release] = fed.outbox("shaanxi", kind="release", pending_only=False)
     assert fed.opened(release, "huanglong").get("reporter") is None
     assert found(held_bytes(fed, "huanglong")) == []
+
+
+def test_migration_0011_goes_down_and_up(database_url: str) -> None:
+    upgrade_database(database_url)
+    config = alembic_config(database_url)
+    engine = make_engine(database_url)
+
+    def schema() -> tuple[set[str], set[str]]:
+        with engine.connect() as conn:
+            found = inspect(conn)
+            tables = set(found.get_table_names())
+            columns = {c["name"] for c in found.get_columns("access_requests")}
+        return tables, columns
+
+    try:
+        tables, columns = schema()
+        assert {"record_reporters", "released_reporters"} <= tables
+        assert "include_reporter" in columns
+        command.downgrade(config, "0010_no_side_door")
+        tables, columns = schema()
+        assert not {"record_reporters", "released_reporters"} & tables
+        assert "include_reporter" not in columns
+        command.upgrade(config, "heads")
+        assert "record_reporters" in schema()[0]
+    finally:
+        engine.dispose()
