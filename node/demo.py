@@ -60,7 +60,9 @@ SAMPLES: list[tuple[str, dict[str, object]]] = [
         {
             "category": "problem_clue",
             "title": "关于某局负责人违规收受礼金的问题线索",
-            "body": "举报人:王某(联系方式略)。反映该负责人春节期间收受礼金。",
+            "body": "反映该负责人春节期间收受礼金。",
+            # The reporter (举报人): sealed apart from the record, at the origin only.
+            "reporter": {"name": "王某", "contact": "联系方式略"},
         },
     ),
     (
@@ -77,7 +79,8 @@ SAMPLES: list[tuple[str, dict[str, object]]] = [
         {
             "category": "petition",
             "title": "群众来信反映乡镇干部作风问题",
-            "body": "来信人:李某。反映某乡镇干部工作作风粗暴。",
+            "body": "反映某乡镇干部工作作风粗暴。",
+            "reporter": {"name": "李某", "relationship": "来信人"},
         },
     ),
 ]

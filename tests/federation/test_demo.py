@@ -109,6 +109,28 @@ def test_demo_detach_and_stop(tmp_path: Path) -> None:
         stub = wait_for(county_holds_stub, timeout=60, message="the clue's stub at the county")
         assert stub["stub"] is True
         assert "title" not in stub
+
+        # The county's seeded clue names its reporter in a sealed block, not in the body: its
+        # author reads it; no other node's listing holds the name.
+        clues = httpx.get(
+            f"{huanglong['api']}/api/v1/records",
+            params={"category": "problem_clue", "origin": "huanglong"},
+            headers=county,
+            timeout=10,
+        ).json()["items"]
+        (clue,) = clues
+        assert "王某" not in clue["body"]
+        reporter = httpx.get(
+            f"{huanglong['api']}/api/v1/records/{clue['id']}/reporter",
+            params={"origin": "huanglong"},
+            headers=county,
+            timeout=10,
+        )
+        assert reporter.status_code == 200, reporter.text
+        assert reporter.json()["name"] == "王某"
+        listed = httpx.get(f"{central['api']}/api/v1/records", headers=headers, timeout=10)
+        assert "王某" not in listed.text
+        assert "李某" not in listed.text
     finally:
         stopped = fedshare("demo", "stop", "--dir", str(demo_dir))
     assert stopped.returncode == 0
