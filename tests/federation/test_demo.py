@@ -118,7 +118,7 @@ def test_demo_detach_and_stop(tmp_path: Path) -> None:
             headers=county,
             timeout=10,
         ).json()["items"]
-        (clue,) = clues
+        (clue,) = [c for c in clues if c["title"] == "关于某局负责人违规收受礼金的问题线索"]
         assert "王某" not in clue["body"]
         reporter = httpx.get(
             f"{huanglong['api']}/api/v1/records/{clue['id']}/reporter",
