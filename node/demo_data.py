@@ -42,6 +42,7 @@ from typing import Any
 
 import httpx
 
+from node.clock import SystemClock
 from node.federation import Federation
 from node.policy.categories import CategoryTable, load_categories
 from node.settings import packaged_policies_dir
@@ -403,7 +404,7 @@ class NodeApi:
 
 def history_window(size: SeedSize, now: datetime | None = None) -> tuple[datetime, datetime]:
     """(start, end) of the simulated history that ends just before ``now`` (default: real now)."""
-    end = (now or datetime.now(UTC)) - END_MARGIN
+    end = (now or SystemClock().now()) - END_MARGIN
     return end - timedelta(days=size.days), end
 
 
@@ -510,7 +511,7 @@ class Seeder:
         stories += [self.record_story(r) for r in self.records]
         self.simulate(stories)
         self.settle(self.eventually, what="the last effects")
-        self.federation.set_clock(datetime.now(UTC))
+        self.federation.set_clock(SystemClock().now())
         self.report.overdue = self.count_overdue()
         self.report.seconds = time.monotonic() - began
         self.report.requests = self.api.requests

@@ -18,13 +18,13 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import httpx
 
 from node.audit.chain import SYSTEM_ACTOR, AuditLog
-from node.clock import make_clock, to_utc, write_clock_offset
+from node.clock import SystemClock, make_clock, to_utc, write_clock_offset
 from node.crypto import NodeKeys, generate_keys, load_keys, write_keys
 from node.db import make_engine, make_sessionmaker, upgrade_database
 from node.pki import (
@@ -270,7 +270,7 @@ class Federation:
         """Make every node's clock read ``moment`` now (and flow on from there); needs
         ``test_clock=True``. The demo sets it back a year to seed a year of history."""
         self.advance_clock(
-            (to_utc(moment) - datetime.now(UTC)).total_seconds() - self._clock_offset_s
+            (to_utc(moment) - SystemClock().now()).total_seconds() - self._clock_offset_s
         )
 
     def now(self) -> datetime:
