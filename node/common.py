@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, and_, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
 from node.clock import as_aware, to_utc
@@ -115,6 +115,15 @@ def overdue_clause(
 ) -> ColumnElement[bool]:
     """SQL twin of ``is_overdue``."""
     return and_(still_open, deadline < now)
+
+
+def month_of(session: Session, column: Any) -> ColumnElement[str]:
+    """The UTC month (``YYYY-MM``) of a timestamp column, as the record rollup's triggers compute
+    it (times are stored in UTC; SQLite keeps them as ISO text)."""
+    if session.get_bind().dialect.name == "postgresql":
+        expression: ColumnElement[str] = func.to_char(func.timezone("UTC", column), "YYYY-MM")
+        return expression
+    return func.substr(column, 1, 7)
 
 
 # -- audit --------------------------------------------------------------------------------------

@@ -62,6 +62,28 @@ export const ERROR_MESSAGES = {
   unknown_user: '用户不存在',
   // relay orders (交办)
   order_closed: '该申请所属的交办已结束',
+  order_not_found: '交办不存在或本单位未保存',
+  illegal_transition: '当前状态下不能执行该操作，请刷新后查看最新状态',
+  not_issuer: '只有下发单位可以验收、退回或办结',
+  not_addressee: '只有承办单位可以确认、报送进展或报告结果',
+  note_required: '请填写说明（报送进展、退回重办须写明内容）',
+  addressee_required: '请指明承办单位',
+  addressee_not_in_subtree: '承办单位须为本单位的下级单位',
+  unknown_addressee: '承办单位不存在',
+  attachment_not_found: '附件记录不存在或本单位未保存',
+  attachment_not_shareable: '限定知悉范围信息只能附在发给其来源单位或指定知悉单位的交办上',
+  attachment_not_grantable: '其他单位的涉案类保密信息只能附在发给其来源单位的交办上',
+  deadline_past: '期限已过，请选择将来的时间',
+  deadline_too_far: '期限过远（最长约三年）',
+  // ledger (移交台账)
+  ledger_item_not_found: '台账条目不存在',
+  ledger_closed: '该条目已销号',
+  feedback_required: '请填写反馈内容',
+  clue_not_found: '问题线索记录不存在',
+  not_owner: '只有登记单位可以修改该台账条目',
+  // statistics and audit
+  unknown_dimension: '未知的统计维度',
+  nothing_to_checkpoint: '审计日志自上次检查点以来没有变化',
   access_request_not_confirmed: '附带涉案类保密信息的交办，须确认为承办单位申请查阅（经本单位审批人批准后方可查阅）',
   // reporter (举报人)
   reporter_not_allowed: '只有信访件和问题线索可以登记举报人',

@@ -52,3 +52,126 @@ export function formatDuration(seconds) {
   if (seconds % 3600 === 0) return `${seconds / 3600}小时`
   return `${Math.round(seconds / 60)}分钟`
 }
+
+// Relay orders (交办督办): a target's states (DESIGN §6), as the API labels them.
+export const ORDER_STATES = {
+  issued: '已下发',
+  received: '已接收',
+  acknowledged: '已确认',
+  in_progress: '办理中',
+  reported: '已报告',
+  accepted: '已验收',
+  returned: '退回重办',
+  closed: '已办结',
+}
+export const ORDER_STATE_TAGS = {
+  issued: 'info',
+  received: 'info',
+  acknowledged: 'primary',
+  in_progress: 'primary',
+  reported: 'warning',
+  accepted: 'success',
+  returned: 'danger',
+  closed: 'success',
+}
+
+// The clue transfer ledger (移交台账).
+export const LEDGER_STATUS = { transferred: '已移交', responded: '已反馈', closed: '已销号' }
+export const LEDGER_STATUS_TAGS = { transferred: 'warning', responded: 'primary', closed: 'success' }
+
+// Audit actions as the chain records them; an action missing here shows its code.
+export const AUDIT_ACTIONS = {
+  read: '查阅',
+  'read-stub': '查阅摘要',
+  list: '列表查询',
+  create: '新建',
+  update: '修改',
+  delete: '删除',
+  request: '申请查阅',
+  approve: '批准',
+  deny: '驳回',
+  revoke: '撤销授权',
+  grant: '授权',
+  release: '释放',
+  login: '登录',
+  logout: '退出登录',
+  'login-failed': '登录失败',
+  'user-lock': '账户锁定',
+  'password-change': '修改密码',
+  'user-add': '添加用户',
+  'user-disable': '停用用户',
+  'user-enable': '启用用户',
+  'user-rotate-token': '更换令牌',
+  'issue-order': '下发交办',
+  'handle-order': '承办交办',
+  'review-order': '审核交办',
+  'read-order': '查看交办',
+  'manage-ledger': '管理台账',
+  'read-ledger': '查看台账',
+  'read-stats': '查看统计',
+  export: '导出',
+  audit: '审计',
+  verify: '审计链校验',
+  checkpoint: '签署检查点',
+  'federation-status': '查看联邦状态',
+  'user-password': '设置密码',
+  'change-password': '修改密码',
+  'reject-envelope': '拒收报文',
+  'ledger-transfer': '登记移交',
+  'ledger-feedback': '登记反馈',
+  'ledger-close': '销号',
+  'order-issue': '下发交办',
+  'order-acknowledge': '确认交办',
+  'order-progress': '报送进展',
+  'order-report': '报告结果',
+  'order-accept': '验收',
+  'order-return': '退回重办',
+  'order-close': '办结',
+  attach: '添加附件',
+  'read-released': '查阅已释放内容',
+  'receive-release': '接收释放内容',
+  'grant-expired': '授权到期',
+  'purge-release': '清除释放内容',
+  csrf: '安全校验失败',
+}
+export const AUDIT_OBJECTS = {
+  record: '信息记录',
+  access_request: '查阅申请',
+  grant: '授权',
+  order: '交办',
+  ledger_item: '台账',
+  ledger: '移交台账',
+  stats: '统计',
+  audit_log: '审计日志',
+  audit_checkpoint: '审计检查点',
+  dead_letter: '死信',
+  federation: '联邦',
+  user: '用户',
+  session: '会话',
+}
+
+// Why an envelope was dead-lettered (DESIGN §10); a reason missing here shows its code.
+export const DEAD_LETTER_REASONS = {
+  replay: '重复投递',
+  bad_signature: '签名无效',
+  unknown_origin: '来源未知',
+  not_in_subtree: '超出辖区',
+  not_permitted: '越权操作',
+  illegal_transition: '状态转换不合法',
+  stale_version: '版本过旧',
+  malformed: '格式错误',
+  max_deliveries: '多次投递失败',
+  quota_exceeded: '超出配额',
+  rejected: '被拒绝',
+  undecryptable: '无法解密',
+  unknown_kind: '未知报文类型',
+  not_your_channel: '通道不符',
+  bad_subject: '主题不符',
+  oversized: '报文过大',
+  unknown_destination: '目的节点未知',
+}
+
+export const TIER_ORDER = ['central', 'province', 'city', 'county']
+
+/** Whether a time has passed. */
+export const isPast = (value) => Boolean(value) && new Date(value).getTime() < Date.now()

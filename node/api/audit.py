@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from node.api.deps import ContextDep, CurrentActor, SessionDep
-from node.audit import service
-from node.audit.schemas import AuditPage, CheckpointOut
+from node.audit import report, service
+from node.audit.schemas import AuditPage, CheckpointOut, VerifyOut
 from node.clock import UtcDateTime
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit 审计"])
@@ -64,3 +64,12 @@ def list_checkpoints(
 )
 def sign_checkpoint(session: SessionDep, ctx: ContextDep, actor: CurrentActor) -> CheckpointOut:
     return service.sign_checkpoint(session, ctx, actor)
+
+
+@router.get(
+    "/verify",
+    response_model=VerifyOut,
+    summary="审计链校验 Run `fedshare audit verify --federation` now (security officers)",
+)
+def verify(session: SessionDep, ctx: ContextDep, actor: CurrentActor) -> VerifyOut:
+    return report.verify_now(session, ctx, actor)

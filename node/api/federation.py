@@ -3,14 +3,20 @@ per-origin sequence positions and gaps."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
 from node.api.deps import ContextDep, CurrentActor, SessionDep
 from node.common import TIER_LABELS, node_tier
-from node.replication.service import authorize_status, database_status, sequence_status
+from node.replication.schemas import DeadLetterPage
+from node.replication.service import (
+    authorize_status,
+    database_status,
+    list_dead_letters,
+    sequence_status,
+)
 
 router = APIRouter(prefix="/api/v1/federation", tags=["federation 联邦"])
 
@@ -33,6 +39,25 @@ async def federation_status(
     result["transport"] = await replication.status() if replication else {"enabled": False}
     request.app.state.metrics.outbox_backlog.set(result["outbox_backlog"])
     return result
+
+
+@router.get(
+    "/dead-letters",
+    response_model=DeadLetterPage,
+    summary="死信 Rejected envelopes, newest first (admins, security officers)",
+)
+def dead_letters(
+    session: SessionDep,
+    ctx: ContextDep,
+    actor: CurrentActor,
+    reason: Annotated[str | None, Query(max_length=40)] = None,
+    origin: Annotated[str | None, Query(pattern=r"^[a-z0-9-]+$", max_length=64)] = None,
+    cursor: Annotated[str | None, Query(max_length=20)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> DeadLetterPage:
+    return list_dead_letters(
+        session, ctx, actor, reason=reason, origin=origin, cursor=cursor, limit=limit
+    )
 
 
 class TreeNode(BaseModel):

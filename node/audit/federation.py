@@ -72,6 +72,13 @@ def verify_federation(session: Session, settings: Settings) -> Iterator[tuple[st
     except TopologyError as exc:
         yield f"federation: {exc}", False
         return
+    yield from verify_subtree(session, settings, topology)
+
+
+def verify_subtree(
+    session: Session, settings: Settings, topology: Topology
+) -> Iterator[tuple[str, bool]]:
+    """``verify_federation`` over a topology already loaded (a running node's)."""
     me = settings.node_id
     if me not in topology:
         yield f"federation: node {me} is not in the topology", False

@@ -33,3 +33,23 @@ class CheckpointOut(BaseModel):
     head_hash: str
     at: datetime
     verified: bool
+
+
+class VerifyFindingOut(BaseModel):
+    """One finding about a subordinate (``node``; None for the tree as a whole)."""
+
+    node: str | None
+    ok: bool
+    detail: str
+
+
+class VerifyOut(BaseModel):
+    """What ``fedshare audit verify --federation`` reports, run now at this node."""
+
+    node: str
+    checked_at: datetime
+    entries: int
+    ok: bool
+    problems: list[str]
+    subordinates_ok: bool
+    findings: list[VerifyFindingOut]

@@ -28,7 +28,7 @@ class AuditFilters:
     until: datetime | None = None
 
 
-def _check_auditor(ctx: NodeContext, actor: Actor, object_type: str) -> None:
+def check_auditor(ctx: NodeContext, actor: Actor, object_type: str) -> None:
     if not ctx.policy.allows_on_node(actor, "audit", object_node=ctx.node_id):
         raise PermissionDenied("not permitted to audit", action="audit", object_type=object_type)
 
@@ -43,7 +43,7 @@ def list_entries(
     limit: int,
 ) -> AuditPage:
     """One page of entries in chain order, after ``after_seq``."""
-    _check_auditor(ctx, actor, "audit_log")
+    check_auditor(ctx, actor, "audit_log")
     query = select(AuditEntry).where(AuditEntry.seq > after_seq)
     for column, value in (
         (AuditEntry.actor, filters.actor),
@@ -98,7 +98,7 @@ def list_checkpoints(
     session: Session, ctx: NodeContext, actor: Actor, *, node: str | None, limit: int
 ) -> list[CheckpointOut]:
     """Checkpoints held here (this node's own and its subordinates'), newest first."""
-    _check_auditor(ctx, actor, "audit_checkpoint")
+    check_auditor(ctx, actor, "audit_checkpoint")
     query = select(AuditCheckpoint)
     if node is not None:
         query = query.where(AuditCheckpoint.node == node)
@@ -121,7 +121,7 @@ def list_checkpoints(
 
 def sign_checkpoint(session: Session, ctx: NodeContext, actor: Actor) -> CheckpointOut:
     """Sign a checkpoint of the chain now and send it upward."""
-    _check_auditor(ctx, actor, "audit_checkpoint")
+    check_auditor(ctx, actor, "audit_checkpoint")
     checkpoint = make_checkpoint(session, ctx)
     if checkpoint is None:
         raise Conflict(

@@ -103,3 +103,26 @@ def median_ack_seconds(session: Session, nodes: list[str] | None) -> tuple[int, 
     )
     values = [int(v) for v in middle if v is not None]
     return count, sum(values) / len(values)
+
+
+def targets_by_month(
+    session: Session, nodes: list[str] | None, now: datetime, since: str | None = None
+) -> list[tuple[str, int, int, int]]:
+    """(month issued, targets, closed, overdue now) for every addressee in ``nodes``, one
+    ``GROUP BY`` over the month of issue (UTC, ``YYYY-MM``), from ``since`` on, in month order."""
+    month = common.month_of(session, OrderTarget.issued_at)
+    conditions = list(common.within(OrderTarget.addressee, nodes))
+    if since is not None:
+        conditions.append(month >= since)
+    rows = session.execute(
+        select(
+            month,
+            func.count(),
+            func.sum(case((OrderTarget.state == "closed", 1), else_=0)),
+            func.sum(case((overdue_clause(now), 1), else_=0)),
+        )
+        .where(*conditions)
+        .group_by(month)
+        .order_by(month)
+    ).all()
+    return [(str(r[0]), int(r[1]), int(r[2] or 0), int(r[3] or 0)) for r in rows]

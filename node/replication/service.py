@@ -34,9 +34,9 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
-from node.clock import iso
+from node.clock import as_aware, iso
 from node.context import NodeContext
-from node.errors import PermissionDenied
+from node.errors import InvalidInput, PermissionDenied
 from node.metrics import Metrics
 from node.models import DeadLetter, InboxMessage, OutboxMessage, OutboxStats
 from node.policy import Actor
@@ -50,6 +50,7 @@ from node.replication.routing import (
     source_deliver_prefix,
     up_subject,
 )
+from node.replication.schemas import DeadLetterOut, DeadLetterPage
 from node.replication.sources import SourceWatch
 
 log = logging.getLogger("fedshare.replication")
@@ -537,6 +538,54 @@ def authorize_status(session: Session, ctx: NodeContext, actor: Actor) -> None:
             object_type="federation",
         )
     ctx.audit.append(session, actor=actor, action="federation-status", object_type="federation")
+
+
+def list_dead_letters(
+    session: Session,
+    ctx: NodeContext,
+    actor: Actor,
+    *,
+    reason: str | None = None,
+    origin: str | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> DeadLetterPage:
+    """Stored dead letters, newest first, one page after ``cursor``; for those who may read the
+    federation status (admins, security officers); the listing is audited."""
+    if not ctx.policy.allows_on_node(actor, "federation-status", object_node=ctx.node_id):
+        raise PermissionDenied(
+            "not permitted to read dead letters",
+            action="federation-status",
+            object_type="dead_letter",
+        )
+    query = select(DeadLetter)
+    if cursor is not None:
+        if not cursor.isdigit():
+            raise InvalidInput("cursor: not one this list gave", code="invalid_cursor")
+        query = query.where(DeadLetter.id < int(cursor))
+    if reason is not None:
+        query = query.where(DeadLetter.reason == reason)
+    if origin is not None:
+        query = query.where(DeadLetter.origin == origin)
+    rows = session.execute(query.order_by(DeadLetter.id.desc()).limit(limit + 1)).scalars().all()
+    items = [
+        DeadLetterOut(
+            id=row.id,
+            received_at=as_aware(row.received_at),
+            reason=row.reason,
+            subject=row.subject,
+            msg_id=row.msg_id,
+            origin=row.origin,
+            kind=row.kind,
+            digest=row.digest,
+            size=row.size,
+        )
+        for row in rows[:limit]
+    ]
+    ctx.audit.append(
+        session, actor=actor, action="list", object_type="dead_letter", reason=f"{len(items)} items"
+    )
+    return DeadLetterPage(items=items, next_cursor=str(items[-1].id) if len(rows) > limit else None)
 
 
 def sequence_status(session: Session, ctx: NodeContext) -> dict[str, Any]:

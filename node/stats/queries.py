@@ -17,7 +17,7 @@ from typing import cast as typed
 from sqlalchemy import BigInteger, ColumnElement, case, cast, func, select
 from sqlalchemy.orm import Session
 
-from node.common import within
+from node.common import month_of, within
 from node.errors import InvalidInput
 from node.models import Record
 from node.stats.models import RecordStat
@@ -99,14 +99,6 @@ def record_counts(
         )
     # Core, not ORM, execution: a cube has tens of thousands of rows and needs no entities.
     return typed(Sequence[CountRow], session.connection().execute(statement).all())
-
-
-def month_of(session: Session, column: Any) -> ColumnElement[str]:
-    """The UTC month (``YYYY-MM``) of a timestamp column, as the rollup triggers compute it."""
-    if session.get_bind().dialect.name == "postgresql":
-        expression: ColumnElement[str] = func.to_char(func.timezone("UTC", column), "YYYY-MM")
-        return expression
-    return func.substr(column, 1, 7)
 
 
 def record_counts_from_records(session: Session, nodes: list[str] | None) -> Sequence[CountRow]:

@@ -29,6 +29,15 @@ class OrderStateOut(BaseModel):
     overdue: int
 
 
+class OrderMonthOut(BaseModel):
+    """Addressees' parts of orders issued in ``month`` (UTC): how many, closed, overdue now."""
+
+    month: str
+    issued: int
+    closed: int
+    overdue: int
+
+
 class OrderStatsOut(BaseModel):
     total: int
     open: int
@@ -36,6 +45,7 @@ class OrderStatsOut(BaseModel):
     acknowledged: int
     median_ack_seconds: float | None
     by_state: list[OrderStateOut]
+    by_month: list[OrderMonthOut]
 
 
 class LedgerNodeOut(BaseModel):

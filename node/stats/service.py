@@ -4,7 +4,8 @@
   dimensions, within a range of months), over origins in the subtree; stubs count (their content
   does not exist here) (``node.stats.queries``).
 - Orders: every addressee's state held here (issued, received, or summaries) whose addressee is in
-  the subtree, by state, with overdue counts, and the median time from issue to acknowledgement.
+  the subtree, by state, with overdue counts, by month of issue (within the months asked for),
+  and the median time from issue to acknowledgement.
 - Ledger: items of nodes in the subtree, open / overdue / closed, per node.
 
 Statistics read the other domains' state and query modules, never their services.
@@ -20,7 +21,7 @@ from node.common import audited, node_name, require, subtree_nodes
 from node.context import NodeContext
 from node.ledger.queries import ledger_counts
 from node.ledger.state import STATUS_LABELS as LEDGER_LABELS
-from node.orders.queries import median_ack_seconds, order_states
+from node.orders.queries import median_ack_seconds, order_states, targets_by_month
 from node.orders.state import OPEN_STATES, STATE_LABELS
 from node.policy import Actor
 from node.policy.categories import CLASS_LABELS
@@ -28,6 +29,7 @@ from node.stats.queries import CountRow, RecordQuery, record_counts
 from node.stats.schemas import (
     LedgerNodeOut,
     LedgerStatsOut,
+    OrderMonthOut,
     OrderStateOut,
     OrderStatsOut,
     RecordStatsOut,
@@ -73,9 +75,11 @@ def compute_stats(
     since: str | None = None,
     until: str | None = None,
     months: int = 12,
+    audit_action: str = "read",
 ) -> StatsOut:
     """Every figure over this node's subtree; records grouped by ``group_by`` (default: all five
-    dimensions) for the months from ``since`` (default: ``months`` back) to ``until``."""
+    dimensions) for the months from ``since`` (default: ``months`` back) to ``until``. Audited
+    as ``audit_action`` (``read``, or ``export`` for the workbook)."""
     require(
         ctx,
         actor,
@@ -118,7 +122,7 @@ def compute_stats(
             entry.open += n
     ledger_nodes = [per_node[k] for k in sorted(per_node)]
 
-    audited(session, ctx, actor, "read", object_type="stats")
+    audited(session, ctx, actor, audit_action, object_type="stats")
     return StatsOut(
         node=ctx.node_id,
         node_name=node_name(ctx, ctx.node_id),
@@ -132,6 +136,10 @@ def compute_stats(
             acknowledged=acknowledged,
             median_ack_seconds=median,
             by_state=by_state,
+            by_month=[
+                OrderMonthOut(month=month, issued=n, closed=closed, overdue=late)
+                for month, n, closed, late in targets_by_month(session, nodes, now, query.since)
+            ],
         ),
         ledger=LedgerStatsOut(
             total=sum(n.total for n in ledger_nodes),

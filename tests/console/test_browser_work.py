@@ -1,0 +1,362 @@
+"""The console's daily-work screens in a real headless Chromium, against live nodes: 交办督办 (a
+province issues an order to a county from the tree picker, with a case-secret attachment whose
+access request the form explains; the county acknowledges, reports progress and its findings; the
+province accepts and closes; an order past its deadline is flagged on both sides), 移交台账
+(transfer, feedback, 销号), 统计 (ECharts charts drawn; the Excel export opened with openpyxl),
+安全审计 (a grant with its approvers and reads, the audit trail filtered, the chain verified, a
+dead letter) and 联邦 (the tree with each link's state). Menus follow the role. Every wait is on
+a condition; the node clock is moved, never slept on. Screenshots go to ``var/screenshots/``."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from openpyxl import load_workbook
+
+from node.ids import uuid7
+from tests.console.conftest import LiveFederation, LiveNode
+from tests.console.test_browser import log_in, shot
+from tests.helpers import order_body
+
+pytestmark = pytest.mark.browser
+
+expect: Any
+try:
+    from playwright.sync_api import expect
+except ImportError:  # pragma: no cover - playwright is a dev dependency
+    expect = None
+
+
+def api(node: LiveNode, token: str, method: str, path: str, **kwargs: Any) -> Any:
+    response = httpx.request(
+        method,
+        f"{node.url}{path}",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+        **kwargs,
+    )
+    assert response.status_code in (200, 201), response.text
+    return response.json()
+
+
+def menu(page: Any, name: str) -> None:
+    page.get_by_role("menuitem", name=name).click()
+
+
+def step(page: Any, target: Any, button: str, note: str | None = None) -> None:
+    """Take an order step from a target's card; the dialog's note filled when given."""
+    target.get_by_role("button", name=button).click()
+    dialog = page.get_by_role("dialog", name=button, exact=True)
+    if note is not None:
+        dialog.locator("[data-test=step-note]").fill(note)
+    dialog.locator("[data-test=step-submit]").click()
+    expect(page.get_by_text(f"{button}成功")).to_be_visible()
+
+
+def test_a_relay_order_from_issue_to_close_in_the_browser(
+    live_federation: Callable[..., LiveFederation], new_page: Callable[[], Any]
+) -> None:
+    federation = live_federation("shaanxi", "huanglong")
+    shaanxi, huanglong = federation["shaanxi"], federation["huanglong"]
+    issuer, issuer_token = shaanxi.add_user("inspector")
+    handler, _ = huanglong.add_user("inspector")
+    api(
+        shaanxi,
+        issuer_token,
+        "POST",
+        "/api/v1/records",
+        json={"category": "problem_clue", "title": "关于黄龙县水利局工程围标的问题线索"},
+    )
+
+    page = new_page()
+    log_in(page, shaanxi.url, issuer)
+    menu(page, "交办督办")
+    page.locator("[data-test=new-order]").click()
+    dialog = page.get_by_role("dialog", name="下发交办")
+    dialog.locator("[data-test=order-title]").fill("关于对黄龙县水利局开展专项巡察的交办")
+    dialog.locator("[data-test=addressees]").click()
+    page.locator(".el-tree-node__content", has_text="黄龙县（县级）").click()
+    dialog.locator(".el-dialog__title").click()  # close the picker
+    dialog.locator("[data-test=inspected-units]").fill("黄龙县水利局、黄龙县住建局")
+    dialog.locator("[data-test=focus-issues]").fill("工程招投标\n专项资金使用")
+    dialog.locator("[data-test=attachments]").click()
+    page.get_by_role("option", name=re.compile("工程围标")).click()
+    dialog.locator(".el-dialog__title").click()
+    explain = dialog.locator("[data-test=secret-explain]")
+    expect(explain).to_contain_text("须经本单位审批人")
+    expect(explain).to_contain_text("承办单位确认接收交办后，其承办人方可查阅")
+    shot(page, "orders-issue")
+    dialog.locator("[data-test=issue-submit]").click()
+    # Without the confirmation, the API refuses; its error is shown in Chinese.
+    expect(dialog.locator("[data-test=issue-error]")).to_contain_text("须确认为承办单位申请查阅")
+    dialog.locator("[data-test=request-secret-access]").click()
+    dialog.locator("[data-test=issue-submit]").click()
+    expect(page.get_by_text("交办已下发")).to_be_visible()
+    drawer = page.get_by_role("dialog", name="交办详情")
+    target = drawer.locator("[data-test=target-huanglong]")
+    expect(target.locator("[data-test=target-state]")).to_have_text("已下发")
+    expect(drawer).to_contain_text("已为承办单位申请查阅")
+    expect(drawer).to_contain_text("黄龙县水利局、黄龙县住建局")
+    expect(drawer).to_contain_text("工程招投标；专项资金使用")
+    federation.pump()  # the order reaches the county
+
+    county = new_page()
+    log_in(county, huanglong.url, handler)
+    menu(county, "交办督办")
+    county.get_by_role("tab", name="本单位承办").click()
+    county.locator("[data-test=orders]").get_by_text("关于对黄龙县水利局开展专项巡察的交办").click()
+    card = county.get_by_role("dialog", name="交办详情").locator("[data-test=target-huanglong]")
+    expect(card.locator("[data-test=target-state]")).to_have_text("已接收")
+    step(county, card, "确认接收")
+    expect(card.locator("[data-test=target-state]")).to_have_text("已确认")
+    step(county, card, "报送进展", "已进驻水利局，调取招投标档案32卷")
+    expect(card.locator("[data-test=target-state]")).to_have_text("办理中")
+    card.get_by_role("button", name="报告结果").click()
+    report = county.get_by_role("dialog", name="报告结果")
+    report.locator("[data-test=report-body]").fill("发现围标串标问题线索2条，已按程序移交。")
+    report.locator("[data-test=step-submit]").click()
+    expect(county.get_by_text("报告结果成功")).to_be_visible()
+    expect(card.locator("[data-test=target-state]")).to_have_text("已报告")
+    timeline = card.locator("[data-test=timeline]")
+    expect(timeline).to_contain_text("已进驻水利局，调取招投标档案32卷")
+    expect(timeline.locator(".el-timeline-item")).to_have_count(5)  # issue … report
+    shot(county, "orders-county")
+    federation.pump()  # the report reaches the province
+
+    page.reload()
+    page.locator("[data-test=orders]").get_by_text("关于对黄龙县水利局开展专项巡察的交办").click()
+    expect(target.locator("[data-test=target-state]")).to_have_text("已报告")
+    expect(target).to_contain_text("查看报告")
+    step(page, target, "验收", "报告内容完整，予以验收")
+    expect(target.locator("[data-test=target-state]")).to_have_text("已验收")
+    step(page, target, "办结")
+    expect(target.locator("[data-test=target-state]")).to_have_text("已办结")
+    expect(target.locator("[data-test=timeline] .el-timeline-item")).to_have_count(7)
+    shot(page, "orders-province")
+
+
+def test_an_order_past_its_deadline_is_flagged_on_both_sides(
+    live_federation: Callable[..., LiveFederation], new_page: Callable[[], Any]
+) -> None:
+    federation = live_federation("shaanxi", "huanglong")
+    shaanxi, huanglong = federation["shaanxi"], federation["huanglong"]
+    issuer, issuer_token = shaanxi.add_user("inspector")
+    handler, _ = huanglong.add_user("inspector")
+    now = shaanxi.node.clock.now()
+    late = order_body("huanglong", deadline_s=3600, now=now, title="限期一小时的督办交办")
+    api(shaanxi, issuer_token, "POST", "/api/v1/orders", json=late)
+    api(shaanxi, issuer_token, "POST", "/api/v1/orders", json=order_body("huanglong", now=now))
+    federation.pump()
+    shaanxi.node.clock.advance(2 * 3600)  # the nodes share the test clock
+
+    for node, user, tab in ((shaanxi, issuer, None), (huanglong, handler, "本单位承办")):
+        page = new_page()
+        log_in(page, node.url, user)
+        menu(page, "交办督办")
+        if tab:
+            page.get_by_role("tab", name=tab).click()
+        rows = page.locator("[data-test=orders] .el-table__row")
+        expect(rows).to_have_count(2)
+        flagged = rows.filter(has=page.locator("[data-test=overdue]"))
+        expect(flagged).to_have_count(1)
+        expect(flagged).to_contain_text("限期一小时的督办交办")
+        page.locator("[data-test=filter-overdue]").click()
+        page.get_by_role("button", name="查询").click()
+        expect(rows).to_have_count(1)
+        if tab is None:
+            page.get_by_role("tab", name="辖区办理情况").click()
+            expect(page.locator("[data-test=targets]")).to_contain_text("逾期")
+            shot(page, "orders-overdue")
+
+
+def test_a_ledger_item_is_transferred_answered_and_closed_off(
+    live_federation: Callable[..., LiveFederation], new_page: Callable[[], Any]
+) -> None:
+    node = live_federation("huanglong")["huanglong"]
+    user, _ = node.add_user("inspector")
+    page = new_page()
+    log_in(page, node.url, user)
+    menu(page, "移交台账")
+    page.locator("[data-test=new-ledger]").click()
+    page.locator("[data-test=ledger-title]").fill("县水利局围标串标问题线索")
+    page.locator("[data-test=ledger-department]").fill("县纪委监委第二监督检查室")
+    page.locator("[data-test=ledger-responsible]").fill("王强")
+    page.locator("[data-test=ledger-create]").click()
+    expect(page.get_by_text("移交已登记")).to_be_visible()
+    detail = page.get_by_role("dialog", name="台账详情")
+    expect(detail.locator("[data-test=ledger-status]")).to_have_text("已移交")
+    detail.locator("[data-test=ledger-feedback]").click()
+    page.locator("[data-test=ledger-note]").fill("已初核，拟立案审查")
+    page.locator("[data-test=ledger-submit]").click()
+    expect(page.get_by_text("反馈已登记")).to_be_visible()
+    expect(detail.locator("[data-test=ledger-status]")).to_have_text("已反馈")
+    expect(detail.locator("[data-test=feedback]")).to_contain_text("已初核，拟立案审查")
+    detail.locator("[data-test=ledger-close]").click()
+    page.locator("[data-test=ledger-submit]").click()
+    expect(page.get_by_text("已销号", exact=True).first).to_be_visible()
+    expect(detail.locator("[data-test=ledger-status]")).to_have_text("已销号")
+    shot(page, "ledger-detail")
+    page.keyboard.press("Escape")
+    expect(page.locator("[data-test=ledger]")).to_contain_text("县纪委监委第二监督检查室")
+    shot(page, "ledger")
+
+
+def test_statistics_are_drawn_as_charts_and_export_to_a_workbook(
+    live_federation: Callable[..., LiveFederation], new_page: Callable[[], Any]
+) -> None:
+    federation = live_federation("shaanxi", "huanglong")
+    shaanxi = federation["shaanxi"]
+    user, token = shaanxi.add_user("inspector")
+    for category, title in (
+        ("policy", "巡视工作条例实施办法"),
+        ("practice", "县级巡察经验做法"),
+        ("inspection_finding", "专项巡察发现问题汇总"),
+        ("problem_clue", "某局负责人违规收受礼金线索"),
+    ):
+        body: dict[str, Any] = {"category": category, "title": title}
+        if category == "inspection_finding":
+            body["parties"] = ["huanglong"]
+        api(shaanxi, token, "POST", "/api/v1/records", json=body)
+    api(shaanxi, token, "POST", "/api/v1/orders", json=order_body("huanglong"))
+
+    page = new_page()
+    log_in(page, shaanxi.url, user)
+    menu(page, "统计")
+    expect(page.locator("[data-test=figures]")).to_contain_text("信息记录")
+    for chart in ("origin", "category", "month", "orders", "ledger"):
+        expect(page.locator(f"[data-test=chart-{chart}] canvas").first).to_be_visible()
+    shot(page, "stats")
+    with page.expect_download() as download_info:
+        page.locator("[data-test=export]").click()
+    download = download_info.value
+    assert download.suggested_filename.startswith("stats-shaanxi-")
+    expect(page.get_by_text("统计表已导出")).to_be_visible()
+    book = load_workbook(BytesIO(Path(download.path()).read_bytes()))
+    overview = {row[0]: row[1] for row in book["概览"].iter_rows(min_row=2, values_only=True)}
+    assert overview["统计单位"] == "陕西省"
+    assert overview["信息记录总数"] == 4
+    assert overview["交办（承办单位）总数"] == 1
+    by_class = list(book["记录-来源与分级"].iter_rows(values_only=True))
+    assert by_class[1] == ("陕西省", 2, 1, 1, 4)
+
+
+def test_the_security_officer_audits_a_grant_the_trail_the_chain_and_dead_letters(
+    live_federation: Callable[..., LiveFederation], new_page: Callable[[], Any]
+) -> None:
+    federation = live_federation("yanan", "huanglong")
+    yanan, huanglong = federation["yanan"], federation["huanglong"]
+    requester, requester_token = yanan.add_user("inspector")
+    _, author_token = huanglong.add_user("inspector")
+    approvers = [huanglong.add_user("approver", f"huanglong-approver-{i}") for i in (1, 2)]
+    officer, _ = huanglong.add_user("security_officer")
+    clue = api(
+        huanglong,
+        author_token,
+        "POST",
+        "/api/v1/records",
+        json={"category": "problem_clue", "title": "关于某局负责人违规收受礼金的问题线索"},
+    )
+    federation.pump()
+    request = api(
+        yanan,
+        requester_token,
+        "POST",
+        "/api/v1/access-requests",
+        json={
+            "record_id": clue["id"],
+            "record_origin": "huanglong",
+            "reason": "核查延安市交办的专项巡察线索，需要查阅原件",
+            "duration_s": 86400,
+        },
+    )
+    federation.pump()
+    for name, token in approvers:
+        api(
+            huanglong,
+            token,
+            "POST",
+            f"/api/v1/access-requests/{request['id']}/approve",
+            json={"comment": f"同意查阅（{name}）"},
+        )
+    federation.pump()
+    api(yanan, requester_token, "GET", f"/api/v1/records/{clue['id']}?origin=huanglong")
+    federation.pump()  # the read is reported to the origin
+    record_id = uuid7()
+    assert federation.federation.send_as(
+        "yichuan",
+        "huanglong",
+        kind="record",
+        dest=["huanglong"],
+        ref={"record": record_id, "version": 1},
+        payload={"id": record_id, "origin": "not-a-node"},
+        encrypt=False,
+    ).startswith("rejected:")
+
+    page = new_page()
+    log_in(page, huanglong.url, officer)
+    expect(page.get_by_role("menuitem", name="联邦")).to_be_visible()
+    menu(page, "安全审计")
+    grants = page.locator("[data-test=grants]")
+    expect(grants).to_contain_text(requester)
+    expect(grants).to_contain_text("huanglong-approver-1")
+    expect(grants).to_contain_text("huanglong-approver-2")
+    expect(grants).to_contain_text("2 / 2")
+    expect(grants.locator("[data-test=reads]")).to_have_text("1 次")
+    grants.locator(".el-table__expand-icon").first.click()
+    expect(grants).to_contain_text(f"{requester}（延安市）")
+    shot(page, "security-grants")
+
+    page.get_by_role("tab", name="审计日志").click()
+    trail = page.locator("[data-test=audit]")
+    expect(trail.locator(".el-table__row").first).to_be_visible()
+    page.locator("[data-test=audit-action]").click()
+    page.get_by_role("option", name="批准（approve）").click()
+    page.locator("[data-test=audit-search]").click()
+    rows = trail.locator(".el-table__row")
+    expect(rows).to_have_count(2)
+    expect(rows.first).to_contain_text("huanglong-approver-1")
+    expect(rows.nth(1)).to_contain_text("huanglong-approver-2")
+    expect(trail).not_to_contain_text("列表查询")
+    shot(page, "security-audit")
+
+    page.get_by_role("tab", name="审计链校验").click()
+    page.locator("[data-test=run-verify]").click()
+    expect(page.locator("[data-test=verify-result]")).to_contain_text("本单位审计链完整")
+    expect(page.get_by_text("审计链校验已完成")).to_be_visible()
+    shot(page, "security-verify")
+
+    page.get_by_role("tab", name="死信").click()
+    letters = page.locator("[data-test=dead-letters]")
+    expect(letters.locator(".el-table__row")).to_have_count(1)
+    expect(letters).to_contain_text("宜川县")
+    shot(page, "security-dead-letters")
+
+
+def test_the_admin_sees_the_tree_with_link_states_and_only_its_menus(
+    live_federation: Callable[..., LiveFederation], new_page: Callable[[], Any]
+) -> None:
+    node = live_federation("shaanxi")["shaanxi"]
+    admin, _ = node.add_user("admin")
+    page = new_page()
+    log_in(page, node.url, admin)
+    expect(page.get_by_role("menuitem", name="联邦")).to_be_visible()
+    for hidden in ("交办督办", "移交台账", "统计", "安全审计"):
+        expect(page.get_by_role("menuitem", name=hidden)).to_have_count(0)
+    menu(page, "联邦")
+    tree = page.locator("[data-test=fed-tree]")
+    for name in ("中央", "陕西省", "延安市", "黄龙县", "宜川县"):
+        expect(tree).to_contain_text(name)
+    expect(tree).to_contain_text("本节点")
+    # The fixture's nodes run without NATS: each link of this node says it is not connected.
+    expect(tree.locator("[data-test=link-state]")).to_have_count(2)
+    links = page.locator("[data-test=links]")
+    expect(links).to_contain_text("上级")
+    expect(links).to_contain_text("延安市")
+    expect(links).to_contain_text("未连接")
+    shot(page, "federation")
