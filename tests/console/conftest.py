@@ -117,8 +117,11 @@ def live_federation(
             handle.node.ctx.engine.dispose()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Chromium for one test module. Not for the session: Playwright's sync API keeps an event
+    loop running in the main thread while it lives, and every later test that calls
+    ``asyncio.run`` (the NATS tests) would fail."""
     if not Path(CHROMIUM).is_file():
         pytest.skip(
             f"no Chromium at {CHROMIUM}: install Debian's package (apt-get install -y chromium) "
