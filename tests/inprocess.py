@@ -193,7 +193,7 @@ class MiniFederation:
                         raws.setdefault(row.msg_id, row.envelope)
                     # Delivered as the relay's PubAck would have it: the rows go.
                     node.ctx.outbox.prune_delivered(
-                        session, [row.id for row in rows], node.ctx.clock.now()
+                        session, [(row.id, row.msg_id) for row in rows], node.ctx.clock.now()
                     )
                 self._delivered.setdefault(node_id, []).extend(raws.items())
                 for raw in raws.values():

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, event, func, update
+from sqlalchemy import delete, event, func, tuple_, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from node.clock import Clock
@@ -167,13 +167,20 @@ class Outbox:
         value = ref.get(spec.ref_key)
         return None if value is None else str(value)[:64]
 
-    def prune_delivered(self, session: Session, ids: Sequence[int], now: datetime) -> None:
-        """Rows the local server acknowledged: delivered, so deleted (their envelopes are in the
-        stream now), and counted in ``outbox_stats``. The one place that decides what happens to
-        a delivered row."""
-        if not ids:
+    def prune_delivered(
+        self, session: Session, rows: Sequence[tuple[int, str]], now: datetime
+    ) -> None:
+        """Rows the local server acknowledged, as (row id, message id): delivered, so deleted
+        (their envelopes are in the stream now), and counted in ``outbox_stats``. The one place
+        that decides what happens to a delivered row.
+
+        Matched by (id, message id), not id alone: on SQLite the key has no AUTOINCREMENT, so a
+        row purged while it was being published (``purge_object``) can pass its id to the row
+        queued next (a tombstone), which the first row's PubAck must not delete unsent."""
+        if not rows:
             return
-        deleted = session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(list(ids))))
+        keys = tuple_(OutboxMessage.id, OutboxMessage.msg_id).in_([tuple(r) for r in rows])
+        deleted = session.execute(delete(OutboxMessage).where(keys))
         count = int(getattr(deleted, "rowcount", 0) or 0)
         session.execute(
             update(OutboxStats)

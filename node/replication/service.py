@@ -260,9 +260,9 @@ class ReplicationService:
             session.rollback()
         return [(r[0], r[1], r[2], r[3]) for r in rows]
 
-    def _mark_sent(self, ids: list[int]) -> None:
+    def _mark_sent(self, rows: list[tuple[int, str]]) -> None:
         with self.ctx.sessions() as session, session.begin():
-            self.ctx.outbox.prune_delivered(session, ids, self.ctx.clock.now())
+            self.ctx.outbox.prune_delivered(session, rows, self.ctx.clock.now())
 
     async def publish_in_order(self, items: list[tuple[str, str, bytes]]) -> int:
         """Publish (msg id, subject, bytes) in order, pipelined on one connection; return how
@@ -291,7 +291,8 @@ class ReplicationService:
             [(msg_id, subject, raw) for _, msg_id, subject, raw in rows]
         )
         if acked:
-            await asyncio.to_thread(self._mark_sent, [row[0] for row in rows[:acked]])
+            acked_rows = [(row_id, msg_id) for row_id, msg_id, _, _ in rows[:acked]]
+            await asyncio.to_thread(self._mark_sent, acked_rows)
             self.metrics.published.inc(acked)
         if acked < len(rows):
             raise ConnectionError("the server did not acknowledge every envelope")

@@ -134,6 +134,25 @@ def test_a_tombstone_takes_unsent_envelopes_of_earlier_versions_with_it(
         assert copies(fed, needles) == []
 
 
+def test_a_pubacked_row_whose_id_was_reused_does_not_take_the_tombstone_with_it(
+    fed: MiniFederation,
+) -> None:
+    """The relay read a row and published it; meanwhile the record was deleted, which purged that
+    row and queued the tombstone, possibly under the same row id (SQLite reuses the highest id of
+    an emptied table). The first row's PubAck must not delete the tombstone unsent."""
+    node = fed["huanglong"]
+    created = post(node, "inspector", "/api/v1/records", {"category": "policy", "title": "在途"})
+    record_id = created.json()["id"]
+    [(row_id, msg_id)] = fed.rows("huanglong", "SELECT id, msg_id FROM outbox")
+    node.client.delete(f"/api/v1/records/{record_id}", headers=node.auth("inspector"))
+    [(tombstone_row, tombstone_msg)] = fed.rows("huanglong", "SELECT id, msg_id FROM outbox")
+    if on_sqlite(fed):
+        assert tombstone_row == row_id  # the id was reused: the case this guards
+    with node.ctx.sessions() as session, session.begin():
+        node.ctx.outbox.prune_delivered(session, [(row_id, msg_id)], node.ctx.clock.now())
+    assert fed.rows("huanglong", "SELECT msg_id FROM outbox") == [(tombstone_msg,)]
+
+
 def test_delivered_outbox_rows_are_deleted_and_counted(fed: MiniFederation) -> None:
     create(fed, {"category": "policy", "title": "送达即删", "body": "正文"})
     for node in NODES:
