@@ -184,24 +184,14 @@ def create_request(
         raise Conflict(
             f"request {open_request[0]} for this record is still open", code="request_exists"
         )
-    req = AccessRequest(
-        id=uuid7(),
-        record_id=record.id,
-        record_origin=record.origin,
-        category=record.category,
-        requester_id=actor.user_id,
-        requester_name=actor.name,
-        requester_role=actor.role,
-        requester_node=actor.node,
+    req = _new_request(
+        record,
+        actor,
         reason=reason,
         wanted_s=data.duration_s,
         approvals_needed=category.approvals,
-        status="pending",
-        created_at=now,
-        expires_at=now + timedelta(seconds=data.respond_within_s),
-        decided_at=None,
-        grant_id=None,
-        revision=1,
+        now=now,
+        respond_within_s=data.respond_within_s,
         include_reporter=data.include_reporter,
     )
     session.add(req)
@@ -224,6 +214,44 @@ def create_request(
     return req
 
 
+def _new_request(
+    record: Record,
+    actor: Actor,
+    *,
+    reason: str,
+    wanted_s: int,
+    approvals_needed: int,
+    now: datetime,
+    respond_within_s: int,
+    include_reporter: bool,
+    order_id: str | None = None,
+    for_node: str | None = None,
+) -> AccessRequest:
+    """A pending request by ``actor`` for ``record`` (not yet added to the session)."""
+    return AccessRequest(
+        id=uuid7(),
+        record_id=record.id,
+        record_origin=record.origin,
+        category=record.category,
+        requester_id=actor.user_id,
+        requester_name=actor.name,
+        requester_role=actor.role,
+        requester_node=actor.node,
+        reason=reason,
+        wanted_s=wanted_s,
+        approvals_needed=approvals_needed,
+        status="pending",
+        created_at=now,
+        expires_at=now + timedelta(seconds=respond_within_s),
+        decided_at=None,
+        grant_id=None,
+        revision=1,
+        include_reporter=include_reporter,
+        order_id=order_id,
+        for_node=for_node,
+    )
+
+
 def file_order_request(
     session: Session,
     ctx: NodeContext,
@@ -239,27 +267,17 @@ def file_order_request(
     category = ctx.policy.categories.get(record.category)
     if category is None:
         raise Conflict("the record's category is not known here", code="unknown_category")
-    req = AccessRequest(
-        id=uuid7(),
-        record_id=record.id,
-        record_origin=ctx.node_id,
-        category=record.category,
-        requester_id=actor.user_id,
-        requester_name=actor.name,
-        requester_role=actor.role,
-        requester_node=actor.node,
+    req = _new_request(
+        record,
+        actor,
         reason=f"order {order_id}: for the handler at {addressee}",
         wanted_s=MAX_GRANT_S,
         approvals_needed=category.approvals,
-        status="pending",
-        created_at=now,
-        expires_at=now + timedelta(seconds=DEFAULT_RESPOND_S),
-        decided_at=None,
-        grant_id=None,
-        revision=1,
+        now=now,
+        respond_within_s=DEFAULT_RESPOND_S,
+        include_reporter=False,  # an order never releases a reporter
         order_id=order_id,
         for_node=addressee,
-        include_reporter=False,  # an order never releases a reporter
     )
     session.add(req)
     audited(
