@@ -18,11 +18,11 @@ from node.api.app import create_app
 from node.clock import ControlledClock
 from node.context import NodeContext
 from node.crypto import NodeKeys, generate_keys, write_keys
-from node.db import upgrade_database
 from node.federation import DEMO_TREE, Federation, tree_topology
 from node.settings import Settings
 from node.topology import Topology
 from node.wiring import make_context
+from tests.databases import TEMPLATES, migrated, release
 from tests.factories import insert_user
 from tests.support import FederationClient
 
@@ -52,6 +52,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     with admin.connect() as conn:
         conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
     admin.dispose()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def database_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The run's migrated templates (``tests.databases``): made on first use, removed at the
+    end of the run."""
+    TEMPLATES.scratch = tmp_path_factory.mktemp("database-template")
+    yield
+    TEMPLATES.drop_all()
 
 
 @pytest.fixture(scope="session")
@@ -110,9 +119,8 @@ def make_node(
         data_dir = tmp_path / node_id
         write_keys(demo_keys[node_id], data_dir / "keys", force=True)
         settings = Settings(
-            node_id=node_id, data_dir=data_dir, database_url=database_url, **overrides
+            node_id=node_id, data_dir=data_dir, database_url=migrated(database_url), **overrides
         )
-        upgrade_database(settings.database_url)
         ctx = make_context(settings, demo_topology, demo_keys[node_id], clock=ControlledClock())
         client = TestClient(create_app(ctx=ctx))
         client.__enter__()
@@ -124,6 +132,7 @@ def make_node(
     for node in made:
         node.client.__exit__(None, None, None)
         node.ctx.engine.dispose()
+        release(node.ctx.settings.database_url)
 
 
 @pytest.fixture(scope="module")

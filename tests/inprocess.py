@@ -25,7 +25,6 @@ from sqlalchemy import create_engine, select, text
 from node.api.app import create_app
 from node.clock import ControlledClock
 from node.crypto import NodeKeys, write_keys
-from node.db import upgrade_database
 from node.metrics import Metrics
 from node.models import OutboxMessage
 from node.replication.apply import BatchApplier
@@ -35,6 +34,7 @@ from node.settings import Settings
 from node.topology import Topology
 from node.wiring import make_context
 from tests.conftest import NodeUnderTest
+from tests.databases import migrated, release
 
 POSTGRES_URL = os.environ.get("FEDSHARE_TEST_POSTGRES_URL", "")
 BACKENDS = ["sqlite", "postgres"] if POSTGRES_URL else ["sqlite"]
@@ -253,9 +253,8 @@ def mini_federation(
             data_dir = tmp_path / node_id
             write_keys(demo_keys[node_id], data_dir / "keys", force=True)
             settings = Settings(
-                node_id=node_id, data_dir=data_dir, database_url=database_url(node_id)
+                node_id=node_id, data_dir=data_dir, database_url=migrated(database_url(node_id))
             )
-            upgrade_database(settings.database_url)
             ctx = make_context(settings, demo_topology, demo_keys[node_id], clock=federation.clock)
             client = TestClient(create_app(ctx=ctx))
             client.__enter__()
@@ -266,6 +265,8 @@ def mini_federation(
     yield factory
     for federation in made:
         federation.close()
+        for node in federation.nodes.values():
+            release(node.ctx.settings.database_url)
     if admin is not None:
         with admin.connect() as conn:
             for schema in schemas:

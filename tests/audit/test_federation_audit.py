@@ -29,7 +29,7 @@ from node.cli import app
 from node.clock import iso
 from node.context import NodeContext
 from node.crypto import NodeKeys, load_keys, write_keys
-from node.db import make_engine, make_sessionmaker, upgrade_database
+from node.db import make_engine, make_sessionmaker
 from node.federation import Federation, tree_topology
 from node.metrics import Metrics
 from node.models import AuditCheckpoint, AuditEntry, AuditHead, OutboxMessage
@@ -39,6 +39,7 @@ from node.replication.envelope import seal_envelope
 from node.settings import Settings
 from node.topology import dump_topology
 from node.wiring import make_context
+from tests.databases import migrated
 from tests.inprocess import HeldMessage, MiniFederation
 from tests.inprocess import mini_federation as mini_federation  # the fixture
 from tests.support import FederationClient, barrier, wait_for
@@ -130,10 +131,9 @@ def pair(tmp_path: Path, demo_keys: dict[str, NodeKeys]) -> Iterator[Pair]:
         settings = Settings(
             node_id=node_id,
             data_dir=data_dir,
-            database_url=f"sqlite:///{data_dir / 'node.db'}",
+            database_url=migrated(f"sqlite:///{data_dir / 'node.db'}"),
             topology_file=topology_path,
         )
-        upgrade_database(settings.database_url)
         nodes[node_id] = make_context(settings, topology, demo_keys[node_id])
     made = Pair(tmp_path, topology_path, nodes, demo_keys)
     made.append(CHECKPOINT_SEQ)

@@ -19,12 +19,12 @@ from fastapi.testclient import TestClient
 
 from node.api.app import create_app
 from node.crypto import NodeKeys, write_keys
-from node.db import upgrade_database
 from node.federation import free_port
 from node.settings import Settings
 from node.topology import Topology
 from node.wiring import make_context
 from tests.conftest import NodeUnderTest
+from tests.databases import migrated
 from tests.factories import insert_user
 from tests.inprocess import MiniFederation
 from tests.support import wait_for
@@ -95,10 +95,9 @@ def live_federation(
             settings = Settings(
                 node_id=node_id,
                 data_dir=data_dir,
-                database_url=f"sqlite:///{data_dir / 'node.db'}",
+                database_url=migrated(f"sqlite:///{data_dir / 'node.db'}"),
                 auth_failure_limit="100/minute",
             )
-            upgrade_database(settings.database_url)
             ctx = make_context(settings, demo_topology, demo_keys[node_id], clock=federation.clock)
             app = create_app(ctx=ctx)
             # Not entered: the app runs in uvicorn; the client is there for ``MiniFederation``.

@@ -21,13 +21,14 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, and_, case, delete, false, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from node.db import make_engine, make_sessionmaker, upgrade_database
+from node.db import make_engine, make_sessionmaker
 from node.federation import DEMO_TREE
 from node.ids import uuid7
 from node.models import Grant, Record, RecordParty
 from node.policy import CLASSES, Actor, PolicyEngine
 from node.policy.enforcer import ROLES
 from node.settings import packaged_policies_dir
+from tests.databases import migrated, release
 
 NODES = [node_id for node_id, _name, _parent in DEMO_TREE]
 USER_IDS = ["u-1", "u-2", "u-3"]
@@ -97,12 +98,13 @@ record_specs = st.builds(
 
 @pytest.fixture
 def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
-    upgrade_database(database_url)
-    engine: Engine = make_engine(database_url)
+    url = migrated(database_url)
+    engine: Engine = make_engine(url)
     try:
         yield make_sessionmaker(engine)
     finally:
         engine.dispose()
+        release(url)
 
 
 @pytest.fixture(scope="module")
