@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
@@ -51,7 +52,7 @@ class BodyLimit:
         self.limit = limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or _streamed_upload(scope):
             await self.app(scope, receive, send)
             return
         for name, value in scope.get("headers", []):
@@ -81,6 +82,15 @@ class BodyLimit:
                 break
         body = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
         await self.app(scope, _replay([body], receive), send)
+
+
+ATTACHMENT_UPLOAD = re.compile(r"^/api/v1/records/[^/]+/attachments/?$")
+
+
+def _streamed_upload(scope: Scope) -> bool:
+    """An attachment upload streams its body to its endpoint, which enforces its own cap
+    (``attachment_max_bytes``) as the bytes arrive."""
+    return scope.get("method") == "POST" and bool(ATTACHMENT_UPLOAD.match(scope.get("path", "")))
 
 
 def _replay(messages: list[Message], receive: Receive) -> Receive:

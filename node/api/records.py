@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import quote
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Header, Path, Query, Request, status
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from node.api.deps import ContextDep, CurrentActor, SessionDep
 from node.clock import UtcDateTime
-from node.records import service
+from node.records import attachments, service
+from node.records.attachment_store import UploadTooLarge
 from node.records.schemas import (
+    AttachmentList,
+    AttachmentOut,
     Classification,
     RecordCreate,
     RecordOut,
@@ -131,3 +137,101 @@ def delete_record(
 ) -> RecordOut:
     record = service.delete_record(session, ctx, actor, record_id, origin)
     return service.to_out(ctx, record, full=True)
+
+
+@router.post(
+    "/{record_id}/attachments",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AttachmentOut,
+    summary="上传附件 Attach a file to a record (origin only)",
+    description="The request body is the file itself (not multipart); its name goes in "
+    "`?filename=`. The type is detected from the bytes (PDF, JPEG, PNG, TIFF, GIF, Word, Excel, "
+    "PowerPoint, plain text); a Content-Type that disagrees is refused (415 "
+    "attachment_type_mismatch). Empty: 422 attachment_empty; over the node's cap: 413 "
+    "attachment_too_large; a stub: 409 attachment_to_stub. Nothing is stored on a refusal.",
+)
+async def upload_attachment(
+    record_id: RecordId,
+    request: Request,
+    session: SessionDep,
+    ctx: ContextDep,
+    actor: CurrentActor,
+    filename: Annotated[str, Query(min_length=1, max_length=1000)],
+    origin: RecordOrigin = None,
+    content_type: Annotated[str | None, Header()] = None,
+    content_length: Annotated[int | None, Header()] = None,
+) -> AttachmentOut:
+    # Authentication's transaction ends before the body streams in: on SQLite every transaction
+    # holds the write lock, which a slow upload must not keep from everyone else.
+    await run_in_threadpool(session.commit)
+    spool = attachments.new_spool(ctx, content_length)
+    try:
+        try:
+            async for piece in request.stream():
+                await run_in_threadpool(spool.write, piece)
+            await run_in_threadpool(spool.finish)
+        except UploadTooLarge:
+            raise attachments.too_large(ctx) from None
+        return await run_in_threadpool(
+            attachments.add_attachment,
+            session,
+            ctx,
+            actor,
+            record_id,
+            spool=spool,
+            filename=filename,
+            content_type=content_type,
+            origin=origin,
+        )
+    finally:
+        spool.close()
+
+
+@router.get(
+    "/{record_id}/attachments",
+    response_model=AttachmentList,
+    summary="附件列表 The attachments of a record (who may read its content)",
+)
+def list_attachments(
+    record_id: RecordId,
+    session: SessionDep,
+    ctx: ContextDep,
+    actor: CurrentActor,
+    origin: RecordOrigin = None,
+) -> AttachmentList:
+    return attachments.list_attachments(session, ctx, actor, record_id, origin)
+
+
+@router.get(
+    "/{record_id}/attachments/{attachment_id}",
+    response_class=StreamingResponse,
+    summary="下载附件 Download an attachment (audited)",
+    description="The file's bytes, streamed; 409 attachment_incomplete while its chunks are "
+    "still arriving at this node. Every download is audited.",
+)
+def download_attachment(
+    record_id: RecordId,
+    attachment_id: Annotated[str, Path(json_schema_extra={"format": "uuid"})],
+    session: SessionDep,
+    ctx: ContextDep,
+    actor: CurrentActor,
+    origin: RecordOrigin = None,
+) -> StreamingResponse:
+    download = attachments.open_download(session, ctx, actor, record_id, attachment_id, origin)
+    # RFC 6266/5987: an ASCII fallback and the UTF-8 name (Chinese filenames).
+    fallback = "".join(
+        ch if ch.isascii() and ch.isalnum() or ch in "._-" else "_" for ch in download.filename
+    )
+    disposition = (
+        f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(download.filename, safe='')}"
+    )
+    return StreamingResponse(
+        attachments.chunks(ctx, download),
+        media_type=download.content_type,
+        headers={
+            "Content-Disposition": disposition,
+            "Content-Length": str(download.size),
+            "X-Content-Type-Options": "nosniff",
+            "Digest": f"sha-256={download.sha256}",
+        },
+    )

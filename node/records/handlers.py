@@ -10,6 +10,14 @@ Guarantees:
   origin. An id already held for another origin takes nothing from that record: the two are
   different records (no node can squat, overwrite or merge into another origin's record).
 - A tombstone leaves no copy of the content here (``service.purge_record_content``).
+- A full copy's attachment manifest makes an empty, sealed copy of each attachment it names
+  (``attachment_store.take_manifest``).
+
+``attachment-chunk``: only from the record's origin, for a record held here in full in a class
+that sends its content here (general; restricted at a named party), or under a grant to a user of
+this node (sealed, for a stub held here). A chunk is stored once, checked against its own digest
+and, with the last one, the whole file against the signed manifest; a chunk for a record deleted
+here or a grant that has ended is dropped (its copy is gone or never to be shown).
 """
 
 from __future__ import annotations
@@ -19,10 +27,13 @@ from typing import Any
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
+from node.clock import as_aware
 from node.context import NodeContext
-from node.models import Record, RecordParty
+from node.models import Grant, Record, RecordParty
+from node.records import attachment_store
+from node.records.attachment_store import ChunkRefused
 from node.records.service import purge_record_content
-from node.records.wire import RecordWire
+from node.records.wire import AttachmentChunkWire, RecordWire
 from node.replication.envelope import Envelope
 from node.replication.inbox import prefetched
 from node.replication.kinds import Applied, Kind, KindSpec
@@ -107,7 +118,63 @@ def apply_record(
                 record.parties.append(RecordParty(node_id=party))
     if wire.deleted:
         purge_record_content(session, ctx, record)
+    elif not wire.stub and wire.attachments:
+        session.flush()
+        attachment_store.take_manifest(session, ctx, record, wire.attachments, now=ctx.clock.now())
     return wire.id, wire.version
+
+
+def _grant_open_here(ctx: NodeContext, grant: Grant) -> bool:
+    now = ctx.clock.now()
+    return (
+        grant.ended_at is None
+        and grant.revoked_at is None
+        and as_aware(grant.granted_at) <= now < as_aware(grant.expires_at)
+    )
+
+
+def apply_attachment_chunk(
+    session: Session, ctx: NodeContext, envelope: Envelope, wire: AttachmentChunkWire
+) -> Applied:
+    if wire.record_origin != envelope.origin:
+        raise envelope.reject("origin_mismatch")
+    sealed = "payload" not in envelope.document
+    record = session.get(Record, {"origin": wire.record_origin, "id": wire.record_id})
+    if record is None:
+        raise envelope.reject("unknown_record")
+    grant_key = ""
+    if wire.grant_id is None:
+        if record.is_stub or record.classification == "secret":
+            raise envelope.reject("content_not_allowed")
+        if record.classification != "general" and not sealed:
+            raise envelope.reject("content_not_sealed")
+        if record.classification == "restricted" and ctx.node_id not in record.party_ids:
+            raise envelope.reject("not_a_party")
+    else:
+        grant = session.get(Grant, wire.grant_id)
+        if (
+            grant is None
+            or grant.grantee_node != ctx.node_id
+            or (grant.record_origin, grant.record_id) != (record.origin, record.id)
+        ):
+            raise envelope.reject("unknown_grant")
+        if not sealed:
+            raise envelope.reject("content_not_sealed")
+        if not _grant_open_here(ctx, grant):
+            return wire.attachment_id, None  # the grant has ended: its copy is gone
+        grant_key = grant.id
+    if record.deleted:
+        return wire.attachment_id, None  # tombstoned here: nothing of it is kept
+    row = attachment_store.held_copy(
+        session, record.origin, record.id, wire.attachment_id, grant_key
+    )
+    if row is None:
+        raise envelope.reject("unknown_attachment")
+    try:
+        attachment_store.store_chunk(ctx, session, row, wire)
+    except ChunkRefused as exc:
+        raise envelope.reject(exc.reason) from exc
+    return wire.attachment_id, None
 
 
 KINDS: tuple[KindSpec[NodeContext, Any], ...] = (
@@ -118,5 +185,13 @@ KINDS: tuple[KindSpec[NodeContext, Any], ...] = (
         handler=apply_record,
         clear=True,
         prefetch=prefetch_records,
+    ),
+    KindSpec(
+        Kind.ATTACHMENT_CHUNK,
+        wire=AttachmentChunkWire,
+        ref_key="record",
+        handler=apply_attachment_chunk,
+        # General records' chunks travel in clear (the handler refuses any other class so).
+        clear=True,
     ),
 )

@@ -130,3 +130,23 @@ class RecordOut(BaseModel):
 class RecordPage(BaseModel):
     items: list[RecordOut]
     next_cursor: str | None
+
+
+class AttachmentOut(BaseModel):
+    """A file on a record, as a reader of the record's content sees it (no bytes)."""
+
+    id: str
+    record_id: str
+    origin: str
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    version: int = Field(description="the record version that added it")
+    complete: bool = Field(description="false while its chunks are still arriving here")
+    grant_id: str | None = None
+    created_at: datetime
+
+
+class AttachmentList(BaseModel):
+    items: list[AttachmentOut]

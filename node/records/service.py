@@ -22,7 +22,7 @@ from node.models import Record, RecordParty
 from node.policy import Actor
 from node.policy.categories import CLASSES
 from node.policy.scopes import active_grant_clause
-from node.records import reporter
+from node.records import attachment_store, reporter
 from node.records.ports import GRANTED_CONTENT
 from node.records.schemas import (
     RecordCreate,
@@ -390,7 +390,8 @@ def _visible_rows(
     return [(row[0], bool(row[1])) for row in rows]
 
 
-def _check_change(ctx: NodeContext, actor: Actor, record: Record, action: str) -> None:
+def check_change(ctx: NodeContext, actor: Actor, record: Record, action: str) -> None:
+    """May ``actor`` change ``record`` here (its origin, the policy, not deleted)? Else 409/403."""
     if record.origin != ctx.node_id or record.is_stub:
         raise Conflict("only the origin node may change a record", code="not_origin")
     if not ctx.policy.allows_on_record(actor, action, record):
@@ -415,7 +416,7 @@ def update_record(
     to name, and replacing it would erase what they recorded); that alone changes neither the
     version nor anything other nodes hold."""
     record = find_record(session, ctx, actor, record_id, origin)
-    _check_change(ctx, actor, record, "update")
+    check_change(ctx, actor, record, "update")
     if data.title is None and data.body is None and data.parties is None and data.reporter is None:
         raise InvalidInput(
             "nothing to update: give title, body, parties or reporter", code="empty_update"
@@ -437,6 +438,7 @@ def update_record(
     if data.body is not None and data.body != record.body:
         record.body = data.body
         changed = True
+    new_parties: list[str] = []
     if data.parties is not None:
         wanted = set(validate_parties(ctx, data.parties))
         current = set(record.party_ids)
@@ -444,6 +446,7 @@ def update_record(
             raise Conflict("named parties may be added, never removed", code="parties_removed")
         for party in sorted(wanted - current):
             record.parties.append(RecordParty(node_id=party))
+            new_parties.append(party)
             changed = True
     if changed:
         record.version += 1
@@ -462,6 +465,9 @@ def update_record(
     )
     if changed:
         send_record(session, ctx, record)
+    if new_parties and record.classification == "restricted":
+        # A party named now gets the attachments too (behind the version that names them).
+        attachment_store.send_record_chunks(session, ctx, record, new_parties)
     return record
 
 
@@ -470,7 +476,7 @@ def delete_record(
 ) -> Record:
     """Tombstone: the content and the reporter are erased, the id and version history stay."""
     record = find_record(session, ctx, actor, record_id, origin)
-    _check_change(ctx, actor, record, "delete")
+    check_change(ctx, actor, record, "delete")
     record.deleted = True
     record.version += 1
     record.updated_at = max(ctx.clock.now(), as_aware(record.updated_at))
@@ -485,22 +491,26 @@ def delete_record(
 
 def purge_record_content(session: Session, ctx: NodeContext, record: Record) -> None:
     """Leave no copy of a tombstoned record's content here: its title and body are nulled (not
-    blanked beside a flag), unsent envelopes of its earlier versions leave the outbox, content
+    blanked beside a flag), its attachments (every copy, with their chunk envelopes) are deleted,
+    unsent envelopes of its earlier versions leave the outbox, content
     released for it under a grant is deleted, and the commit truncates SQLite's WAL
     (``node.db.mark_purged``). Called in the transaction that applies the tombstone."""
     record.title = None
     record.body = None
     ctx.outbox.purge_object(session, Kind.RECORD, record.id)
+    attachment_store.purge_record(session, ctx, record)
     ctx.port(GRANTED_CONTENT).purge_ended(session, ctx, ctx.clock.now(), record=record)
 
 
 def send_record(session: Session, ctx: NodeContext, record: Record) -> str | None:
-    """Replicate this version of ``record`` by its class (in the caller's transaction)."""
+    """Replicate this version of ``record`` by its class (in the caller's transaction); a full
+    copy names its attachments (``attachment_store.manifest``), a stub nothing of them."""
     dest, full = record_destinations(ctx, record)
+    attachments = attachment_store.manifest(session, record) if full and not record.deleted else []
     return ctx.outbox.send(
         session,
         Kind.RECORD,
-        record_wire(record, full=full),
+        record_wire(record, full=full, attachments=attachments),
         dest=dest,
         encrypt=record.classification != "general",
     )

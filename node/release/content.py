@@ -9,6 +9,8 @@ Guarantees:
   so no copy stays in the node's files;
   ``purge_ended`` applies it to every grant that has ended here, so content outlives its grant
   only until the next read of the record or the next sweep (``node.release.tasks``).
+- Attachments released with the content (``node.records.attachment_store``, copies filed under
+  the grant, sealed at rest) are deleted by ``purge`` together with it.
 - A reporter released with the content (``ReleasedReporter``) stays sealed for this node's key
   at rest, is opened only for a read under the same active grant (``open_reporter``), and is
   deleted by ``purge`` together with the content.
@@ -32,6 +34,7 @@ from node.context import NodeContext
 from node.crypto import CryptoError, canonical_json, open_sealed
 from node.models import Grant, Record
 from node.policy import Actor
+from node.records import attachment_store
 from node.records.reporter import released_aad
 from node.release.models import ReleasedContent, ReleasedReporter
 from node.replication.kinds import Kind
@@ -176,6 +179,18 @@ def purge(session: Session, ctx: NodeContext, grant: Grant, *, why: str, now: da
     # the outbox too, if it still waits in it; the purge marks the transaction, so its commit
     # truncates SQLite's WAL.
     ctx.outbox.purge_object(session, Kind.RELEASE, grant.id)
+    # The attachments released under the grant go with the content (chunks included).
+    if attachment_store.purge_released(session, grant.id):
+        audited(
+            session,
+            ctx,
+            SYSTEM_ACTOR,
+            "purge-attachments",
+            object_type="record",
+            object_id=grant.record_id,
+            grant_id=grant.id,
+            reason=why,
+        )
     if released_reporter is not None:
         session.delete(released_reporter)
         audited(

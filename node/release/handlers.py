@@ -28,6 +28,7 @@ from node.common import audited
 from node.context import NodeContext
 from node.errors import InvalidInput
 from node.models import Grant, Record
+from node.records import attachment_store
 from node.records.reporter import REPORTER_CATEGORIES
 from node.release import content
 from node.release.models import AccessDecision, AccessRequest, GrantRead
@@ -157,6 +158,12 @@ def apply_release(
         body=wire.record.body,
         now=now,
     )
+    if kept and wire.record.attachments:
+        # Empty copies under the grant; the chunks that follow fill them (sealed at rest).
+        session.flush()
+        attachment_store.take_manifest(
+            session, ctx, stub, wire.record.attachments, grant_id=grant.id, now=now
+        )
     if kept and sealed_reporter is not None:
         content.store_reporter(session, grant, sealed=sealed_reporter, now=now)
         audited(

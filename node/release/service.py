@@ -43,7 +43,7 @@ from node.errors import Conflict, InvalidInput, PermissionDenied
 from node.ids import uuid7
 from node.models import Grant, Record
 from node.policy import Actor
-from node.records import reporter
+from node.records import attachment_store, reporter
 from node.records.ports import ReleasedReporterText, ReleasedText
 from node.records.service import find_record, get_record, load_record
 from node.release import content
@@ -641,11 +641,19 @@ def release_grant(
     payload = ReleaseWire(
         grant=grant_wire(grant),
         record=ReleasedRecordWire(
-            id=record.id, version=record.version, title=record.title or "", body=record.body or ""
+            id=record.id,
+            version=record.version,
+            title=record.title or "",
+            body=record.body or "",
+            attachments=attachment_store.manifest(session, record),
         ),
         reporter=sealed_reporter,
     )
     ctx.outbox.send(session, Kind.RELEASE, payload, dest=[grant.grantee_node], encrypt=True)
+    # The attachments follow the release, sealed for the grantee's node and filed under the grant.
+    attachment_store.send_released(
+        session, ctx, record, grant_id=grant.id, grantee_node=grant.grantee_node
+    )
     if with_reporter:
         audited(
             session,

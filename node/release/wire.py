@@ -13,6 +13,7 @@ from pydantic import Field, StringConstraints
 
 from node.clock import UtcDateTime, as_aware, as_aware_or_none
 from node.models import Grant
+from node.records.wire import MAX_ATTACHMENTS, AttachmentManifestWire
 from node.release.models import AccessDecision, AccessRequest, GrantRead
 from node.release.schemas import MAX_GRANT_S, Name, NodeId, Reason, RecordId
 from node.replication.kinds import WireModel
@@ -109,6 +110,9 @@ class ReleasedRecordWire(WireModel):
     version: int
     title: str
     body: str
+    # The record's attachments (their chunks follow, sealed for the grantee's node, under the
+    # grant); signed by the origin with the release.
+    attachments: Annotated[list[AttachmentManifestWire], Field(max_length=MAX_ATTACHMENTS)] = []
 
 
 B64 = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9+/=]*$", max_length=8192)]

@@ -29,6 +29,7 @@ from node.replication.envelope import Envelope, EnvelopeRejected
 
 class Kind(StrEnum):
     RECORD = "record"
+    ATTACHMENT_CHUNK = "attachment-chunk"
     ACCESS_REQUEST = "access-request"
     RELEASE = "release"
     GRANT_EVENT = "grant-event"
