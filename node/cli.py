@@ -610,6 +610,17 @@ def bench_replication(
     sys.exit(run(records=records, samples=samples))
 
 
+@bench_app.command("attachments")
+def bench_attachments(
+    size_mib: Annotated[int, typer.Option(help="File size in MiB.")] = 20,
+    runs: Annotated[int, typer.Option(help="Transfers (the best is reported).")] = 3,
+) -> None:
+    """A file county->central (three hops) against raw JetStream object-store put+get."""
+    from bench.attachments_bench import run
+
+    sys.exit(run(size_mib=size_mib, runs=runs))
+
+
 @bench_app.command("restart")
 def bench_restart(
     restarts: Annotated[int, typer.Option(help="Restarts of each kind.")] = 20,
