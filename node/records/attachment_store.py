@@ -25,8 +25,6 @@ Guarantees:
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 import os
@@ -325,9 +323,10 @@ def send_chunks(
             grant_id=grant_id,
             index=index,
             sha256=hashlib.sha256(plaintext).hexdigest(),
-            data=base64.b64encode(plaintext).decode("ascii"),
         )
-        ctx.outbox.send(session, Kind.ATTACHMENT_CHUNK, wire, dest=dest, encrypt=encrypt)
+        ctx.outbox.send(
+            session, Kind.ATTACHMENT_CHUNK, wire, dest=dest, encrypt=encrypt, body=plaintext
+        )
         sent += 1
         _forget_sent(session)
     return sent
@@ -373,7 +372,7 @@ class ChunkRefused(Exception):
 
 
 def store_chunk(
-    ctx: NodeContext, session: Session, row: Attachment, wire: AttachmentChunkWire
+    ctx: NodeContext, session: Session, row: Attachment, wire: AttachmentChunkWire, plaintext: bytes
 ) -> bool:
     """Keep one received chunk of ``row``, sealed; mark the copy complete when the last one is in
     and the whole file matches the manifest. False if it was held already (a redelivery)."""
@@ -381,10 +380,6 @@ def store_chunk(
         return False
     if wire.index >= row.chunk_count:
         raise ChunkRefused("malformed")
-    try:
-        plaintext = base64.b64decode(wire.data.encode("ascii"), validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ChunkRefused("malformed") from exc
     last = wire.index == row.chunk_count - 1
     expected = row.size - row.chunk_size * (row.chunk_count - 1) if last else row.chunk_size
     if len(plaintext) != expected or hashlib.sha256(plaintext).hexdigest() != wire.sha256:

@@ -171,7 +171,7 @@ def apply_attachment_chunk(
     if row is None:
         raise envelope.reject("unknown_attachment")
     try:
-        attachment_store.store_chunk(ctx, session, row, wire)
+        attachment_store.store_chunk(ctx, session, row, wire, envelope.body(ctx.node_id, ctx.keys))
     except ChunkRefused as exc:
         raise envelope.reject(exc.reason) from exc
     return wire.attachment_id, None
@@ -193,5 +193,6 @@ KINDS: tuple[KindSpec[NodeContext, Any], ...] = (
         handler=apply_attachment_chunk,
         # General records' chunks travel in clear (the handler refuses any other class so).
         clear=True,
+        detached=True,
     ),
 )

@@ -22,8 +22,9 @@ CONTENT_FIELDS = frozenset({"author", "title", "body", "parties", "attachments"}
 Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 MAX_ATTACHMENTS = 200
 MAX_CHUNK_BYTES = 3 * 1024**2 // 2
-"""A chunk's bytes, at most: sealed and base64-encoded twice it stays under the 4 MiB envelope
-cap (``node.replication.envelope.MAX_ENVELOPE_BYTES``)."""
+"""A chunk's bytes, at most: its envelope (the bytes detached after the header) stays well under
+the 4 MiB envelope cap (``node.replication.envelope.MAX_ENVELOPE_BYTES``) even carried again,
+base64 inside a sealed ``resend``."""
 
 
 class AttachmentManifestWire(WireModel):
@@ -74,7 +75,8 @@ class AttachmentChunkWire(WireModel):
     """``attachment-chunk``: one chunk of an attachment, from the record's origin only, to exactly
     the nodes the record's class sends its content to, or (``grant_id``) to a grantee's node under
     a release. ``sha256`` is the chunk's own digest; the whole file is checked against the
-    manifest once every chunk is in. ``data`` is base64 (the envelope seals it with the rest)."""
+    manifest once every chunk is in. The bytes are the envelope's detached body (``Envelope.body``:
+    in clear for a general record, else sealed with the payload for the destinations only)."""
 
     record_origin: NodeId
     record_id: CanonicalUuid
@@ -82,7 +84,6 @@ class AttachmentChunkWire(WireModel):
     grant_id: CanonicalUuid | None = None
     index: Annotated[int, Field(ge=0, lt=2**20)]
     sha256: Sha256Hex
-    data: Annotated[str, StringConstraints(max_length=(MAX_CHUNK_BYTES * 4) // 3 + 4)]
 
     def envelope_ref(self) -> dict[str, Any]:
         return {

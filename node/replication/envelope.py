@@ -11,23 +11,59 @@ Guarantees:
 - ``open_envelope`` verifies the signature against the topology's key for the claimed origin
   before anything else looks at the payload; any failure raises ``EnvelopeRejected`` with a stable
   reason and no content.
+
+Detached bodies (``DETACHED_KINDS`` only: attachment chunks). Bulk bytes do not travel inside the
+JSON (base64 would add a third, and every hop would sign, parse and store the bloated text):
+
+    b"FSD1" || len(header) as 4 bytes, big-endian || header (canonical JSON) || body
+
+The header is an ordinary envelope document plus ``"body": {"len": n, "sha256": hex}`` describing
+the bytes that follow, signed with the rest; for a sealed envelope the body is encrypted under a
+fresh AES-256-GCM key (the routing header as associated data) and that key and nonce travel in the
+sealed part, for the destinations only, so a relay holds ciphertext it can check but not open.
+``open_envelope`` takes this form only for a detached kind, and only when the body's length and
+SHA-256 are the signed ones; every other kind keeps the plain JSON form, byte for byte, and a
+detached kind never comes without its body.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
 from node.clock import iso
-from node.crypto import CryptoError, NodeKeys, canonical_json, open_sealed, seal, verify_signature
+from node.crypto import (
+    CryptoError,
+    NodeKeys,
+    b64d,
+    b64e,
+    canonical_json,
+    open_sealed,
+    seal,
+    verify_signature,
+)
 from node.ids import is_uuid, uuid7
 from node.topology import Topology
 
 VERSION = 1
 BROADCAST = "*"
 HEADER_FIELDS = ("v", "id", "kind", "origin", "dest", "time", "ref")
+
+DETACHED_KINDS = frozenset({"attachment-chunk"})
+"""The kinds whose envelopes carry a detached body (and nothing else does); the kind registry
+checks that its specs agree (``KindSpec.detached``)."""
+DETACHED_MAGIC = b"FSD1"
+MAX_HEADER_BYTES = 64 * 1024
+BODY_AAD = b"fedshare/v1/body|"
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 class EnvelopeRejected(Exception):
@@ -59,6 +95,8 @@ class Envelope:
     raw: bytes
     document: dict[str, Any]
     seq: dict[str, int] | None = None
+    body_offset: int | None = None
+    """Where the detached body starts in ``raw`` (None: the envelope has none)."""
 
     @property
     def is_broadcast(self) -> bool:
@@ -71,23 +109,43 @@ class Envelope:
         """A refusal of this envelope, for the dead-letter table (a stable reason, no content)."""
         return EnvelopeRejected(reason, msg_id=self.msg_id, origin=self.origin, kind=self.kind)
 
+    def _sealed(self, node_id: str, keys: NodeKeys) -> Any:
+        try:
+            plaintext = open_sealed(
+                self.document["enc"], node_id, keys.encryption, aad=_aad(self.document)
+            )
+            return json.loads(plaintext)
+        except (CryptoError, ValueError) as exc:
+            raise self.reject("undecryptable") from exc
+
     def payload(self, node_id: str, keys: NodeKeys) -> dict[str, Any]:
         """The payload for ``node_id``: clear for general content, else decrypted with our key."""
         if "payload" in self.document:
             value = self.document["payload"]
         else:
-            try:
-                plaintext = open_sealed(
-                    self.document["enc"], node_id, keys.encryption, aad=_aad(self.document)
-                )
-                value = json.loads(plaintext)
-            except (CryptoError, ValueError) as exc:
-                raise EnvelopeRejected(
-                    "undecryptable", msg_id=self.msg_id, origin=self.origin, kind=self.kind
-                ) from exc
+            value = self._sealed(node_id, keys)
+            if self.body_offset is not None:
+                value = value.get("payload") if isinstance(value, dict) else None
         if not isinstance(value, dict):
             raise EnvelopeRejected("malformed", msg_id=self.msg_id, origin=self.origin)
         return value
+
+    def body(self, node_id: str, keys: NodeKeys) -> bytes:
+        """The detached body for ``node_id``: as it travelled for clear content, else decrypted
+        with the key in the sealed part (``undecryptable`` if it does not open). Its length and
+        SHA-256 as it travelled were checked against the signed header by ``open_envelope``."""
+        if self.body_offset is None:
+            raise self.reject("malformed")
+        travelled = self.raw[self.body_offset :]
+        if "payload" in self.document:
+            return travelled
+        inner = self._sealed(node_id, keys)
+        try:
+            data_key = b64d(inner["body_key"])
+            nonce = b64d(inner["body_nonce"])
+            return AESGCM(data_key).decrypt(nonce, travelled, BODY_AAD + _aad(self.document))
+        except (KeyError, TypeError, ValueError, InvalidTag) as exc:
+            raise self.reject("undecryptable") from exc
 
 
 def _aad(document: dict[str, Any]) -> bytes:
@@ -106,9 +164,14 @@ def seal_envelope(
     encrypt: bool,
     now: datetime,
     seq: dict[str, int] | None = None,
+    body: bytes | None = None,
 ) -> tuple[str, bytes]:
     """Build and sign an envelope sent at ``now`` (numbered ``seq`` on its channels, if given);
-    return (message id, bytes to publish)."""
+    return (message id, bytes to publish). ``body`` (detached kinds only) follows the signed
+    header; sealed with the payload when ``encrypt``, its length and SHA-256 as it travels are
+    signed in the header."""
+    if (body is not None) != (kind in DETACHED_KINDS):
+        raise ValueError(f"a {kind!r} envelope {'carries' if body is None else 'has no'} body")
     msg_id = uuid7()
     document: dict[str, Any] = {
         "v": VERSION,
@@ -121,13 +184,36 @@ def seal_envelope(
     }
     if seq is not None:
         document["seq"] = seq
+    inner: dict[str, Any] = payload
+    if body is not None and encrypt:
+        data_key = AESGCM.generate_key(bit_length=256)
+        nonce = os.urandom(12)
+        body = AESGCM(data_key).encrypt(nonce, body, BODY_AAD + _aad(document))
+        inner = {"payload": payload, "body_key": b64e(data_key), "body_nonce": b64e(nonce)}
+    if body is not None:
+        document["body"] = {"len": len(body), "sha256": hashlib.sha256(body).hexdigest()}
     if encrypt:
         recipients = {node: topology.get(node).encryption_key for node in document["dest"]}
-        document["enc"] = seal(canonical_json(payload), recipients, aad=_aad(document))
+        document["enc"] = seal(canonical_json(inner), recipients, aad=_aad(document))
     else:
         document["payload"] = payload
     document["sig"] = keys.sign(canonical_json(document))
-    return msg_id, canonical_json(document)
+    if body is None:
+        return msg_id, canonical_json(document)
+    header = canonical_json(document)
+    return msg_id, b"".join((DETACHED_MAGIC, len(header).to_bytes(4, "big"), header, body))
+
+
+def _split_detached(raw: bytes) -> tuple[bytes, int | None]:
+    """(the JSON document, where the body starts) of an envelope as it travels; the plain form
+    has no body. ``malformed`` if the detached frame does not hold together."""
+    if not raw.startswith(DETACHED_MAGIC):
+        return raw, None
+    start = len(DETACHED_MAGIC) + 4
+    length = int.from_bytes(raw[len(DETACHED_MAGIC) : start], "big")
+    if len(raw) < start or length > MAX_HEADER_BYTES or start + length > len(raw):
+        raise EnvelopeRejected("malformed")
+    return raw[start : start + length], start + length
 
 
 MAX_ENVELOPE_BYTES = 4 * 1024 * 1024
@@ -139,8 +225,9 @@ def open_envelope(raw: bytes, topology: Topology) -> Envelope:
     the C decoder raise ``RecursionError`` at once, taken as malformed)."""
     if len(raw) > MAX_ENVELOPE_BYTES:
         raise EnvelopeRejected("oversized")
+    header, body_offset = _split_detached(raw)
     try:
-        document = json.loads(raw)
+        document = json.loads(header)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise EnvelopeRejected("malformed") from exc
     if not isinstance(document, dict):
@@ -160,6 +247,7 @@ def open_envelope(raw: bytes, topology: Topology) -> Envelope:
         and isinstance(document.get("ref"), dict)
         and isinstance(document.get("sig"), str)
         and (("payload" in document) != ("enc" in document))
+        and _body_shape_ok(document, kind, body_offset)
     )
     if not shape_ok:
         raise EnvelopeRejected("malformed", msg_id=msg_id, origin=origin, kind=kind)
@@ -181,6 +269,13 @@ def open_envelope(raw: bytes, topology: Topology) -> Envelope:
     seq = document.get("seq")
     if seq is not None and not _valid_seq(seq, dest):
         raise EnvelopeRejected("malformed", msg_id=msg_id, origin=origin, kind=kind)
+    if body_offset is not None:
+        # The bytes after the header are not the ones the origin signed: a truncation, an
+        # addition or a substitution on the way.
+        claimed = document["body"]
+        body = memoryview(raw)[body_offset:]
+        if len(body) != claimed["len"] or hashlib.sha256(body).hexdigest() != claimed["sha256"]:
+            raise EnvelopeRejected("bad_signature", msg_id=msg_id, origin=origin, kind=kind)
     return Envelope(
         msg_id=msg_id,
         kind=kind,
@@ -191,6 +286,23 @@ def open_envelope(raw: bytes, topology: Topology) -> Envelope:
         raw=raw,
         document=document,
         seq=seq,
+        body_offset=body_offset,
+    )
+
+
+def _body_shape_ok(document: dict[str, Any], kind: str | None, body_offset: int | None) -> bool:
+    """A detached kind comes framed with its body described in the header; no other kind does."""
+    if body_offset is None:
+        return "body" not in document and kind not in DETACHED_KINDS
+    body = document.get("body")
+    return (
+        kind in DETACHED_KINDS
+        and isinstance(body, dict)
+        and set(body) == {"len", "sha256"}
+        and type(body["len"]) is int
+        and 0 <= body["len"] <= MAX_ENVELOPE_BYTES
+        and isinstance(body["sha256"], str)
+        and _SHA256_HEX.fullmatch(body["sha256"]) is not None
     )
 
 

@@ -24,7 +24,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy.orm import Session
 
-from node.replication.envelope import Envelope, EnvelopeRejected
+from node.replication.envelope import DETACHED_KINDS, Envelope, EnvelopeRejected
 
 
 class Kind(StrEnum):
@@ -80,6 +80,9 @@ class KindSpec(Generic[C, W]):
     prefetch: Callable[[Session, list[Envelope]], dict[str, Any]] | None = None
     """Load, for a batch of this kind's envelopes, the rows the handler will look up (id -> row);
     the inbox keeps them for the batch (``inbox.prefetched``)."""
+    detached: bool = False
+    """Does every envelope of this kind carry bulk bytes after its header (``Envelope.body``)?
+    Only the kinds of ``envelope.DETACHED_KINDS`` do."""
 
     def parse(self, envelope: Envelope, payload: dict[str, Any]) -> W:
         """The payload as this kind's wire model; ``malformed`` or ``origin_mismatch`` if not."""
@@ -114,6 +117,8 @@ class KindRegistry(Generic[C]):
     def register(self, spec: KindSpec[C, Any]) -> None:
         if spec.kind in self._specs:
             raise ValueError(f"envelope kind {spec.kind!r} is registered already")
+        if spec.detached != (spec.kind in DETACHED_KINDS):
+            raise ValueError(f"envelope kind {spec.kind!r} disagrees with DETACHED_KINDS")
         self._specs[spec.kind] = spec
 
     def get(self, kind: str) -> KindSpec[C, Any] | None:

@@ -72,15 +72,18 @@ class Outbox:
         dest: list[str],
         encrypt: bool,
         about: tuple[str, str | None] | None = None,
+        body: bytes | None = None,
     ) -> str | None:
-        """Sign an envelope of ``kind`` carrying ``wire`` for ``dest`` and add its first-hop rows
-        to the session; its ``ref`` and payload come from the wire model. It is numbered on each
-        of its channels and kept for resending, filed under the object it is about: ``about``
-        (kind, id), else its own kind and its ``ref`` key's value. Returns the message id (None
-        if nobody else is addressed)."""
+        """Sign an envelope of ``kind`` carrying ``wire`` (and ``body``, for a detached kind) for
+        ``dest`` and add its first-hop rows to the session; its ``ref`` and payload come from the
+        wire model. It is numbered on each of its channels and kept for resending, filed under
+        the object it is about: ``about`` (kind, id), else its own kind and its ``ref`` key's
+        value. Returns the message id (None if nobody else is addressed)."""
         spec = self.kinds.require(kind)
         if not isinstance(wire, spec.wire):
             raise TypeError(f"a {kind!r} envelope carries {spec.wire.__name__}")
+        if (body is not None) != spec.detached:
+            raise ValueError(f"{kind!r} envelopes {'carry' if spec.detached else 'have no'} body")
         if not encrypt and not spec.clear:
             raise ValueError(f"{kind!r} payloads travel sealed")
         dest = [BROADCAST] if dest == [BROADCAST] else sorted(set(dest) - {self.node_id})
@@ -103,6 +106,7 @@ class Outbox:
             encrypt=encrypt,
             now=now,
             seq=numbers,
+            body=body,
         )
         if about is None:
             object_id = ref.get(spec.ref_key) if spec.ref_key is not None else None

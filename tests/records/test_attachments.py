@@ -20,9 +20,10 @@ from typing import Any
 import pytest
 
 from node.release.tasks import sweep_once
+from node.replication.apply import BatchApplier
 from node.replication.kinds import Kind
 from tests.helpers import call, error, ok
-from tests.inprocess import MiniFederation
+from tests.inprocess import HeldMessage, MiniFederation
 from tests.records.test_reporter import held_bytes
 
 MakeFederation = Callable[..., MiniFederation]
@@ -45,7 +46,7 @@ def fed(mini_federation: MakeFederation, monkeypatch: pytest.MonkeyPatch) -> Min
 
 def scan_png(size: int = 3 * CHUNK + 100) -> tuple[bytes, list[bytes]]:
     """A PNG-typed file with a unique marker inside, and the byte strings that would betray a
-    copy of it: the marker, and its base64 forms at each alignment (chunks travel in base64)."""
+    copy of it: the marker, and its base64 forms at each alignment (in case a copy is encoded)."""
     marker = f"ATTMARK{uuid.uuid4().hex.upper()}".encode()
     filler = bytes(range(256)) * (size // 256 + 1)
     data = (PNG_HEADER + filler[: CHUNK + 7] + marker + filler)[:size]
@@ -336,3 +337,40 @@ def test_the_tombstone_purges_attachments_everywhere(fed: MiniFederation) -> Non
     assert fed.rows(
         "huanglong", "SELECT count(*) FROM sent_sequence WHERE kind = 'attachment-chunk'"
     ) == [(0,)]
+
+
+def test_a_replayed_or_tampered_chunk_is_applied_once_and_dead_lettered_without_its_bytes(
+    fed: MiniFederation,
+) -> None:
+    record_id = record(fed, "practice")
+    data, needles = scan_png()
+    ok(upload(fed, record_id, data), 201)
+    pending = fed.outbox("huanglong")
+    version = next(e for e in pending if e.kind == Kind.RECORD)
+    chunks = [e for e in pending if e.kind == Kind.ATTACHMENT_CHUNK]
+    # The bytes travel detached after the signed header, not base64 inside it.
+    assert all(e.body_offset is not None for e in chunks)
+    assert chunks[0].body("yanan", fed["yanan"].ctx.keys) == data[:CHUNK]
+    assert fed.deliver_batch("yanan", [version, chunks[0]]) == ["applied"] * 2
+    # Replayed later, or twice in one batch: applied once, the copy is refused as a replay.
+    assert fed.deliver("yanan", chunks[0]) == "rejected:replay"
+    assert fed.deliver_batch("yanan", [chunks[1], chunks[1]]) == ["applied", "rejected:replay"]
+    assert stored(fed, "yanan") == (1, 2)
+    # A chunk whose bytes were changed on the way is refused before any handler sees it.
+    tampered = bytearray(chunks[2].raw)
+    tampered[-1] ^= 0x01
+    node = fed["yanan"]
+    applier = BatchApplier(node.ctx, fed.metrics("yanan"))
+    message = HeldMessage(
+        data=bytes(tampered), subject=fed.arrival_subject("huanglong", "yanan"), stream_seq=10_000
+    )
+    [outcome] = applier.apply([applier.decode(message, 10_000)])
+    assert (outcome.status, outcome.reason) == ("rejected", "bad_signature")
+    assert stored(fed, "yanan") == (1, 2)
+    [letter] = fed.rows("yanan", "SELECT * FROM dead_letters WHERE reason = 'bad_signature'")
+    assert not any(n in str(letter).encode() for n in needles)
+    assert not any(isinstance(value, bytes) and len(value) > 64 for value in letter)
+    # The genuine chunks complete the file.
+    assert fed.deliver_batch("yanan", chunks[2:]) == ["applied", "applied"]
+    attachment_id = str(chunks[0].ref["attachment"])
+    assert download(fed, "yanan", record_id, attachment_id).content == data
