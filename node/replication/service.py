@@ -74,6 +74,13 @@ def consumer_name(node: str) -> str:
 RETENTION_S = 7 * 24 * 3600.0
 DUPLICATE_WINDOW_S = 3600.0
 BATCH = 256
+# Envelopes published in one pipelined batch, at most (past the first): one attachment chunk or
+# a few; under the server's max_payload for any single one (``natsconf``).
+BATCH_BYTES = 8 * 1024**2
+# A fetched batch is applied (and committed, and its forwards published) in groups of at most
+# this many bytes (past the first message): a relay starts passing large envelopes on while it
+# still applies the rest, instead of holding a whole file for one transaction.
+APPLY_BATCH_BYTES = 4 * 1024**2
 # A delivery lost on the way (a pull answered as the connection dropped) comes back after this
 # long; a batch that takes longer to apply is kept alive with progress notices.
 ACK_WAIT_S = 5.0
@@ -91,6 +98,21 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     TimeoutError,
     NatsTimeout,
 )
+
+
+def _by_size(deliveries: list[Delivery[Any]], max_bytes: int) -> list[list[Delivery[Any]]]:
+    """``deliveries`` in order, in consecutive groups of at most ``max_bytes`` of messages (past
+    the first of each group)."""
+    groups: list[list[Delivery[Any]]] = []
+    size = 0
+    for delivery in deliveries:
+        length = len(delivery.msg.data or b"")
+        if not groups or size + length > max_bytes:
+            groups.append([])
+            size = 0
+        groups[-1].append(delivery)
+        size += length
+    return groups
 
 
 class ReplicationService:
@@ -244,19 +266,38 @@ class ReplicationService:
 
     # -- outbox relay ----------------------------------------------------------------------
 
-    def _pending(self, limit: int) -> list[tuple[int, str, str, bytes]]:
+    def _pending(self, limit: int, max_bytes: int) -> list[tuple[int, str, str, bytes]]:
+        """The oldest unsent rows, in order: at most ``limit`` of them and, past the first, no more
+        than ``max_bytes`` of envelopes (attachment chunks are large: a batch stays bounded in
+        memory and in one pipelined publish)."""
         with self.ctx.sessions() as session:
-            rows = session.execute(
-                select(
-                    OutboxMessage.id,
-                    OutboxMessage.msg_id,
-                    OutboxMessage.subject,
-                    OutboxMessage.envelope,
-                )
+            sizes = session.execute(
+                select(OutboxMessage.id, func.length(OutboxMessage.envelope))
                 .where(OutboxMessage.sent_at.is_(None))
                 .order_by(OutboxMessage.id)
                 .limit(limit)
             ).all()
+            ids: list[int] = []
+            total = 0
+            for row_id, size in sizes:
+                total += int(size or 0)
+                if ids and total > max_bytes:
+                    break
+                ids.append(int(row_id))
+            rows = (
+                session.execute(
+                    select(
+                        OutboxMessage.id,
+                        OutboxMessage.msg_id,
+                        OutboxMessage.subject,
+                        OutboxMessage.envelope,
+                    )
+                    .where(OutboxMessage.id.in_(ids), OutboxMessage.sent_at.is_(None))
+                    .order_by(OutboxMessage.id)
+                ).all()
+                if ids
+                else []
+            )
             session.rollback()
         return [(r[0], r[1], r[2], r[3]) for r in rows]
 
@@ -284,7 +325,7 @@ class ReplicationService:
         return len(results)
 
     async def publish_pending(self) -> int:
-        rows = await asyncio.to_thread(self._pending, BATCH)
+        rows = await asyncio.to_thread(self._pending, BATCH, BATCH_BYTES)
         if not rows:
             return 0
         acked = await self.publish_in_order(
@@ -313,8 +354,8 @@ class ReplicationService:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
-            if count >= BATCH:
-                continue
+            if count:
+                continue  # there may be more behind a batch cut short by its size
             with contextlib.suppress(asyncio.TimeoutError):
                 # Commits wake us at once; the timeout only bounds retries after a fault.
                 await asyncio.wait_for(self._wake.wait(), timeout=10.0)
@@ -394,7 +435,9 @@ class ReplicationService:
             await self.js.add_consumer(in_stream(self.me), config)
 
     async def _settle(self, deliveries: list[Delivery[Any]]) -> None:
-        """Apply a fetched batch (its forwards queued in the same transaction), then ack it.
+        """Apply a fetched batch (its forwards queued in the same transaction), then ack it; a
+        batch of large messages goes in groups of ``APPLY_BATCH_BYTES``, each committed and acked
+        before the next.
 
         Transient faults (the database or the local server unavailable) keep the batch: it is
         retried in place while the server is told the work is in progress, so no delivery
@@ -405,7 +448,8 @@ class ReplicationService:
         """
         keep_alive = asyncio.create_task(self._keep_in_progress(deliveries))
         try:
-            await self._settle_batch(deliveries)
+            for group in _by_size(deliveries, APPLY_BATCH_BYTES):
+                await self._settle_batch(group)
         finally:
             keep_alive.cancel()
             with contextlib.suppress(asyncio.CancelledError):
