@@ -26,6 +26,7 @@ Guarantees:
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 import tempfile
@@ -47,11 +48,13 @@ from node.ids import uuid7
 from node.models import OutboxMessage, Record, SentSequence
 from node.records.models import Attachment, AttachmentChunk
 from node.records.wire import AttachmentChunkWire, AttachmentManifestWire
+from node.replication.envelope import BodyKey, kept_header, rebuild_detached
 from node.replication.kinds import Kind
 from node.storage import private_dir
 
 KEY_AAD = b"fedshare/v1/attachment-key"
 CHUNK_AAD = b"fedshare/v1/attachment-chunk"
+WIRE_KEY_INFO = b"fedshare/v1/attachment-wire|"
 NONCE_BYTES = 12
 
 
@@ -94,6 +97,19 @@ def open_chunk(data_key: bytes, copy_key: str, index: int, sealed: bytes) -> byt
         )
     except (InvalidTag, ValueError) as exc:
         raise CryptoError("an attachment chunk does not open") from exc
+
+
+def wire_key(data_key: bytes) -> BodyKey:
+    """The key and nonce that seal a chunk envelope's body (``envelope.BodyKey``): derived from
+    the copy's data key and the message id, one pair per envelope (HMAC-SHA512, so a destination
+    that learns one learns nothing of the data key), and the same again when the origin rebuilds
+    the envelope for a resend."""
+
+    def derive(msg_id: str) -> tuple[bytes, bytes]:
+        material = hmac.digest(data_key, WIRE_KEY_INFO + msg_id.encode(), "sha512")
+        return material[:32], material[32:44]
+
+    return derive
 
 
 # -- an upload on its way in --------------------------------------------------------------------
@@ -315,6 +331,7 @@ def send_chunks(
     if not dest:
         return 0
     sent = 0
+    body_key = wire_key(open_data_key(ctx, row))
     for index, plaintext in enumerate(chunk_plaintexts(ctx, session, row)):
         wire = AttachmentChunkWire(
             record_origin=row.record_origin,
@@ -325,7 +342,13 @@ def send_chunks(
             sha256=hashlib.sha256(plaintext).hexdigest(),
         )
         ctx.outbox.send(
-            session, Kind.ATTACHMENT_CHUNK, wire, dest=dest, encrypt=encrypt, body=plaintext
+            session,
+            Kind.ATTACHMENT_CHUNK,
+            wire,
+            dest=dest,
+            encrypt=encrypt,
+            body=plaintext,
+            body_key=body_key,
         )
         sent += 1
         _forget_sent(session)
@@ -358,6 +381,33 @@ def send_released(
     for row in copies_of(session, record):
         sent += send_chunks(session, ctx, row, dest=[grantee_node], encrypt=True, grant_id=grant_id)
     return sent
+
+
+def rebuild_chunk(session: Session, ctx: NodeContext, kept: bytes) -> bytes | None:
+    """One of this node's chunk envelopes again, byte for byte, for a resend: its kept header
+    (``envelope.kept_form``) and the chunk from the origin's own copy. None if the copy or the
+    chunk is gone (purged: the resend becomes a void) or does not match what was signed."""
+    document = kept_header(kept)
+    ref = document.get("ref") if document is not None else None
+    if not isinstance(ref, dict) or document is None or document.get("origin") != ctx.node_id:
+        return None
+    index = ref.get("chunk")
+    if not isinstance(index, int) or not all(
+        isinstance(ref.get(k), str) for k in ("record", "attachment")
+    ):
+        return None
+    row = held_copy(session, ctx.node_id, ref["record"], ref["attachment"])
+    if row is None:
+        return None
+    sealed = session.execute(
+        select(AttachmentChunk.sealed).where(
+            AttachmentChunk.attachment_key == row.key, AttachmentChunk.idx == index
+        )
+    ).scalar_one_or_none()
+    if sealed is None:
+        return None
+    data_key = open_data_key(ctx, row)
+    return rebuild_detached(kept, open_chunk(data_key, row.key, index, sealed), wire_key(data_key))
 
 
 # -- receiving chunks ---------------------------------------------------------------------------

@@ -194,5 +194,7 @@ KINDS: tuple[KindSpec[NodeContext, Any], ...] = (
         # General records' chunks travel in clear (the handler refuses any other class so).
         clear=True,
         detached=True,
+        # Kept for resending without its bytes: made again from the origin's copy.
+        rebuild=attachment_store.rebuild_chunk,
     ),
 )

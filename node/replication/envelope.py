@@ -24,6 +24,10 @@ sealed part, for the destinations only, so a relay holds ciphertext it can check
 ``open_envelope`` takes this form only for a detached kind, and only when the body's length and
 SHA-256 are the signed ones; every other kind keeps the plain JSON form, byte for byte, and a
 detached kind never comes without its body.
+
+A detached envelope is kept for resending without its body (``kept_form``): the sender can make
+the body again from what it holds (``rebuild_detached``, byte for byte, its key being derived by
+the sender from the message id: ``BodyKey``), so a file is not stored a second time.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -152,6 +157,24 @@ def _aad(document: dict[str, Any]) -> bytes:
     return canonical_json({k: document[k] for k in HEADER_FIELDS})
 
 
+BodyKey = Callable[[str], tuple[bytes, bytes]]
+"""The AES-256-GCM key and nonce of a sealed body, from the message id: derived by the sender
+from a secret of its own, so that it can seal the same body again, byte for byte, when it must be
+resent (``rebuild_detached``). Each message id has its own key."""
+
+
+def _seal_body(
+    document: dict[str, Any], body: bytes, body_key: BodyKey | None
+) -> tuple[bytes, dict[str, Any]]:
+    """The body sealed (bound to the routing header) and what the sealed part says of its key."""
+    if body_key is None:
+        data_key, nonce = AESGCM.generate_key(bit_length=256), os.urandom(12)
+    else:
+        data_key, nonce = body_key(document["id"])
+    sealed = AESGCM(data_key).encrypt(nonce, body, BODY_AAD + _aad(document))
+    return sealed, {"body_key": b64e(data_key), "body_nonce": b64e(nonce)}
+
+
 def seal_envelope(
     *,
     keys: NodeKeys,
@@ -165,11 +188,12 @@ def seal_envelope(
     now: datetime,
     seq: dict[str, int] | None = None,
     body: bytes | None = None,
+    body_key: BodyKey | None = None,
 ) -> tuple[str, bytes]:
     """Build and sign an envelope sent at ``now`` (numbered ``seq`` on its channels, if given);
     return (message id, bytes to publish). ``body`` (detached kinds only) follows the signed
     header; sealed with the payload when ``encrypt``, its length and SHA-256 as it travels are
-    signed in the header."""
+    signed in the header; its key comes from ``body_key`` if given, else it is random."""
     if (body is not None) != (kind in DETACHED_KINDS):
         raise ValueError(f"a {kind!r} envelope {'carries' if body is None else 'has no'} body")
     msg_id = uuid7()
@@ -186,10 +210,8 @@ def seal_envelope(
         document["seq"] = seq
     inner: dict[str, Any] = payload
     if body is not None and encrypt:
-        data_key = AESGCM.generate_key(bit_length=256)
-        nonce = os.urandom(12)
-        body = AESGCM(data_key).encrypt(nonce, body, BODY_AAD + _aad(document))
-        inner = {"payload": payload, "body_key": b64e(data_key), "body_nonce": b64e(nonce)}
+        body, key_fields = _seal_body(document, body, body_key)
+        inner = {"payload": payload, **key_fields}
     if body is not None:
         document["body"] = {"len": len(body), "sha256": hashlib.sha256(body).hexdigest()}
     if encrypt:
@@ -202,6 +224,40 @@ def seal_envelope(
         return msg_id, canonical_json(document)
     header = canonical_json(document)
     return msg_id, b"".join((DETACHED_MAGIC, len(header).to_bytes(4, "big"), header, body))
+
+
+def kept_form(raw: bytes) -> bytes:
+    """What the sender keeps of its envelope ``raw`` for resending: all of it, except the body of
+    a detached one (made again by ``rebuild_detached``)."""
+    _header, body_offset = _split_detached(raw)
+    return raw if body_offset is None else raw[:body_offset]
+
+
+def kept_header(kept: bytes) -> dict[str, Any] | None:
+    """The header of a detached envelope kept without its body (``kept_form``); None for any
+    other envelope (kept whole)."""
+    try:
+        header, body_offset = _split_detached(kept)
+    except EnvelopeRejected:
+        return None
+    if body_offset is None or body_offset != len(kept):
+        return None
+    document = json.loads(header)
+    return document if isinstance(document, dict) and "body" in document else None
+
+
+def rebuild_detached(kept: bytes, plaintext: bytes, body_key: BodyKey) -> bytes | None:
+    """The sender's envelope again, from its kept header and the body's plaintext: sealed again
+    with the same derived key when it was sealed. None unless the result is the body the header
+    signed (the plaintext, or the key, is not the one it was sent with)."""
+    document = kept_header(kept)
+    if document is None:
+        return None
+    body = plaintext if "payload" in document else _seal_body(document, plaintext, body_key)[0]
+    claimed = document["body"]
+    if len(body) != claimed["len"] or hashlib.sha256(body).hexdigest() != claimed["sha256"]:
+        return None
+    return kept + body
 
 
 def _split_detached(raw: bytes) -> tuple[bytes, int | None]:

@@ -83,6 +83,9 @@ class KindSpec(Generic[C, W]):
     detached: bool = False
     """Does every envelope of this kind carry bulk bytes after its header (``Envelope.body``)?
     Only the kinds of ``envelope.DETACHED_KINDS`` do."""
+    rebuild: Callable[[Session, C, bytes], bytes | None] | None = None
+    """For a detached kind: one of this node's envelopes again, byte for byte, from what was
+    kept of it (``envelope.kept_form``) and the object it carries; None if that is gone."""
 
     def parse(self, envelope: Envelope, payload: dict[str, Any]) -> W:
         """The payload as this kind's wire model; ``malformed`` or ``origin_mismatch`` if not."""
@@ -119,6 +122,8 @@ class KindRegistry(Generic[C]):
             raise ValueError(f"envelope kind {spec.kind!r} is registered already")
         if spec.detached != (spec.kind in DETACHED_KINDS):
             raise ValueError(f"envelope kind {spec.kind!r} disagrees with DETACHED_KINDS")
+        if spec.rebuild is not None and not spec.detached:
+            raise ValueError(f"envelope kind {spec.kind!r} is kept whole: nothing to rebuild")
         self._specs[spec.kind] = spec
 
     def get(self, kind: str) -> KindSpec[C, Any] | None:

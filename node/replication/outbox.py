@@ -29,7 +29,7 @@ from node.crypto import NodeKeys
 from node.db import mark_purged
 from node.models import OutboxMessage, OutboxStats
 from node.replication import sequence
-from node.replication.envelope import BROADCAST, seal_envelope
+from node.replication.envelope import BROADCAST, BodyKey, seal_envelope
 from node.replication.kinds import KindRegistry, WireModel
 from node.replication.routing import next_hops
 from node.topology import Topology
@@ -73,12 +73,15 @@ class Outbox:
         encrypt: bool,
         about: tuple[str, str | None] | None = None,
         body: bytes | None = None,
+        body_key: BodyKey | None = None,
     ) -> str | None:
         """Sign an envelope of ``kind`` carrying ``wire`` (and ``body``, for a detached kind) for
         ``dest`` and add its first-hop rows to the session; its ``ref`` and payload come from the
-        wire model. It is numbered on each of its channels and kept for resending, filed under
-        the object it is about: ``about`` (kind, id), else its own kind and its ``ref`` key's
-        value. Returns the message id (None if nobody else is addressed)."""
+        wire model; a sealed body's key comes from ``body_key`` (see ``envelope.BodyKey``). It is
+        numbered on each of its channels and kept for resending (a body not: ``KindSpec.rebuild``
+        makes it again), filed under the object it is about: ``about`` (kind, id), else its own
+        kind and its ``ref`` key's value. Returns the message id (None if nobody else is
+        addressed)."""
         spec = self.kinds.require(kind)
         if not isinstance(wire, spec.wire):
             raise TypeError(f"a {kind!r} envelope carries {spec.wire.__name__}")
@@ -107,6 +110,7 @@ class Outbox:
             now=now,
             seq=numbers,
             body=body,
+            body_key=body_key,
         )
         if about is None:
             object_id = ref.get(spec.ref_key) if spec.ref_key is not None else None

@@ -3,8 +3,9 @@
 A receiver that has missed numbers on a channel for longer than the grace period asks the origin
 (``request_missing``, at most one outstanding request per channel, asked again after another
 grace period). The origin answers each number it still keeps with a ``resend`` addressed to the
-requester, carrying the original envelope's bytes unchanged, and the numbers it no longer keeps
-with one ``sequence-void``.
+requester, carrying the original envelope's bytes unchanged (a detached body, kept without
+its bytes, is made again byte for byte from the object it carries: ``KindSpec.rebuild``), and
+the numbers it no longer keeps with one ``sequence-void``.
 
 Guarantees:
 - The original envelope travels inside a new one (sealed to the requester) instead of being
@@ -43,6 +44,7 @@ from node.replication.envelope import (
     MAX_SEQ,
     Envelope,
     EnvelopeRejected,
+    kept_header,
     open_envelope,
 )
 from node.replication.kinds import Applied, Kind, KindSpec, WireModel
@@ -130,6 +132,18 @@ def _followed_channel(envelope: Envelope, channel: str, node_id: str) -> None:
 # -- at the origin ----------------------------------------------------------------------------
 
 
+def _original(session: Session, ctx: NodeContext, kept: bytes) -> bytes | None:
+    """The envelope as it was sent, from what was kept of it: itself, or, for a detached body
+    kept without it, the envelope made again by its kind (None if what it carried is gone)."""
+    header = kept_header(kept)
+    if header is None:
+        return kept
+    spec = ctx.kinds.get(str(header.get("kind")))
+    if spec is None or spec.rebuild is None:
+        return None
+    return spec.rebuild(session, ctx, kept)
+
+
 def answer_resend_request(
     session: Session, ctx: NodeContext, envelope: Envelope, wire: ResendRequestWire
 ) -> Applied:
@@ -141,7 +155,8 @@ def answer_resend_request(
     void: list[int] = []
     for number in wanted:
         row = kept.get(number)
-        if row is None or len(row.envelope) * 4 // 3 + RESEND_OVERHEAD > MAX_ENVELOPE_BYTES:
+        raw = None if row is None else _original(session, ctx, row.envelope)
+        if row is None or raw is None or len(raw) * 4 // 3 + RESEND_OVERHEAD > MAX_ENVELOPE_BYTES:
             void.append(number)
             continue
         ctx.outbox.send(
@@ -151,7 +166,7 @@ def answer_resend_request(
                 channel=wire.channel,
                 seq=number,
                 msg_id=row.msg_id,
-                envelope=base64.b64encode(row.envelope).decode("ascii"),
+                envelope=base64.b64encode(raw).decode("ascii"),
             ),
             dest=[requester],
             encrypt=True,

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from node.clock import as_aware
 from node.models import InboundSequence, InboundSequenceReceived, SentSequence, SequenceCounter
-from node.replication.envelope import BROADCAST, Envelope
+from node.replication.envelope import BROADCAST, Envelope, kept_form
 
 # -- sending -------------------------------------------------------------------------------
 
@@ -73,7 +73,10 @@ def retain(
     raw: bytes,
     now: datetime,
 ) -> None:
-    """Keep this node's envelope ``raw`` under each of its numbers, for resending."""
+    """Keep this node's envelope ``raw`` under each of its numbers, for resending: whole, but for
+    a detached body, which is not stored twice (``envelope.kept_form``; the kind's ``rebuild``
+    makes it again from the object it carries)."""
+    kept = kept_form(raw)
     for channel, number in seq.items():
         session.add(
             SentSequence(
@@ -82,7 +85,7 @@ def retain(
                 msg_id=msg_id,
                 kind=kind,
                 object_id=object_id,
-                envelope=raw,
+                envelope=kept,
                 created_at=now,
             )
         )

@@ -19,12 +19,16 @@ from typing import Any
 
 import pytest
 
+from node.records import attachment_store
 from node.release.tasks import sweep_once
+from node.replication import resend
 from node.replication.apply import BatchApplier
+from node.replication.envelope import kept_form
 from node.replication.kinds import Kind
 from tests.helpers import call, error, ok
 from tests.inprocess import HeldMessage, MiniFederation
 from tests.records.test_reporter import held_bytes
+from tests.replication.test_sequences import take_outbox
 
 MakeFederation = Callable[..., MiniFederation]
 RECORDS = "/api/v1/records"
@@ -374,3 +378,49 @@ def test_a_replayed_or_tampered_chunk_is_applied_once_and_dead_lettered_without_
     assert fed.deliver_batch("yanan", chunks[2:]) == ["applied", "applied"]
     attachment_id = str(chunks[0].ref["attachment"])
     assert download(fed, "yanan", record_id, attachment_id).content == data
+
+
+def test_a_chunk_lost_on_the_way_is_rebuilt_by_the_origin_byte_for_byte(
+    fed: MiniFederation,
+) -> None:
+    """Chunk envelopes are kept for resending without their bytes; a resend makes the envelope
+    again from the origin's sealed copy, identical to the one that was lost."""
+    record_id = record(fed, "supervision_check", parties=["shaanxi"])
+    data, needles = scan_png(2 * CHUNK + 5)
+    attachment = ok(upload(fed, record_id, data), 201)
+    envelopes = take_outbox(fed, "huanglong")
+    chunks = [e for e in envelopes if e.kind == Kind.ATTACHMENT_CHUNK]
+    assert len(chunks) == 3
+    kept = fed.rows(
+        "huanglong", "SELECT envelope FROM sent_sequence WHERE kind = 'attachment-chunk'"
+    )
+    assert sorted(bytes(k) for (k,) in kept) == sorted(kept_form(c.raw) for c in chunks)
+    assert all(len(bytes(k)) < CHUNK for (k,) in kept)  # the header only
+    node = fed["huanglong"]
+    with node.ctx.sessions() as session:
+        for chunk in chunks:
+            rebuilt = attachment_store.rebuild_chunk(session, node.ctx, kept_form(chunk.raw))
+            assert rebuilt == chunk.raw
+    # The second chunk is lost on the way to the province; the rest arrives.
+    lost = chunks[1]
+    arriving = [e for e in envelopes if e.addressed_to("shaanxi") and e.msg_id != lost.msg_id]
+    assert set(fed.deliver_batch("shaanxi", arriving)) == {"applied"}
+    assert stored(fed, "shaanxi") == (1, 2)
+    fed.clock.advance(fed["shaanxi"].ctx.settings.sequence_gap_grace_s + 1)
+    assert resend.request_missing(fed["shaanxi"].ctx) == 1
+    fed.pump()
+    assert stored(fed, "shaanxi") == (1, 3)
+    assert download(fed, "shaanxi", record_id, attachment["id"]).content == data
+    assert fed.rows("shaanxi", "SELECT reason FROM dead_letters") == []
+    assert fed.rows("shaanxi", "SELECT count(*) FROM inbox WHERE msg_id = :m", m=lost.msg_id) == [
+        (1,)
+    ]
+    assert [n for n in needles if n in held_bytes(fed, "yanan")] == []
+    # Purged at the origin: nothing is left to rebuild from.
+    with node.ctx.sessions() as session, session.begin():
+        copy = attachment_store.held_copy(session, "huanglong", record_id, attachment["id"])
+        assert copy is not None
+        session.delete(copy)
+        session.flush()
+        assert attachment_store.rebuild_chunk(session, node.ctx, kept_form(lost.raw)) is None
+        session.rollback()
