@@ -30,7 +30,7 @@ import hmac
 import json
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -325,14 +325,17 @@ def send_chunks(
     dest: list[str],
     encrypt: bool,
     grant_id: str | None = None,
+    plaintexts: Iterable[bytes] | None = None,
 ) -> int:
     """Queue one ``attachment-chunk`` envelope per chunk of ``row`` (a copy held here at the
-    origin) for ``dest``, in the caller's transaction; returns how many."""
+    origin) for ``dest``, in the caller's transaction; returns how many. The chunks are read from
+    the copy, or taken from ``plaintexts`` (in order) when the caller has them at hand."""
     if not dest:
         return 0
     sent = 0
     body_key = wire_key(open_data_key(ctx, row))
-    for index, plaintext in enumerate(chunk_plaintexts(ctx, session, row)):
+    source = chunk_plaintexts(ctx, session, row) if plaintexts is None else plaintexts
+    for index, plaintext in enumerate(source):
         wire = AttachmentChunkWire(
             record_origin=row.record_origin,
             record_id=row.record_id,
@@ -353,6 +356,41 @@ def send_chunks(
         sent += 1
         _forget_sent(session)
     return sent
+
+
+def keep_upload(
+    session: Session,
+    ctx: NodeContext,
+    record: Record,
+    row: Attachment,
+    spool: UploadSpool,
+    dest: list[str],
+) -> int:
+    """Store a spooled upload's sealed chunks under ``row`` (the origin's copy, flushed) and, in
+    the same pass, queue their envelopes for ``dest`` as the record's class allows
+    (``send_record_chunks``), each chunk read once from the spool. Returns how many were sent."""
+    sending = bool(dest) and record.classification != "secret" and not record.is_stub
+
+    def stored_plaintexts() -> Iterator[bytes]:
+        for index, sealed in spool.sealed_chunks():
+            session.add(AttachmentChunk(attachment_key=row.key, idx=index, sealed=sealed))
+            if sending:
+                yield open_chunk(spool.data_key(), row.key, index, sealed)
+            else:
+                _forget_sent(session)
+
+    if not sending:
+        for _ in stored_plaintexts():
+            pass
+        return 0
+    return send_chunks(
+        session,
+        ctx,
+        row,
+        dest=dest,
+        encrypt=record.classification != "general",
+        plaintexts=stored_plaintexts(),
+    )
 
 
 def send_record_chunks(

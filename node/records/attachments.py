@@ -198,13 +198,6 @@ def add_attachment(
     )
     session.add(row)
     session.flush()
-    for index, sealed in spool.sealed_chunks():
-        session.add(AttachmentChunk(attachment_key=row.key, idx=index, sealed=sealed))
-        if index % 8 == 7:
-            session.flush()
-            for obj in list(session.identity_map.values()):
-                if isinstance(obj, AttachmentChunk):
-                    session.expunge(obj)
     audited(
         session,
         ctx,
@@ -214,10 +207,11 @@ def add_attachment(
         object_id=record.id,
         reason=f"attachment {row.attachment_id}, {row.size} bytes, version {record.version}",
     )
-    # The version that names the attachment first, then its chunks (one commit order).
+    # The version that names the attachment first, then its chunks (one commit order); each
+    # chunk is stored and sent in one pass over the spool.
     send_record(session, ctx, record)
     dest, _full = record_destinations(ctx, record)
-    attachment_store.send_record_chunks(session, ctx, record, dest, only=row.attachment_id)
+    attachment_store.keep_upload(session, ctx, record, row, spool, dest)
     return _out(row)
 
 
