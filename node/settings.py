@@ -67,10 +67,10 @@ class Settings(BaseSettings):
     nats_max_msg_size: int = 8 * 1024**2
     max_body_bytes: int = 256 * 1024
     # Attachments (DESIGN §2): the largest file a record may carry, and the size of the chunks
-    # it is stored and sent in (each chunk is the detached body of one envelope; at most 1.5 MiB,
+    # it is stored and sent in (each chunk is the detached body of one envelope; at most 2 MiB,
     # so that one chunk envelope still fits MAX_ENVELOPE_BYTES when a ``resend`` carries it).
     attachment_max_bytes: int = Field(default=50 * 1024**2, gt=0)
-    attachment_chunk_bytes: int = Field(default=1024**2, ge=4096, le=3 * 1024**2 // 2)
+    attachment_chunk_bytes: int = Field(default=3 * 1024**2 // 2, ge=4096, le=2 * 1024**2)
     max_title_chars: int = 500
     page_size_max: int = 200
     checkpoint_interval_s: float = 30.0

@@ -21,10 +21,10 @@ NodeId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{1,64}$")]
 CONTENT_FIELDS = frozenset({"author", "title", "body", "parties", "attachments"})
 Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 MAX_ATTACHMENTS = 200
-MAX_CHUNK_BYTES = 3 * 1024**2 // 2
-"""A chunk's bytes, at most: its envelope (the bytes detached after the header) stays well under
-the 4 MiB envelope cap (``node.replication.envelope.MAX_ENVELOPE_BYTES``) even carried again,
-base64 inside a sealed ``resend``."""
+MAX_CHUNK_BYTES = 2 * 1024**2
+"""A chunk's bytes, at most: its envelope (the bytes detached after the header) stays under the
+4 MiB envelope cap (``node.replication.envelope.MAX_ENVELOPE_BYTES``) even carried again, base64
+inside a sealed ``resend`` (about 16/9 of its size)."""
 
 
 class AttachmentManifestWire(WireModel):

@@ -54,7 +54,8 @@ log = logging.getLogger("fedshare.replication")
 MAX_RANGES = 64
 MAX_RESEND = 500
 CHANNEL_PATTERN = r"^(\*|[a-z0-9-]{1,64})$"
-# What a resend adds around the original bytes (base64, the header, sealing).
+# What a resend adds around the original bytes, beyond base64 twice (inside the payload, then
+# the sealed payload): 16/9 of them.
 RESEND_OVERHEAD = 16 * 1024
 RESEND_SUBJECT = "resend"
 
@@ -156,7 +157,7 @@ def answer_resend_request(
     for number in wanted:
         row = kept.get(number)
         raw = None if row is None else _original(session, ctx, row.envelope)
-        if row is None or raw is None or len(raw) * 4 // 3 + RESEND_OVERHEAD > MAX_ENVELOPE_BYTES:
+        if row is None or raw is None or len(raw) * 16 // 9 + RESEND_OVERHEAD > MAX_ENVELOPE_BYTES:
             void.append(number)
             continue
         ctx.outbox.send(

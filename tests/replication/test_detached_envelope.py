@@ -4,6 +4,7 @@ exact signed bytes (and nothing at all for any other kind) is accepted."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 
 from node.crypto import NodeKeys, canonical_json
+from node.records.wire import MAX_CHUNK_BYTES
 from node.replication.envelope import (
     DETACHED_MAGIC,
     MAX_ENVELOPE_BYTES,
@@ -22,6 +24,7 @@ from node.replication.envelope import (
     open_envelope,
     seal_envelope,
 )
+from node.replication.resend import RESEND_OVERHEAD, ResendWire
 from node.topology import Topology
 
 CHUNK = b"%PDF-1.7 " + os.urandom(64 * 1024) + b"CHUNKMARK-detached-body"
@@ -194,3 +197,32 @@ def test_oversized_is_refused_before_parsing(
     document, body = split(raw)
     huge = dict(document, body={"len": MAX_ENVELOPE_BYTES + 1, "sha256": "0" * 64})
     assert rejected(frame(huge, body), demo_topology) == "malformed"
+
+
+def test_the_largest_chunk_envelope_still_fits_a_resend(
+    demo_keys: dict[str, NodeKeys], demo_topology: Topology
+) -> None:
+    chunk = os.urandom(MAX_CHUNK_BYTES)
+    raw = chunk_envelope(demo_keys, demo_topology, encrypt=True, body=chunk)
+    assert len(raw) * 16 // 9 + RESEND_OVERHEAD <= MAX_ENVELOPE_BYTES
+    wire = ResendWire(
+        channel="shaanxi",
+        seq=1,
+        msg_id=open_envelope(raw, demo_topology).msg_id,
+        envelope=base64.b64encode(raw).decode("ascii"),
+    )
+    _msg_id, resent = seal_envelope(
+        keys=demo_keys["huanglong"],
+        topology=demo_topology,
+        origin="huanglong",
+        kind="resend",
+        dest=["shaanxi"],
+        ref=wire.envelope_ref(),
+        payload=wire.payload(),
+        encrypt=True,
+        now=datetime.now(UTC),
+    )
+    assert len(resent) <= len(raw) * 16 // 9 + RESEND_OVERHEAD
+    inner = open_envelope(resent, demo_topology).payload("shaanxi", demo_keys["shaanxi"])
+    original = open_envelope(base64.b64decode(inner["envelope"]), demo_topology)
+    assert original.body("shaanxi", demo_keys["shaanxi"]) == chunk
