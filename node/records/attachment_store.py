@@ -10,7 +10,11 @@ Guarantees:
 - On the wire every chunk is one ``attachment-chunk`` envelope from the record's origin, to
   exactly the destinations of the record's content (``record_destinations``: general to every
   node in clear; restricted sealed for the named parties; case-secret never, except released to a
-  grantee's node, sealed for it alone and bound to the grant). The record version that adds an
+  grantee's node, sealed for it alone and bound to the grant). The chunk's bytes are the
+  envelope's detached body (``node.replication.envelope``: no base64; their length and SHA-256
+  signed in the header; sealed under a key derived per message from the copy's data key,
+  ``wire_key``), and the envelope is kept for resending without them: ``rebuild_chunk`` makes it
+  again, byte for byte, from the origin's copy. The record version that adds an
   attachment carries its manifest (id, name, type, size, SHA-256, chunking), signed by the origin
   with the version, and is queued before the chunks, so a receiver holds the manifest first.
 - A receiver keeps each chunk once (idempotent by (copy, index)), checks its SHA-256 and length on
