@@ -34,7 +34,6 @@ from node.records.schemas import RecordCreate
 from node.records.service import create_record
 from node.replication.natsconf import NatsServerProcess
 from node.settings import Settings
-from node.topology import load_topology
 from node.wiring import make_context
 
 CHAIN = [
@@ -83,9 +82,8 @@ def _seed_county(federation: Federation, count: int) -> None:
         database_url=handle.database_url,
         topology_file=federation.topology_path,
     )
-    ctx = make_context(
-        settings, load_topology(federation.topology_path), load_keys(handle.data_dir / "keys")
-    )
+    assert federation.topology is not None
+    ctx = make_context(settings, federation.topology, load_keys(handle.data_dir / "keys"))
     actor = Actor(user_id="bench", name="bench", role="inspector", node="huanglong")
     with ctx.sessions() as session, session.begin():
         # The first delivery after the seeding starts the clock (``_throughput``).

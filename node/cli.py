@@ -1,4 +1,5 @@
-"""``fedshare``: keys, pki, db upgrade, users, node run, demo, audit verify, bench."""
+"""``fedshare``: root, keys, pki, db upgrade, users, node run and certify, topology, demo, audit
+verify, bench."""
 
 from __future__ import annotations
 
@@ -23,7 +24,9 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from node.audit.chain import AuditLog
+    from node.certificates import NodeCertificate
     from node.policy import Actor
+    from node.topology import Topology
 
 app = typer.Typer(
     help="fedshare: 巡视巡察上下联动信息共享平台 node and federation tools.", no_args_is_help=True
@@ -37,7 +40,11 @@ demo_app = typer.Typer(help="The demo federation.", invoke_without_command=True)
 bench_app = typer.Typer(help="Benchmarks (figures as ratios to a baseline).", no_args_is_help=True)
 topology_app = typer.Typer(help="Topology files.", no_args_is_help=True)
 pki_app = typer.Typer(help="The federation CA and node certificates.", no_args_is_help=True)
+root_app = typer.Typer(
+    help="The offline root key of the identity chain (DESIGN §11).", no_args_is_help=True
+)
 for sub, name in (
+    (root_app, "root"),
     (keys_app, "keys"),
     (db_app, "db"),
     (user_app, "user"),
@@ -54,6 +61,14 @@ DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Node data dire
 NodeIdOpt = Annotated[str | None, typer.Option("--node-id", help="This node's id.")]
 DbUrl = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy database URL.")]
 TopologyOpt = Annotated[Path | None, typer.Option("--topology", help="Topology file (TOML).")]
+RootKeyOpt = Annotated[
+    Path,
+    typer.Option("--root-key", help="The federation's root public key (root.pub)."),
+]
+SerialOpt = Annotated[
+    int, typer.Option("--serial", min=1, help="Certificate serial: higher than any earlier one.")
+]
+DaysOpt = Annotated[int, typer.Option("--days", min=1, help="Validity in days.")]
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -431,15 +446,176 @@ def audit_verify(
     typer.echo("audit chain intact")
 
 
-@topology_app.command("check")
-def topology_check(path: Path) -> None:
-    """Validate a topology file."""
+def _verified_topology(path: Path, root_key_file: Path) -> Topology:
+    """Load ``path``, every certificate verified up to the root key in ``root_key_file``."""
+    from node.certificates import read_root_public
+    from node.clock import make_clock
     from node.topology import TopologyError, load_topology
 
     try:
-        topology = load_topology(path)
+        root_key = read_root_public(root_key_file)
+        return load_topology(path, root_key=root_key, now=make_clock(None).now())
+    except (TopologyError, FileNotFoundError, ValueError) as exc:
+        raise fail(str(exc)) from exc
+
+
+def _read_public_keys(path: Path) -> tuple[str, str]:
+    """(signing, encryption) public keys from a file 'fedshare keys show' printed."""
+    import tomllib
+
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return str(data["signing_key"]), str(data["encryption_key"])
+    except (OSError, KeyError, tomllib.TOMLDecodeError) as exc:
+        raise fail(f"{path}: not a public key file from 'fedshare keys show' ({exc})") from exc
+
+
+def _write_certificate(certificate: NodeCertificate, out: Path) -> None:
+    out.write_text(certificate.to_json() + "\n", encoding="utf-8")
+    typer.echo(
+        f"certificate of {certificate.node} (serial {certificate.serial}, valid "
+        f"{certificate.not_before.isoformat()} to {certificate.not_after.isoformat()}, issued by "
+        f"{certificate.issuer}): {out}"
+    )
+
+
+@root_app.command("init")
+def root_init(
+    root_dir: Annotated[Path, typer.Option("--dir", help="Where root.key (0600) and root.pub go.")],
+) -> None:
+    """Make the federation's root key (Ed25519; keep root.key offline: it signs only the central
+    node's certificate) and print its public key, which every node is installed with (root.pub).
+    Never overwrites an existing root key."""
+    from node.certificates import ROOT_PUBLIC_FILE, init_root, public_key_b64
+
+    try:
+        key = init_root(root_dir)
+    except FileExistsError as exc:
+        raise fail(str(exc)) from exc
+    typer.echo(f"# root public key ({root_dir / ROOT_PUBLIC_FILE}): install it on every node")
+    typer.echo(public_key_b64(key))
+
+
+@root_app.command("certify")
+def root_certify(
+    root_dir: Annotated[Path, typer.Option("--dir", help="The root key's directory.")],
+    key_file: Annotated[
+        Path, typer.Option("--key-file", help="The central node's 'fedshare keys show' output.")
+    ],
+    node_id: Annotated[str, typer.Option("--id", help="The central node's id.")],
+    name: Annotated[str, typer.Option("--name", help="Its Chinese name.")],
+    out: Annotated[Path, typer.Option("--out", help="Where the certificate (JSON) goes.")],
+    serial: SerialOpt = 1,
+    days: DaysOpt = 3650,
+) -> None:
+    """Sign the central node's certificate with the root key (the only one the root signs)."""
+    from node.certificates import ROOT_ISSUER, CertificateError, issue_certificate, load_root_key
+    from node.certificates import validity as window
+    from node.clock import make_clock
+
+    signing_key, encryption_key = _read_public_keys(key_file)
+    try:
+        root = load_root_key(root_dir)
+        not_before, not_after = window(make_clock(None).now(), days)
+        certificate = issue_certificate(
+            issuer_key=root,
+            issuer=ROOT_ISSUER,
+            node=node_id,
+            name=name,
+            parent=None,
+            signing_key=signing_key,
+            encryption_key=encryption_key,
+            serial=serial,
+            not_before=not_before,
+            not_after=not_after,
+        )
+    except (FileNotFoundError, CertificateError) as exc:
+        raise fail(str(exc)) from exc
+    _write_certificate(certificate, out)
+
+
+@node_app.command("certify")
+def node_certify(
+    child_key_file: Annotated[
+        Path, typer.Option("--child-key-file", help="The child's 'fedshare keys show' output.")
+    ],
+    child_id: Annotated[str, typer.Option("--id", help="The child's node id.")],
+    name: Annotated[str, typer.Option("--name", help="The child's Chinese name.")],
+    out: Annotated[Path, typer.Option("--out", help="Where the certificate (JSON) goes.")],
+    serial: SerialOpt = 1,
+    days: DaysOpt = 730,
+    data_dir: DataDir = None,
+    node_id: NodeIdOpt = None,
+) -> None:
+    """As this node (the parent), certify a child: its id, name and public keys, signed with this
+    node's signing key. Only the child's public keys are read; its private keys never leave it."""
+    from node.certificates import CertificateError, issue_certificate
+    from node.certificates import validity as window
+    from node.clock import make_clock
+
+    settings = load_settings(data_dir, node_id)
+    signing_key, encryption_key = _read_public_keys(child_key_file)
+    try:
+        keys = load_keys(settings.keys_dir)
+        not_before, not_after = window(make_clock(settings.test_clock_file).now(), days)
+        certificate = issue_certificate(
+            issuer_key=keys.signing,
+            issuer=settings.node_id,
+            node=child_id,
+            name=name,
+            parent=settings.node_id,
+            signing_key=signing_key,
+            encryption_key=encryption_key,
+            serial=serial,
+            not_before=not_before,
+            not_after=not_after,
+        )
+    except (FileNotFoundError, CertificateError) as exc:
+        raise fail(str(exc)) from exc
+    _write_certificate(certificate, out)
+
+
+@topology_app.command("add")
+def topology_add(
+    path: Annotated[Path, typer.Argument(help="Topology file (made if missing).")],
+    certificate_file: Annotated[
+        Path, typer.Option("--certificate", help="The node's certificate (JSON).")
+    ],
+    api: Annotated[str, typer.Option("--api", help="The node's API address.")],
+    nats: Annotated[str, typer.Option("--nats", help="The node's own NATS client address.")],
+    leaf: Annotated[str, typer.Option("--leaf", help="Where its children's leaf links connect.")],
+    root_key: RootKeyOpt,
+) -> None:
+    """Add a certified node to a topology file (or replace its entry): the whole file is verified
+    up to the root key before it is written. Parents go in before their children."""
+    import json
+
+    from node.certificates import CertificateError, NodeCertificate, read_root_public
+    from node.topology import NodeInfo, Topology, TopologyError, dump_topology
+
+    try:
+        certificate = NodeCertificate.from_document(
+            json.loads(certificate_file.read_text(encoding="utf-8"))
+        )
+        root = read_root_public(root_key)
+    except (OSError, ValueError, CertificateError) as exc:
+        raise fail(f"{exc}") from exc
+    info = NodeInfo.certified(certificate, api=api, nats=nats, leaf=leaf)
+    try:
+        if path.exists():
+            tree = _verified_topology(path, root_key).with_node(info)
+        else:
+            tree = Topology([info], root_key=root)
     except TopologyError as exc:
         raise fail(str(exc)) from exc
+    path.write_text(dump_topology(tree), encoding="utf-8")
+    typer.echo(f"{certificate.node} in {path}")
+
+
+@topology_app.command("check")
+def topology_check(path: Path, root_key: RootKeyOpt) -> None:
+    """Validate a topology file: the tree, and every certificate up to the root key."""
+    topology = _verified_topology(path, root_key)
     for node_id, info in topology.nodes.items():
         typer.echo(f"{'  ' * topology.depth(node_id)}{node_id} ({info.name})")
 
@@ -454,6 +630,10 @@ def topology_nats_config(
     store_dir: Annotated[
         Path | None, typer.Option("--store-dir", help="JetStream store (DATA_DIR/jetstream).")
     ] = None,
+    root_key: Annotated[
+        Path | None,
+        typer.Option("--root-key", help="The root public key (default DATA_DIR/root.pub)."),
+    ] = None,
 ) -> None:
     """Print the nats-server config of one node: JetStream domain, leafnode links with mutual TLS
     (certificates in DATA_DIR/tls from 'fedshare pki issue'), every user and its permissions.
@@ -466,12 +646,8 @@ def topology_nats_config(
         ensure_service_nkey,
         render_config,
     )
-    from node.topology import TopologyError, load_topology
 
-    try:
-        topology = load_topology(path)
-    except TopologyError as exc:
-        raise fail(str(exc)) from exc
+    topology = _verified_topology(path, root_key or data_dir / "root.pub")
     if node_id not in topology:
         raise fail(f"node {node_id!r} is not in {path}")
     data_dir = data_dir.resolve()
@@ -517,6 +693,7 @@ def pki_issue(
     ca_dir: Annotated[Path, typer.Option("--ca-dir", help="The CA (from 'pki init-ca').")],
     topology: Annotated[Path, typer.Option("--topology", help="Topology file (TOML).")],
     out: Annotated[Path, typer.Option("--out", help="Directory for the node's certificates.")],
+    root_key: RootKeyOpt,
     days: Annotated[int, typer.Option(help="Validity in days.")] = 730,
 ) -> None:
     """Certify the node's Ed25519 key listed in the topology: server.crt (its leaf listener, SANs
@@ -524,12 +701,11 @@ def pki_issue(
     Only public material is needed: copy the three files to DATA_DIR/tls on the node."""
     from node.clock import make_clock
     from node.pki import PkiError, issue_node_certificates, load_ca, write_node_certificates
-    from node.topology import TopologyError, load_topology
 
+    tree = _verified_topology(topology, root_key)
     try:
-        tree = load_topology(topology)
         ca = load_ca(ca_dir)
-    except (TopologyError, PkiError) as exc:
+    except PkiError as exc:
         raise fail(str(exc)) from exc
     if node_id not in tree:
         raise fail(f"node {node_id!r} is not in {topology}")

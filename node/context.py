@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from node.audit.chain import AuditLog
 from node.clock import Clock
 from node.crypto import NodeKeys
+from node.membership import Membership
 from node.policy import PolicyEngine
 from node.replication.kinds import KindRegistry
 from node.replication.outbox import Outbox
@@ -42,7 +43,7 @@ class Port(Generic[T]):
 @dataclass
 class NodeContext:
     settings: Settings
-    topology: Topology
+    membership: Membership
     keys: NodeKeys
     policy: PolicyEngine
     audit: AuditLog
@@ -58,10 +59,17 @@ class NodeContext:
     def node_id(self) -> str:
         return self.settings.node_id
 
+    @property
+    def topology(self) -> Topology:
+        """The federation as this node knows it now: the membership's current snapshot of
+        certified nodes (read it once per operation; a certificate learned meanwhile replaces
+        it)."""
+        return self.membership.topology
+
     def __post_init__(self) -> None:
         self.outbox = Outbox(
             node_id=self.node_id,
-            topology=self.topology,
+            membership=self.membership,
             keys=self.keys,
             clock=self.clock,
             sessions=self.sessions,

@@ -18,12 +18,25 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from node.audit.chain import SYSTEM_ACTOR, AuditLog
+from node.certificates import (
+    ROOT_ISSUER,
+    ROOT_KEY_FILE,
+    ROOT_PUBLIC_FILE,
+    NodeCertificate,
+    init_root,
+    issue_certificate,
+    load_root_key,
+    public_key_b64,
+    validity,
+    write_root_public,
+)
 from node.clock import SystemClock, make_clock, to_utc, write_clock_offset
 from node.crypto import NodeKeys, generate_keys, load_keys, write_keys
 from node.db import make_engine, make_sessionmaker, upgrade_database
@@ -57,28 +70,62 @@ DEMO_TREE: list[tuple[str, str, str | None]] = [
 ]
 
 
+# Certificates of demo and test federations: valid from well before the year of history the
+# demo seeds (its clock is set back a year) to well after any test moves its clock forward.
+DEMO_CERTIFICATE_DAYS = 20 * 365
+DEMO_CERTIFICATE_BACKDATE = timedelta(days=3 * 365)
+
+
+def certify_tree(
+    root: Ed25519PrivateKey,
+    keys: dict[str, NodeKeys],
+    tree: list[tuple[str, str, str | None]] | None = None,
+    *,
+    now: datetime,
+    days: float = DEMO_CERTIFICATE_DAYS,
+    backdate: timedelta = DEMO_CERTIFICATE_BACKDATE,
+) -> dict[str, NodeCertificate]:
+    """Each node's certificate as the chain issues it: the central node's by ``root``, every
+    other node's by its parent's signing key (parents come before children in ``tree``)."""
+    not_before, not_after = validity(now, days, backdate=backdate)
+    certificates: dict[str, NodeCertificate] = {}
+    for node_id, name, parent in tree or DEMO_TREE:
+        certificates[node_id] = issue_certificate(
+            issuer_key=root if parent is None else keys[parent].signing,
+            issuer=ROOT_ISSUER if parent is None else parent,
+            node=node_id,
+            name=name,
+            parent=parent,
+            signing_key=keys[node_id].signing_public_b64,
+            encryption_key=keys[node_id].encryption_public_b64,
+            serial=1,
+            not_before=not_before,
+            not_after=not_after,
+        )
+    return certificates
+
+
 def tree_topology(
     keys: dict[str, NodeKeys],
     tree: list[tuple[str, str, str | None]] | None = None,
     *,
+    root: Ed25519PrivateKey | None = None,
+    now: datetime | None = None,
     api: str = "",
     nats: str = "",
     leaf: str = "",
 ) -> Topology:
-    """The topology of ``tree`` (default: the demo tree) with each node's public keys and the
-    same placeholder addresses everywhere: for in-process nodes that need no NATS."""
+    """The certified topology of ``tree`` (default: the demo tree) with each node's public keys
+    and the same placeholder addresses everywhere: for in-process nodes that need no NATS. The
+    chain starts at ``root`` (a fresh root key if not given)."""
+    root = root or Ed25519PrivateKey.generate()
+    certificates = certify_tree(root, keys, tree, now=now or SystemClock().now())
     return Topology(
-        NodeInfo(
-            id=node_id,
-            name=name,
-            parent=parent,
-            api=api,
-            nats=nats,
-            leaf=leaf,
-            signing_key=keys[node_id].signing_public_b64,
-            encryption_key=keys[node_id].encryption_public_b64,
-        )
-        for node_id, name, parent in (tree or DEMO_TREE)
+        (
+            NodeInfo.certified(certificate, api=api, nats=nats, leaf=leaf)
+            for certificate in certificates.values()
+        ),
+        root_key=public_key_b64(root),
     )
 
 
@@ -131,6 +178,10 @@ class Federation:
         self.topology_path = self.base_dir / "topology.toml"
         self.ca_dir = self.base_dir / "ca"
         self.ca: CertificateAuthority | None = None
+        # The offline root of the identity chain (DESIGN §11): in a demo, a directory beside the
+        # nodes; every node is installed with its root.pub.
+        self.root_dir = self.base_dir / "root"
+        self.root: Ed25519PrivateKey | None = None
 
     def _port(self, index: int, offset: int) -> int:
         if self.base_port is None:
@@ -145,26 +196,30 @@ class Federation:
         ports: dict[str, tuple[int, int, int]] = {}
         now = make_clock(self.clock_file).now()
         self.ca = init_ca(self.ca_dir, force=True, now=now)
-        for index, (node_id, name, parent) in enumerate(self.tree):
-            keys = generate_keys()
+        self.root = (
+            load_root_key(self.root_dir)
+            if (self.root_dir / ROOT_KEY_FILE).exists()
+            else init_root(self.root_dir)
+        )
+        all_keys: dict[str, NodeKeys] = {}
+        for index, (node_id, _name, _parent) in enumerate(self.tree):
+            keys = all_keys[node_id] = generate_keys()
             node_dir = self.base_dir / node_id
             write_keys(keys, node_dir / "keys", force=True)
             write_node_tls_key(keys.signing, node_dir / "tls")
-            api_port, nats_port, leaf_port = (self._port(index, k) for k in range(3))
-            ports[node_id] = (api_port, nats_port, leaf_port)
+            write_root_public(node_dir / ROOT_PUBLIC_FILE, public_key_b64(self.root))
+            ports[node_id] = (self._port(index, 0), self._port(index, 1), self._port(index, 2))
+        for node_id, certificate in certify_tree(self.root, all_keys, self.tree, now=now).items():
+            api_port, nats_port, leaf_port = ports[node_id]
             infos.append(
-                NodeInfo(
-                    id=node_id,
-                    name=name,
-                    parent=parent,
+                NodeInfo.certified(
+                    certificate,
                     api=f"http://127.0.0.1:{api_port}",
                     nats=f"nats://127.0.0.1:{nats_port}",
                     leaf=f"nats-leaf://127.0.0.1:{leaf_port}",
-                    signing_key=keys.signing_public_b64,
-                    encryption_key=keys.encryption_public_b64,
                 )
             )
-        topology = Topology(infos)
+        topology = Topology(infos, root_key=public_key_b64(self.root), now=now)
         self.topology = topology
         self.topology_path.write_text(dump_topology(topology), encoding="utf-8")
         for node_id, name, _parent in self.tree:
@@ -376,6 +431,7 @@ def leaf_port_of(topology: Topology, node_id: str) -> int:
 
 __all__ = [
     "DEMO_TREE",
+    "certify_tree",
     "Federation",
     "NodeHandle",
     "free_port",

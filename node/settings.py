@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path("var/node")
     database_url: str = ""
     topology_file: Path | None = None
+    # The federation's root public key (DESIGN §11), installed with the node: every certificate
+    # in the topology and every envelope's origin is verified up to it. Default DATA_DIR/root.pub.
+    root_key_file: Path | None = None
     policies_dir: Path = Field(default_factory=packaged_policies_dir)
     nats_url: str | None = None
     # The node service's nkey seed (0600); default ``<data_dir>/nats/service.nk``.
@@ -161,6 +164,10 @@ class Settings(BaseSettings):
     @property
     def keys_dir(self) -> Path:
         return self.data_dir / "keys"
+
+    @property
+    def root_key_path(self) -> Path:
+        return self.root_key_file or self.data_dir / "root.pub"
 
     @property
     def nats_nkey_seed_file(self) -> Path:

@@ -1,23 +1,48 @@
-"""The federation topology: a tree of nodes with their addresses and public keys.
+"""The federation topology: a tree of nodes with their addresses and certified public keys.
 
-The topology file is the root of trust: a node accepts a signature only from a key listed here for
-the envelope's origin. Loading validates the whole tree (unknown parent, cycle, duplicate id,
-missing or malformed key) and fails with a clear ``TopologyError``.
+The topology file is a cache of verified certificates plus addresses (DESIGN §11), never a root of
+trust: the trust comes from the root public key each node is installed with. A certified
+topology (``root_key`` given) holds, for every node, a certificate (``node.certificates``) that
+names it, its parent and its keys, signed by its parent's certified signing key (the central
+node's by the root key).
+
+Guarantees:
+- Constructing a certified ``Topology`` verifies every certificate's chain to the root key and,
+  given ``now``, its validity; a node whose certificate is missing, forged, signed by anyone but
+  its parent, expired or not yet valid is refused with a clear ``TopologyError``. Signatures are
+  checked once per (certificate, issuer key), so a topology derived from another
+  (``with_node``) re-verifies only what changed.
+- ``certified_signing_key`` gives a node's signing key only if every certificate from the node up
+  to the root is valid at the time asked: the key envelopes are verified with is the certified
+  one, never a key from the file.
+- Loading also validates the tree (unknown parent, cycle, duplicate id, missing address).
 """
 
 from __future__ import annotations
 
-import base64
+import json
 import tomllib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 
+from node.certificates import (
+    ROOT_ISSUER,
+    VALID,
+    CertificateError,
+    NodeCertificate,
+    verify_issued,
+)
 from node.settings import NODE_ID_PATTERN
 
 
 class TopologyError(ValueError):
-    """The topology file is not a valid tree."""
+    """The topology file is not a valid, certified tree."""
+
+
+class UncertifiedNode(Exception):
+    """A node whose certificate chain does not reach the root key, or is not valid now."""
 
 
 @dataclass(frozen=True)
@@ -31,24 +56,41 @@ class NodeInfo:
     signing_key: str
     encryption_key: str
     extra: dict[str, str] = field(default_factory=dict)
+    certificate: NodeCertificate | None = None
 
-
-def _check_key(node_id: str, label: str, value: object) -> str:
-    if not isinstance(value, str) or not value:
-        raise TopologyError(f"node {node_id!r}: missing {label}")
-    try:
-        raw = base64.b64decode(value, validate=True)
-    except ValueError as exc:
-        raise TopologyError(f"node {node_id!r}: {label} is not base64") from exc
-    if len(raw) != 32:
-        raise TopologyError(f"node {node_id!r}: {label} must be a 32-byte key")
-    return value
+    @classmethod
+    def certified(
+        cls, certificate: NodeCertificate, *, api: str = "", nats: str = "", leaf: str = ""
+    ) -> NodeInfo:
+        """A node as its certificate describes it, at the given addresses (none yet: a member
+        learned from the federation, routed once it has addresses)."""
+        return cls(
+            id=certificate.node,
+            name=certificate.name,
+            parent=certificate.parent,
+            api=api,
+            nats=nats,
+            leaf=leaf,
+            signing_key=certificate.signing_key,
+            encryption_key=certificate.encryption_key,
+            certificate=certificate,
+        )
 
 
 class Topology:
-    """An immutable, validated tree of nodes."""
+    """An immutable, validated tree of nodes; certified if ``root_key`` is given."""
 
-    def __init__(self, nodes: Iterable[NodeInfo]) -> None:
+    def __init__(
+        self,
+        nodes: Iterable[NodeInfo],
+        *,
+        root_key: str | None = None,
+        now: datetime | None = None,
+        verified: set[tuple[str, str]] | None = None,
+    ) -> None:
+        self.root_key = root_key
+        # (certificate digest, issuer key) pairs whose signature verified: never checked twice.
+        self._verified: set[tuple[str, str]] = set(verified or ())
         self.nodes: dict[str, NodeInfo] = {}
         for info in nodes:
             if info.id in self.nodes:
@@ -75,6 +117,89 @@ class Topology:
         for info in self.nodes.values():
             if info.parent is not None:
                 self._children[info.parent].append(info.id)
+        if root_key is not None:
+            self._verify_chains(root_key, now)
+
+    def _verify_chains(self, root_key: str, now: datetime | None) -> None:
+        """Every certificate against its issuer's certified key, top down; validity at ``now``."""
+        stack = [self.root]
+        while stack:
+            info = self.nodes[stack.pop()]
+            stack.extend(self._children[info.id])
+            certificate = info.certificate
+            if certificate is None:
+                raise TopologyError(f"node {info.id!r}: no certificate")
+            described = (
+                certificate.node,
+                certificate.name,
+                certificate.parent,
+                certificate.signing_key,
+                certificate.encryption_key,
+            )
+            if described != (
+                info.id,
+                info.name,
+                info.parent,
+                info.signing_key,
+                info.encryption_key,
+            ):
+                raise TopologyError(
+                    f"node {info.id!r}: the certificate describes another node, parent or keys"
+                )
+            issuer_key = root_key if info.parent is None else self.nodes[info.parent].signing_key
+            if (certificate.digest, issuer_key) not in self._verified:
+                try:
+                    verify_issued(certificate, issuer_key)
+                except CertificateError as exc:
+                    raise TopologyError(
+                        f"node {info.id!r}: {exc} (issuer {certificate.issuer!r}"
+                        f"{', the root key' if certificate.issuer == ROOT_ISSUER else ''})"
+                    ) from exc
+                self._verified.add((certificate.digest, issuer_key))
+            if now is not None and certificate.status(now) != VALID:
+                raise TopologyError(
+                    f"node {info.id!r}: certificate {certificate.status(now).replace('_', ' ')}"
+                    f" (valid {certificate.not_before.isoformat()} to "
+                    f"{certificate.not_after.isoformat()})"
+                )
+
+    @property
+    def certified(self) -> bool:
+        return self.root_key is not None
+
+    def certified_signing_key(self, node_id: str, now: datetime) -> str:
+        """The signing key of ``node_id``'s certificate, if every certificate from it up to the
+        root is valid at ``now``; else ``UncertifiedNode``. (Signatures were verified when this
+        topology was made.)"""
+        if self.root_key is None:
+            raise UncertifiedNode(f"{node_id}: the topology is not certified")
+        cursor: str | None = node_id
+        while cursor is not None:
+            info = self.nodes.get(cursor)
+            if info is None or info.certificate is None:
+                raise UncertifiedNode(f"{node_id}: no certificate for {cursor}")
+            status = info.certificate.status(now)
+            if status != VALID:
+                raise UncertifiedNode(f"{node_id}: certificate of {cursor} is {status}")
+            cursor = info.parent
+        return self.nodes[node_id].signing_key
+
+    def with_node(self, info: NodeInfo, *, now: datetime | None = None) -> Topology:
+        """This topology with ``info`` added or replacing the entry of that id (same root key;
+        signatures already verified are not verified again). ``TopologyError`` if the result is
+        not a valid certified tree."""
+        nodes = dict(self.nodes)
+        current = nodes.get(info.id)
+        if current is not None:
+            info = replace(
+                info,
+                api=info.api or current.api,
+                nats=info.nats or current.nats,
+                leaf=info.leaf or current.leaf,
+                extra=info.extra or current.extra,
+            )
+        nodes[info.id] = info
+        return Topology(nodes.values(), root_key=self.root_key, now=now, verified=self._verified)
 
     def __contains__(self, node_id: object) -> bool:
         return node_id in self.nodes
@@ -123,7 +248,25 @@ class Topology:
         return len(self.ancestors(node_id))
 
 
-def parse_topology(data: dict[str, object]) -> Topology:
+def _certificate(node_id: str, value: object) -> NodeCertificate:
+    if not isinstance(value, str) or not value:
+        raise TopologyError(f"node {node_id!r}: no certificate")
+    try:
+        certificate = NodeCertificate.from_document(json.loads(value))
+    except (ValueError, RecursionError) as exc:
+        raise TopologyError(f"node {node_id!r}: unreadable certificate: {exc}") from exc
+    if certificate.node != node_id:
+        raise TopologyError(f"node {node_id!r}: the certificate is {certificate.node!r}'s")
+    return certificate
+
+
+def parse_topology(data: dict[str, object], *, root_key: str, now: datetime) -> Topology:
+    """A certified topology from the parsed file: every entry's certificate is verified up to
+    ``root_key`` (the key this node was installed with) and must be valid at ``now``. Fields an
+    entry repeats from its certificate (name, parent, keys; written for readers) must agree."""
+    file_root = data.get("root_key")
+    if file_root is not None and file_root != root_key:
+        raise TopologyError("the topology was certified under another root key than this node's")
     raw_nodes = data.get("nodes")
     if not isinstance(raw_nodes, list):
         raise TopologyError("topology needs a [[nodes]] list")
@@ -134,28 +277,36 @@ def parse_topology(data: dict[str, object]) -> Topology:
         node_id = entry.get("id")
         if not isinstance(node_id, str) or not NODE_ID_PATTERN.match(node_id):
             raise TopologyError(f"bad node id {node_id!r}: must match [a-z0-9-]+")
-        parent = entry.get("parent") or None
-        if parent is not None and not isinstance(parent, str):
-            raise TopologyError(f"node {node_id!r}: parent must be a node id")
         for required in ("api", "nats", "leaf"):
             if not isinstance(entry.get(required), str) or not entry[required]:
                 raise TopologyError(f"node {node_id!r}: missing {required} address")
+        certificate = _certificate(node_id, entry.get("certificate"))
+        repeated = {
+            "name": certificate.name,
+            "parent": certificate.parent or "",
+            "signing_key": certificate.signing_key,
+            "encryption_key": certificate.encryption_key,
+        }
+        for label, certified in repeated.items():
+            if label in entry and entry[label] != certified:
+                raise TopologyError(
+                    f"node {node_id!r}: {label} differs from the one its certificate names"
+                )
+        extra = {"tier": entry["tier"]} if isinstance(entry.get("tier"), str) else {}
         nodes.append(
-            NodeInfo(
-                id=node_id,
-                name=str(entry.get("name") or node_id),
-                parent=parent,
-                api=entry["api"],
-                nats=entry["nats"],
-                leaf=entry["leaf"],
-                signing_key=_check_key(node_id, "signing_key", entry.get("signing_key")),
-                encryption_key=_check_key(node_id, "encryption_key", entry.get("encryption_key")),
+            replace(
+                NodeInfo.certified(
+                    certificate, api=entry["api"], nats=entry["nats"], leaf=entry["leaf"]
+                ),
+                extra=extra,
             )
         )
-    return Topology(nodes)
+    return Topology(nodes, root_key=root_key, now=now)
 
 
-def load_topology(path: Path) -> Topology:
+def load_topology(path: Path, *, root_key: str, now: datetime) -> Topology:
+    """Load and verify a topology file (``parse_topology``); ``TopologyError`` if it is not a
+    valid tree of certificates chaining to ``root_key``, valid at ``now``."""
     try:
         with path.open("rb") as handle:
             data = tomllib.load(handle)
@@ -163,7 +314,7 @@ def load_topology(path: Path) -> Topology:
         raise TopologyError(f"topology file {path} not found") from exc
     except tomllib.TOMLDecodeError as exc:
         raise TopologyError(f"topology file {path} is not valid TOML: {exc}") from exc
-    return parse_topology(data)
+    return parse_topology(data, root_key=root_key, now=now)
 
 
 def _toml_str(value: str) -> str:
@@ -172,17 +323,26 @@ def _toml_str(value: str) -> str:
 
 
 def dump_topology(topology: Topology) -> str:
-    """Write a topology back as TOML (used by the demo and ``fedshare keys init``)."""
-    lines = ["# fedshare federation topology: the root of trust.", ""]
+    """Write a certified topology back as TOML (the demo, ``fedshare topology add``)."""
+    if topology.root_key is None:
+        raise TopologyError("only a certified topology can be written")
+    lines = [
+        "# fedshare federation topology: a cache of certificates and addresses. Every certificate",
+        "# is verified up to the root key each node is installed with (root.pub), not this one.",
+        f"root_key = {_toml_str(topology.root_key)}",
+        "",
+    ]
     for info in topology.nodes.values():
+        assert info.certificate is not None
         lines.append("[[nodes]]")
         lines.append(f"id = {_toml_str(info.id)}")
         lines.append(f"name = {_toml_str(info.name)}")
         lines.append(f"parent = {_toml_str(info.parent or '')}")
+        if "tier" in info.extra:
+            lines.append(f"tier = {_toml_str(info.extra['tier'])}")
         lines.append(f"api = {_toml_str(info.api)}")
         lines.append(f"nats = {_toml_str(info.nats)}")
         lines.append(f"leaf = {_toml_str(info.leaf)}")
-        lines.append(f"signing_key = {_toml_str(info.signing_key)}")
-        lines.append(f"encryption_key = {_toml_str(info.encryption_key)}")
+        lines.append(f"certificate = {_toml_str(info.certificate.to_json())}")
         lines.append("")
     return "\n".join(lines)

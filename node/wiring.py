@@ -7,13 +7,24 @@ domains declare (``NodeContext.provide``). Nothing below imports it.
 
 from __future__ import annotations
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from node.audit import checkpoints
 from node.audit.chain import AuditLog
+from node.certificates import (
+    ROOT_ISSUER,
+    issue_certificate,
+    public_key_b64,
+    read_root_public,
+    validity,
+)
 from node.clock import Clock, make_clock
 from node.context import NodeContext
 from node.crypto import NodeKeys, load_keys
 from node.db import make_engine, make_sessionmaker
 from node.ledger import handlers as ledger_handlers
+from node.members import handlers as member_handlers
+from node.membership import Membership
 from node.orders import handlers as order_handlers
 from node.orders.service import OrderAccessForRelease
 from node.policy import PolicyEngine
@@ -25,12 +36,13 @@ from node.release.service import ReleasedToReaders
 from node.replication import resend
 from node.settings import Settings
 from node.storage import secure_data_dir
-from node.topology import NodeInfo, Topology, load_topology
+from node.topology import NodeInfo, Topology, TopologyError, load_topology
 
 
 def wire_domains(ctx: NodeContext) -> None:
     """Register every envelope kind and provide every port, in layer order."""
     for spec in (
+        *member_handlers.KINDS,
         *record_handlers.KINDS,
         *release_handlers.KINDS,
         *order_handlers.KINDS,
@@ -46,17 +58,23 @@ def wire_domains(ctx: NodeContext) -> None:
 
 
 def make_context(
-    settings: Settings, topology: Topology, keys: NodeKeys, *, clock: Clock | None = None
+    settings: Settings,
+    topology: Topology | Membership,
+    keys: NodeKeys,
+    *,
+    clock: Clock | None = None,
 ) -> NodeContext:
     """The context, wired; its clock is ``clock`` if given (tests), else the one the settings ask
-    for."""
+    for. ``topology`` must be certified (its certificates verified to a root key): it seeds the
+    node's membership."""
     clock = clock or make_clock(settings.test_clock_file)
+    membership = topology if isinstance(topology, Membership) else Membership(topology)
     # Whatever made the data directory, only the node's account reads it from now on.
     secure_data_dir(settings.data_dir)
     engine = make_engine(settings.database_url)
     ctx = NodeContext(
         settings=settings,
-        topology=topology,
+        membership=membership,
         keys=keys,
         policy=PolicyEngine(settings.policies_dir),
         audit=AuditLog(settings.node_id, keys, clock),
@@ -68,36 +86,41 @@ def make_context(
     return ctx
 
 
-def single_node_topology(settings: Settings, keys: NodeKeys) -> Topology:
-    """A topology of one node (itself), for a node run without a federation."""
-    return Topology(
-        [
-            NodeInfo(
-                id=settings.node_id,
-                name=settings.node_id,
-                parent=None,
-                api="",
-                nats="",
-                leaf="",
-                signing_key=keys.signing_public_b64,
-                encryption_key=keys.encryption_public_b64,
-            )
-        ]
+def single_node_topology(settings: Settings, keys: NodeKeys, clock: Clock) -> Topology:
+    """A topology of one node (itself), for a node run without a federation: certified by a root
+    key made for the purpose and forgotten, so the node runs the same verified code path."""
+    root = Ed25519PrivateKey.generate()
+    not_before, not_after = validity(clock.now(), 3650)
+    certificate = issue_certificate(
+        issuer_key=root,
+        issuer=ROOT_ISSUER,
+        node=settings.node_id,
+        name=settings.node_id,
+        parent=None,
+        signing_key=keys.signing_public_b64,
+        encryption_key=keys.encryption_public_b64,
+        serial=1,
+        not_before=not_before,
+        not_after=not_after,
     )
+    return Topology([NodeInfo.certified(certificate)], root_key=public_key_b64(root))
 
 
 def build_context(settings: Settings) -> NodeContext:
-    """Load keys, topology and policy; check that this node's keys match the topology."""
+    """Load keys, the root public key and the topology (every certificate verified up to that
+    root, valid now); check that this node's keys are the ones its certificate names."""
     keys = load_keys(settings.keys_dir)
+    clock = make_clock(settings.test_clock_file)
     if settings.topology_file is not None:
-        topology = load_topology(settings.topology_file)
+        root_key = read_root_public(settings.root_key_path)
+        topology = load_topology(settings.topology_file, root_key=root_key, now=clock.now())
         if settings.node_id not in topology:
-            raise ValueError(f"node {settings.node_id!r} is not in {settings.topology_file}")
+            raise TopologyError(f"node {settings.node_id!r} is not in {settings.topology_file}")
         me = topology.get(settings.node_id)
         if me.signing_key != keys.signing_public_b64:
-            raise ValueError("this node's signing key does not match the topology")
+            raise TopologyError("this node's signing key is not the one its certificate names")
         if me.encryption_key != keys.encryption_public_b64:
-            raise ValueError("this node's encryption key does not match the topology")
+            raise TopologyError("this node's encryption key is not the one its certificate names")
     else:
-        topology = single_node_topology(settings, keys)
-    return make_context(settings, topology, keys, clock=make_clock(settings.test_clock_file))
+        topology = single_node_topology(settings, keys, clock)
+    return make_context(settings, topology, keys, clock=clock)

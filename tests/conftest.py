@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
@@ -69,9 +70,16 @@ def demo_keys() -> dict[str, NodeKeys]:
 
 
 @pytest.fixture(scope="session")
-def demo_topology(demo_keys: dict[str, NodeKeys]) -> Topology:
-    """The demo tree (central > shaanxi > yanan > huanglong, yichuan) with real keys."""
-    return tree_topology(demo_keys)
+def demo_root() -> Ed25519PrivateKey:
+    """The offline root key the demo tree's certificates chain to."""
+    return Ed25519PrivateKey.generate()
+
+
+@pytest.fixture(scope="session")
+def demo_topology(demo_keys: dict[str, NodeKeys], demo_root: Ed25519PrivateKey) -> Topology:
+    """The demo tree (central > shaanxi > yanan > huanglong, yichuan) with real keys, each node
+    certified by its parent (central by ``demo_root``)."""
+    return tree_topology(demo_keys, root=demo_root)
 
 
 @dataclass

@@ -142,7 +142,7 @@ class MiniFederation:
             encrypt=encrypt,
             now=self.clock.now(),
         )
-        return self.deliver(to, open_envelope(raw, self.topology))
+        return self.deliver(to, open_envelope(raw, self.topology, now=self.clock.now()))
 
     def outbox(
         self,
@@ -163,7 +163,7 @@ class MiniFederation:
         seen: dict[str, Envelope] = {}
         for msg_id, raw in rows:
             if msg_id not in seen:
-                seen[msg_id] = open_envelope(raw, self.topology)
+                seen[msg_id] = open_envelope(raw, self.topology, now=self.clock.now())
         found = list(seen.values())
         return [e for e in found if kind is None or e.kind == kind]
 
@@ -197,7 +197,7 @@ class MiniFederation:
                     )
                 self._delivered.setdefault(node_id, []).extend(raws.items())
                 for raw in raws.values():
-                    envelope = open_envelope(raw, self.topology)
+                    envelope = open_envelope(raw, self.topology, now=self.clock.now())
                     for target, batch in batches.items():
                         if target != node_id and envelope.addressed_to(target):
                             batch.append(envelope)

@@ -23,6 +23,7 @@ from node.audit.chain import SYSTEM_ACTOR
 from node.audit.checkpoints import checkpoint_loop
 from node.audit.denials import Denial, DenialAudit, denial_flush_loop
 from node.context import NodeContext
+from node.members.service import restore_learned
 from node.metrics import Metrics
 from node.release.tasks import expiry_loop
 from node.replication.resend import sequence_loop
@@ -130,6 +131,8 @@ def create_app(settings: Settings | None = None, *, ctx: NodeContext | None = No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         context = ctx or build_context(settings)
         app.state.ctx = context
+        # Certificates learned while running, newer than the topology file's (DESIGN §11).
+        restore_learned(context)
         metrics: Metrics = app.state.metrics
         denials = DenialAudit(
             context.audit,

@@ -1,5 +1,5 @@
 """``/api/v1/federation/status``: peers, link state, outbox backlog, last applied, dead letters,
-per-origin sequence positions and gaps."""
+per-origin sequence positions and gaps; ``/members``: the certified members of this subtree."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from pydantic import BaseModel
 
 from node.api.deps import ContextDep, CurrentActor, SessionDep
 from node.common import TIER_LABELS, node_tier
+from node.members.schemas import MemberPage, MemberStatus
+from node.members.service import list_members
 from node.replication.schemas import DeadLetterPage
 from node.replication.service import (
     authorize_status,
@@ -58,6 +60,25 @@ def dead_letters(
     return list_dead_letters(
         session, ctx, actor, reason=reason, origin=origin, cursor=cursor, limit=limit
     )
+
+
+@router.get(
+    "/members",
+    response_model=MemberPage,
+    summary="成员证书 Certified members of this subtree (admins, security officers)",
+)
+def federation_members(
+    session: SessionDep,
+    ctx: ContextDep,
+    actor: CurrentActor,
+    status: Annotated[MemberStatus | None, Query()] = None,
+    cursor: Annotated[str | None, Query(pattern=r"^[a-z0-9-]+$", max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> MemberPage:
+    """This node and every node below it: id, name, parent, issuer, key ids (SHA-256 prefixes),
+    serial, validity and status (valid, expired, not_yet_valid: of the whole chain, at this
+    node's clock). Parents before children; ``next_cursor`` continues the list."""
+    return list_members(session, ctx, actor, status=status, cursor=cursor, limit=limit)
 
 
 class TreeNode(BaseModel):

@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from node.audit.checkpoints import checkpoint_verifies, conflicts_for, held_checkpoints
 from node.audit.verify import check_checkpoint, verify_chain
-from node.clock import as_aware, iso
+from node.certificates import read_root_public
+from node.clock import as_aware, iso, make_clock
 from node.db import make_engine
 from node.models import AuditCheckpoint, AuditEntry
 from node.settings import Settings
@@ -68,8 +69,12 @@ def verify_federation(session: Session, settings: Settings) -> Iterator[tuple[st
         yield "federation: no topology given (--topology); cannot find subordinates", False
         return
     try:
-        topology = load_topology(settings.topology_file)
-    except TopologyError as exc:
+        topology = load_topology(
+            settings.topology_file,
+            root_key=read_root_public(settings.root_key_path),
+            now=make_clock(settings.test_clock_file).now(),
+        )
+    except (TopologyError, FileNotFoundError, ValueError) as exc:
         yield f"federation: {exc}", False
         return
     yield from verify_subtree(session, settings, topology)

@@ -75,7 +75,7 @@ class BatchApplier:
             delivery.rejection = EnvelopeRejected("bad_subject")
             return delivery
         try:
-            delivery.envelope = open_envelope(msg.data, self.ctx.topology)
+            delivery.envelope = open_envelope(msg.data, self.ctx.topology, now=self.ctx.clock.now())
         except EnvelopeRejected as exc:
             delivery.rejection = exc
         return delivery

@@ -8,9 +8,11 @@ Guarantees:
   (``{"<dest>": n, ...}``, or ``{"*": n}`` for a broadcast; ``node.replication.sequence``). The
   numbers are signed with the rest, so a relay can neither renumber nor hide what it dropped.
   Envelopes without ``seq`` (the previous format) are still accepted.
-- ``open_envelope`` verifies the signature against the topology's key for the claimed origin
-  before anything else looks at the payload; any failure raises ``EnvelopeRejected`` with a stable
-  reason and no content.
+- ``open_envelope`` verifies the signature with the signing key of the claimed origin's
+  certificate, and only if that certificate chains to the root key and every certificate on the
+  chain is valid at the receiver's clock (``Topology.certified_signing_key``; else
+  ``uncertified_origin``), before anything else looks at the payload; any failure raises
+  ``EnvelopeRejected`` with a stable reason and no content.
 
 Detached bodies (``DETACHED_KINDS`` only: attachment chunks). Bulk bytes do not travel inside the
 JSON (base64 would add a third, and every hop would sign, parse and store the bloated text):
@@ -56,7 +58,7 @@ from node.crypto import (
     verify_signature,
 )
 from node.ids import is_uuid, uuid7
-from node.topology import Topology
+from node.topology import Topology, UncertifiedNode
 
 VERSION = 1
 BROADCAST = "*"
@@ -275,8 +277,9 @@ def _split_detached(raw: bytes) -> tuple[bytes, int | None]:
 MAX_ENVELOPE_BYTES = 4 * 1024 * 1024
 
 
-def open_envelope(raw: bytes, topology: Topology) -> Envelope:
-    """Parse and verify an envelope: size, shape, known origin, then the origin's signature. Any
+def open_envelope(raw: bytes, topology: Topology, *, now: datetime) -> Envelope:
+    """Parse and verify an envelope at ``now`` (the receiver's clock): size, shape, known origin,
+    its certificate chain, then the origin's signature with the certified key. Any
     input, however hostile, ends in an ``Envelope`` or ``EnvelopeRejected`` (deep nesting makes
     the C decoder raise ``RecursionError`` at once, taken as malformed)."""
     if len(raw) > MAX_ENVELOPE_BYTES:
@@ -312,11 +315,15 @@ def open_envelope(raw: bytes, topology: Topology) -> Envelope:
     assert kind is not None
     if origin not in topology:
         raise EnvelopeRejected("unknown_origin", msg_id=msg_id, origin=origin, kind=kind)
+    try:
+        signing_key = topology.certified_signing_key(origin, now)
+    except UncertifiedNode as exc:
+        raise EnvelopeRejected(
+            "uncertified_origin", msg_id=msg_id, origin=origin, kind=kind
+        ) from exc
     unsigned = {k: v for k, v in document.items() if k != "sig"}
     try:
-        verify_signature(
-            topology.get(origin).signing_key, canonical_json(unsigned), document["sig"]
-        )
+        verify_signature(signing_key, canonical_json(unsigned), document["sig"])
     except CryptoError as exc:
         raise EnvelopeRejected("bad_signature", msg_id=msg_id, origin=origin, kind=kind) from exc
     dest = document["dest"]

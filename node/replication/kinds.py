@@ -28,6 +28,7 @@ from node.replication.envelope import DETACHED_KINDS, Envelope, EnvelopeRejected
 
 
 class Kind(StrEnum):
+    MEMBER_CERTIFICATE = "member-certificate"
     RECORD = "record"
     ATTACHMENT_CHUNK = "attachment-chunk"
     ACCESS_REQUEST = "access-request"

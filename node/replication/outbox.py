@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from node.clock import Clock
 from node.crypto import NodeKeys
 from node.db import mark_purged
+from node.membership import Membership
 from node.models import OutboxMessage, OutboxStats
 from node.replication import sequence
 from node.replication.envelope import BROADCAST, BodyKey, seal_envelope
@@ -42,19 +43,25 @@ class Outbox:
         self,
         *,
         node_id: str,
-        topology: Topology,
+        membership: Membership,
         keys: NodeKeys,
         clock: Clock,
         sessions: sessionmaker[Session],
         kinds: KindRegistry[Any],
     ) -> None:
         self.node_id = node_id
-        self.topology = topology
+        self.membership = membership
         self.keys = keys
         self.clock = clock
         self.kinds = kinds
         self._wakeup: Callable[[], None] | None = None
         event.listen(sessions, "after_commit", self._after_commit)
+
+    @property
+    def topology(self) -> Topology:
+        """The current membership snapshot: envelopes are routed and sealed to who is certified
+        when they are sent."""
+        return self.membership.topology
 
     def set_wakeup(self, wakeup: Callable[[], None] | None) -> None:
         self._wakeup = wakeup

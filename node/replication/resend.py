@@ -205,7 +205,7 @@ def apply_resend(
     except (binascii.Error, ValueError) as exc:
         raise envelope.reject("malformed") from exc
     try:
-        original = open_envelope(raw, ctx.topology)
+        original = open_envelope(raw, ctx.topology, now=ctx.clock.now())
     except EnvelopeRejected as exc:
         raise envelope.reject(f"resent_{exc.reason}"[:40]) from exc
     if (

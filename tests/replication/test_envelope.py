@@ -34,7 +34,7 @@ def test_sealed_content_opens_only_for_recipients(
 ) -> None:
     raw = sealed(demo_keys, demo_topology, ["shaanxi"])
     assert SECRET.encode() not in raw
-    envelope = open_envelope(raw, demo_topology)
+    envelope = open_envelope(raw, demo_topology, now=datetime.now(UTC))
     assert envelope.payload("shaanxi", demo_keys["shaanxi"]) == {"title": SECRET}
     # The relaying tier (yanan) holds the bytes but cannot open them, even with its own key.
     with pytest.raises(EnvelopeRejected, match="undecryptable"):
@@ -55,7 +55,7 @@ def test_any_change_breaks_the_signature(
     ):
         tampered = dict(document, **{field: value})
         with pytest.raises(EnvelopeRejected) as caught:
-            open_envelope(canonical_json(tampered), demo_topology)
+            open_envelope(canonical_json(tampered), demo_topology, now=datetime.now(UTC))
         assert caught.value.reason == "bad_signature"
 
 
@@ -64,4 +64,4 @@ def test_any_change_breaks_the_signature(
 )
 def test_malformed_bytes_are_rejected(raw: bytes, demo_topology: Topology) -> None:
     with pytest.raises(EnvelopeRejected, match="malformed"):
-        open_envelope(raw, demo_topology)
+        open_envelope(raw, demo_topology, now=datetime.now(UTC))

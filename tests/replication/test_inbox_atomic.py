@@ -78,7 +78,7 @@ def envelope(
         encrypt=encrypt,
         now=datetime.now(UTC),
     )
-    return open_envelope(raw, topology)
+    return open_envelope(raw, topology, now=datetime.now(UTC))
 
 
 def apply(node: NodeUnderTest, env: Envelope, seq: int) -> inbox.Outcome:

@@ -205,7 +205,7 @@ def test_forged_sequence_number_fails_the_signature(
     # A relay that wants to hide a drop (or fake one) renumbers: the signature no longer holds.
     forged = canonical_json(dict(document, seq={"*": 1000}))
     with pytest.raises(EnvelopeRejected) as refused:
-        open_envelope(forged, fed.topology)
+        open_envelope(forged, fed.topology, now=fed.clock.now())
     assert refused.value.reason == "bad_signature"
     applier = BatchApplier(yanan.ctx, fed.metrics("yanan"))
     subject = fed.arrival_subject("shaanxi", "yanan")
@@ -228,7 +228,7 @@ def test_forged_sequence_number_fails_the_signature(
             seq=wrong,  # type: ignore[arg-type]
         )
         with pytest.raises(EnvelopeRejected) as malformed:
-            open_envelope(raw, fed.topology)
+            open_envelope(raw, fed.topology, now=fed.clock.now())
         assert malformed.value.reason == "malformed", wrong
 
     assert fed.deliver("yanan", genuine) == "applied"

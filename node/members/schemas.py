@@ -1,0 +1,29 @@
+"""What ``GET /api/v1/federation/members`` returns: certificates' public facts, never keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel
+
+MemberStatus = Literal["valid", "expired", "not_yet_valid"]
+
+
+class MemberOut(BaseModel):
+    id: str
+    name: str
+    parent: str | None
+    issuer: str
+    signing_key_id: str
+    encryption_key_id: str
+    serial: int
+    not_before: datetime
+    not_after: datetime
+    status: MemberStatus
+    """At the node's clock now; a member is only as valid as its whole chain up to the root."""
+
+
+class MemberPage(BaseModel):
+    items: list[MemberOut]
+    next_cursor: str | None

@@ -1,0 +1,21 @@
+"""The ``member-certificate`` envelope: one node certificate, in clear (certificates are public;
+their signatures, not the envelope, are what a receiver trusts)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from node.certificates import NodeCertificate
+from node.replication.kinds import WireModel
+
+
+class MemberCertificateWire(WireModel):
+    certificate: dict[str, Any]
+
+    def envelope_ref(self) -> dict[str, Any]:
+        node = self.certificate.get("node")
+        return {"node": node if isinstance(node, str) else None}
+
+
+def certificate_wire(certificate: NodeCertificate) -> MemberCertificateWire:
+    return MemberCertificateWire(certificate=certificate.document())
