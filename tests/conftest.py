@@ -119,17 +119,22 @@ def make_node(
     database_url: str, tmp_path: Path, demo_topology: Topology, demo_keys: dict[str, NodeKeys]
 ) -> Iterator[Callable[[str], NodeUnderTest]]:
     """Factory: a node of the demo tree on a fresh, migrated database (one node per test);
-    keyword arguments override its settings."""
+    ``topology`` replaces the demo topology (same keys), other keyword arguments override its
+    settings."""
     made: list[NodeUnderTest] = []
 
-    def factory(node_id: str = "shaanxi", **overrides: Any) -> NodeUnderTest:
+    def factory(
+        node_id: str = "shaanxi", *, topology: Topology | None = None, **overrides: Any
+    ) -> NodeUnderTest:
         assert not made, "one database per test: make one node"
         data_dir = tmp_path / node_id
         write_keys(demo_keys[node_id], data_dir / "keys", force=True)
         settings = Settings(
             node_id=node_id, data_dir=data_dir, database_url=migrated(database_url), **overrides
         )
-        ctx = make_context(settings, demo_topology, demo_keys[node_id], clock=ControlledClock())
+        ctx = make_context(
+            settings, topology or demo_topology, demo_keys[node_id], clock=ControlledClock()
+        )
         client = TestClient(create_app(ctx=ctx))
         client.__enter__()
         node = NodeUnderTest(ctx=ctx, client=client, data_dir=data_dir)

@@ -9,11 +9,16 @@ in the audit chain a test inspects (``fedshare user`` and ``/api/v1/users`` audi
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from node.certificates import SIGNING_CONTEXT, NodeCertificate, issue_certificate
+from node.crypto import NodeKeys, b64e, canonical_json
 from node.ids import uuid7
 from node.models import AuditEntry, Grant, Record, RecordParty, User
 from node.users.service import hash_token, new_token
@@ -125,3 +130,56 @@ def insert_user(
             )
         )
     return token
+
+
+def reissue(
+    issuer: NodeKeys,
+    current: NodeCertificate,
+    *,
+    serial: int,
+    not_before: datetime | None = None,
+    not_after: datetime | None = None,
+    name: str | None = None,
+) -> NodeCertificate:
+    """``current`` issued again by its parent (``issuer``: the parent's real keys) with another
+    serial, validity or name; the same node, parent and keys."""
+    return issue_certificate(
+        issuer_key=issuer.signing,
+        issuer=current.issuer,
+        node=current.node,
+        name=name or current.name,
+        parent=current.parent,
+        signing_key=current.signing_key,
+        encryption_key=current.encryption_key,
+        serial=serial,
+        not_before=not_before or current.not_before,
+        not_after=not_after or current.not_after,
+    )
+
+
+def certify_child(
+    parent: str, parent_keys: NodeKeys, child: str, child_keys: NodeKeys, *, now: datetime
+) -> NodeCertificate:
+    """What ``fedshare node certify`` makes at ``parent`` for a new child (a year's validity)."""
+    return issue_certificate(
+        issuer_key=parent_keys.signing,
+        issuer=parent,
+        node=child,
+        name=f"{child}县",
+        parent=parent,
+        signing_key=child_keys.signing_public_b64,
+        encryption_key=child_keys.encryption_public_b64,
+        serial=1,
+        not_before=now - timedelta(hours=1),
+        not_after=now + timedelta(days=365),
+    )
+
+
+def sign_as(
+    certificate: NodeCertificate, key: Ed25519PrivateKey, **changes: Any
+) -> NodeCertificate:
+    """``certificate`` with ``changes``, signed by ``key`` whoever the issuer says it is: what a
+    forger, or a node certifying beyond its own children, would make."""
+    unsigned = replace(certificate, **changes)
+    signature = b64e(key.sign(SIGNING_CONTEXT + canonical_json(unsigned.unsigned())))
+    return replace(unsigned, signature=signature)

@@ -81,10 +81,11 @@ class MiniFederation:
     def arrival_subject(self, origin: str, node_id: str) -> str:
         """The subject an envelope from ``origin`` arrives on at ``node_id``: from the neighbour
         on the tree path between them, as the node's stream sources it."""
-        child = self.topology.child_towards(node_id, origin)
+        topology = self.nodes[node_id].ctx.topology if node_id in self.nodes else self.topology
+        child = topology.child_towards(node_id, origin)
         if child is not None:
             return up_subject(child)
-        parent = self.topology.parent(node_id)
+        parent = topology.parent(node_id)
         assert parent is not None, f"{origin} is neither below nor above {node_id}"
         return down_subject(parent, node_id)
 
@@ -163,7 +164,8 @@ class MiniFederation:
         seen: dict[str, Envelope] = {}
         for msg_id, raw in rows:
             if msg_id not in seen:
-                seen[msg_id] = open_envelope(raw, self.topology, now=self.clock.now())
+                # As the sender knows the federation (its membership may have grown).
+                seen[msg_id] = open_envelope(raw, node.ctx.topology, now=self.clock.now())
         found = list(seen.values())
         return [e for e in found if kind is None or e.kind == kind]
 
@@ -197,7 +199,7 @@ class MiniFederation:
                     )
                 self._delivered.setdefault(node_id, []).extend(raws.items())
                 for raw in raws.values():
-                    envelope = open_envelope(raw, self.topology, now=self.clock.now())
+                    envelope = open_envelope(raw, node.ctx.topology, now=self.clock.now())
                     for target, batch in batches.items():
                         if target != node_id and envelope.addressed_to(target):
                             batch.append(envelope)
@@ -228,7 +230,8 @@ def mini_federation(
     demo_topology: Topology,
     demo_keys: dict[str, NodeKeys],
 ) -> Iterator[Callable[..., MiniFederation]]:
-    """Factory: ``mini_federation("shaanxi", "yanan", "huanglong")`` on fresh databases."""
+    """Factory: ``mini_federation("shaanxi", "yanan", "huanglong")`` on fresh databases;
+    ``topology=`` replaces the demo topology (same keys: e.g. other certificates)."""
     schemas: list[str] = []
     made: list[MiniFederation] = []
     admin = (
@@ -247,15 +250,17 @@ def mini_federation(
         separator = "&" if "?" in POSTGRES_URL else "?"
         return f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
 
-    def factory(*node_ids: str) -> MiniFederation:
-        federation = MiniFederation(topology=demo_topology, keys=demo_keys)
+    def factory(*node_ids: str, topology: Topology | None = None) -> MiniFederation:
+        federation = MiniFederation(topology=topology or demo_topology, keys=demo_keys)
         for node_id in node_ids:
             data_dir = tmp_path / node_id
             write_keys(demo_keys[node_id], data_dir / "keys", force=True)
             settings = Settings(
                 node_id=node_id, data_dir=data_dir, database_url=migrated(database_url(node_id))
             )
-            ctx = make_context(settings, demo_topology, demo_keys[node_id], clock=federation.clock)
+            ctx = make_context(
+                settings, federation.topology, demo_keys[node_id], clock=federation.clock
+            )
             client = TestClient(create_app(ctx=ctx))
             client.__enter__()
             federation.nodes[node_id] = NodeUnderTest(ctx=ctx, client=client, data_dir=data_dir)

@@ -25,6 +25,7 @@ from typer.testing import CliRunner
 
 from node.audit.chain import GENESIS_HASH, entry_fields, entry_hash, head_message
 from node.audit.checkpoints import make_checkpoint
+from node.certificates import write_root_public
 from node.cli import app
 from node.clock import iso
 from node.context import NodeContext
@@ -128,6 +129,8 @@ def pair(tmp_path: Path, demo_keys: dict[str, NodeKeys]) -> Iterator[Pair]:
     for node_id in ("huanglong", "shaanxi"):
         data_dir = tmp_path / node_id
         write_keys(demo_keys[node_id], data_dir / "keys", force=True)
+        assert topology.root_key is not None
+        write_root_public(data_dir / "root.pub", topology.root_key)
         settings = Settings(
             node_id=node_id,
             data_dir=data_dir,

@@ -15,6 +15,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from typer.testing import CliRunner
 
+from node.certificates import write_root_public
 from node.cli import app
 from node.crypto import NodeKeys, write_keys
 from node.pki import PkiError, init_ca, load_ca
@@ -47,8 +48,18 @@ def topology_file(tmp_path: Path, demo_topology: Topology) -> Path:
         for info in demo_topology.nodes.values()
     ]
     path = tmp_path / "topology.toml"
-    path.write_text(dump_topology(Topology(nodes)), encoding="utf-8")
+    path.write_text(
+        dump_topology(Topology(nodes, root_key=demo_topology.root_key)), encoding="utf-8"
+    )
     return path
+
+
+@pytest.fixture
+def root_key(tmp_path: Path, demo_topology: Topology) -> str:
+    """The root public key the demo tree chains to, installed as an operator would."""
+    assert demo_topology.root_key is not None
+    write_root_public(tmp_path / "root.pub", demo_topology.root_key)
+    return str(tmp_path / "root.pub")
 
 
 def test_init_ca_keeps_its_key_private_and_refuses_to_overwrite(tmp_path: Path) -> None:
@@ -65,7 +76,7 @@ def test_init_ca_keeps_its_key_private_and_refuses_to_overwrite(tmp_path: Path) 
 
 
 def test_issue_certifies_the_topology_key_with_the_right_names(
-    tmp_path: Path, topology_file: Path, demo_keys: dict[str, NodeKeys]
+    tmp_path: Path, topology_file: Path, demo_keys: dict[str, NodeKeys], root_key: str
 ) -> None:
     assert fedshare("pki", "init-ca", "--dir", str(tmp_path / "ca")).exit_code == 0
     ca = load_ca(tmp_path / "ca")
@@ -73,7 +84,7 @@ def test_issue_certifies_the_topology_key_with_the_right_names(
         out = tmp_path / node_id
         result = fedshare(
             "pki", "issue", node_id, "--ca-dir", str(tmp_path / "ca"),
-            "--topology", str(topology_file), "--out", str(out),
+            "--topology", str(topology_file), "--out", str(out), "--root-key", root_key,
         )  # fmt: skip
         assert result.exit_code == 0, result.output
         server = x509.load_pem_x509_certificate((out / "server.crt").read_bytes())
@@ -94,25 +105,26 @@ def test_issue_certifies_the_topology_key_with_the_right_names(
         assert (out / "ca.crt").read_bytes() == ca.cert_pem
     unknown = fedshare(
         "pki", "issue", "beijing", "--ca-dir", str(tmp_path / "ca"),
-        "--topology", str(topology_file), "--out", str(tmp_path / "x"),
+        "--topology", str(topology_file), "--out", str(tmp_path / "x"), "--root-key", root_key,
     )  # fmt: skip
     assert unknown.exit_code == 1
 
 
 def test_nats_config_is_accepted_by_nats_server_and_authenticates_everything(
-    tmp_path: Path, topology_file: Path, demo_keys: dict[str, NodeKeys]
+    tmp_path: Path, topology_file: Path, demo_keys: dict[str, NodeKeys], root_key: str
 ) -> None:
     assert fedshare("pki", "init-ca", "--dir", str(tmp_path / "ca")).exit_code == 0
     for node_id in ("central", "yanan", "huanglong"):
         data_dir = tmp_path / "nodes" / node_id
         render = ("topology", "nats-config", str(topology_file), "--node-id", node_id)
-        render += ("--data-dir", str(data_dir))
+        render += ("--data-dir", str(data_dir), "--root-key", root_key)
         missing = fedshare(*render)
         assert missing.exit_code == 1
         assert "fedshare pki issue" in missing.output
         write_keys(demo_keys[node_id], data_dir / "keys")
         issue = ("pki", "issue", node_id, "--ca-dir", str(tmp_path / "ca"))
         issue += ("--topology", str(topology_file), "--out", str(data_dir / "tls"))
+        issue += ("--root-key", root_key)
         assert fedshare(*issue).exit_code == 0
         result = fedshare(*render)
         assert result.exit_code == 0, result.output

@@ -16,7 +16,6 @@ import pytest
 from node.crypto import canonical_json, generate_keys, load_keys
 from node.ids import uuid7
 from node.replication.envelope import seal_envelope
-from node.topology import load_topology
 from tests.support import FederationClient, wait_for
 
 pytestmark = pytest.mark.federation
@@ -124,7 +123,8 @@ def test_updates_and_tombstones_replicate_and_stale_never_overwrites(
         )
     # The origin itself re-sends version 1 under a new message id: a stale version is refused.
     data_dir = Path(fed.nodes["huanglong"].data_dir)
-    topology = load_topology(fed.topology_path)
+    topology = fed.topology
+    assert topology is not None
     _msg_id, stale = seal_envelope(
         keys=load_keys(data_dir / "keys"),
         topology=topology,
