@@ -31,8 +31,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -115,8 +116,9 @@ class NodeCertificate:
     def to_json(self) -> str:
         return canonical_json(self.document()).decode("utf-8")
 
-    @property
+    @cached_property
     def digest(self) -> str:
+        """SHA-256 of the signed document: a certificate's identity (computed once)."""
         return hashlib.sha256(canonical_json(self.document())).hexdigest()
 
     def status(self, now: datetime) -> str:
@@ -226,7 +228,7 @@ def issue_certificate(
     if issuer != expected_issuer(unsigned):
         raise CertificateError("not_parent", f"{issuer} may not certify {node}")
     signature = b64e(issuer_key.sign(SIGNING_CONTEXT + canonical_json(unsigned.unsigned())))
-    certificate = NodeCertificate(**{**unsigned.__dict__, "signature": signature})
+    certificate = replace(unsigned, signature=signature)
     # Round-trip through the parser: what is issued is what every node will accept.
     return NodeCertificate.from_document(certificate.document())
 

@@ -16,6 +16,7 @@ import pytest
 from node.crypto import canonical_json, generate_keys, load_keys
 from node.ids import uuid7
 from node.replication.envelope import seal_envelope
+from tests.factories import reissue
 from tests.support import FederationClient, wait_for
 
 pytestmark = pytest.mark.federation
@@ -179,3 +180,45 @@ def test_updates_and_tombstones_replicate_and_stale_never_overwrites(
         )
         assert bool(rows[0][0]) is True
         assert rows[0][1] is None  # a tombstone keeps no content, not even blanked
+
+
+def test_a_reissued_certificate_reaches_running_nodes_over_nats(
+    demo_federation: FederationClient,
+) -> None:
+    """shaanxi re-certifies yanan (serial 2, a new name) and sends the certificate down: yanan
+    learns it without a restart and relays it to its children, who verify it to the root too."""
+    fed = demo_federation.federation
+    assert fed.topology is not None
+    current = fed.topology.get("yanan").certificate
+    assert current is not None
+    shaanxi_keys = load_keys(Path(fed.nodes["shaanxi"].data_dir) / "keys")
+    later = reissue(shaanxi_keys, current, serial=2, name="延安市（换证）")
+    _msg_id, raw = seal_envelope(
+        keys=shaanxi_keys,
+        topology=fed.topology,
+        origin="shaanxi",
+        kind="member-certificate",
+        dest=["*"],
+        ref={"node": "yanan"},
+        payload={"certificate": later.document()},
+        encrypt=False,
+        now=fed.now(),
+    )
+    publish(fed.nats_options("shaanxi"), "fs.shaanxi.down.yanan", raw)
+
+    def serial_at_yanan() -> int:
+        page = demo_federation.get("yanan", "admin", "/api/v1/federation/members").json()
+        return int(page["items"][0]["serial"])
+
+    wait_for(lambda: serial_at_yanan() == 2, message="yanan learns its re-issued certificate")
+    tree = demo_federation.get("yanan", "admin", "/api/v1/federation/tree").json()
+    assert {n["id"]: n["name"] for n in tree}["yanan"] == "延安市（换证）"
+    wait_for(
+        lambda: (
+            demo_federation.db_rows(
+                "huanglong", "SELECT serial FROM member_certificates WHERE node_id = 'yanan'"
+            )
+            == [(2,)]
+        ),
+        message="huanglong learns it from yanan's relay",
+    )
