@@ -10,8 +10,8 @@ from pydantic import BaseModel
 
 from node.api.deps import ContextDep, CurrentActor, SessionDep
 from node.common import TIER_LABELS, node_tier
-from node.members.schemas import MemberPage, MemberStatus
-from node.members.service import list_members
+from node.members.schemas import AnnouncedOut, CertificateIn, MemberPage, MemberStatus
+from node.members.service import list_members, submit_certificate
 from node.replication.schemas import DeadLetterPage
 from node.replication.service import (
     authorize_status,
@@ -79,6 +79,21 @@ def federation_members(
     serial, validity and status (valid, expired, not_yet_valid: of the whole chain, at this
     node's clock). Parents before children; ``next_cursor`` continues the list."""
     return list_members(session, ctx, actor, status=status, cursor=cursor, limit=limit)
+
+
+@router.post(
+    "/members",
+    response_model=AnnouncedOut,
+    summary="公布证书 Learn and broadcast a certificate (admins)",
+)
+def announce_member_certificate(
+    body: CertificateIn, session: SessionDep, ctx: ContextDep, actor: CurrentActor
+) -> AnnouncedOut:
+    """Verify a certificate up to the root key, learn it here and, if it is new or newer than
+    the one held, broadcast it (``member-certificate``) so that every node learns it while
+    running. ``422 certificate_<reason>`` if it does not chain."""
+    certificate, outcome = submit_certificate(session, ctx, actor, body.certificate)
+    return AnnouncedOut(node=certificate.node, serial=certificate.serial, outcome=outcome)
 
 
 class TreeNode(BaseModel):

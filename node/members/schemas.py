@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -27,3 +27,14 @@ class MemberOut(BaseModel):
 class MemberPage(BaseModel):
     items: list[MemberOut]
     next_cursor: str | None
+
+
+class CertificateIn(BaseModel):
+    certificate: dict[str, Any]
+    """A certificate document as ``fedshare node certify`` / ``root certify`` wrote it."""
+
+
+class AnnouncedOut(BaseModel):
+    node: str
+    serial: int
+    outcome: Literal["added", "replaced", "unchanged", "stale"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
@@ -120,6 +121,38 @@ def restore_learned(ctx: NodeContext) -> int:
     for certificate in pending:
         log.warning("stored certificate of %s skipped: no certified parent", certificate.node)
     return changed
+
+
+ANNOUNCE_ACTION = "announce-certificate"
+
+
+def submit_certificate(
+    session: Session, ctx: NodeContext, actor: Actor, document: dict[str, Any]
+) -> tuple[NodeCertificate, Learned]:
+    """An admin hands this node a certificate (one it issued to a child with ``fedshare node
+    certify``, or its own, re-issued by its parent): learned here and broadcast if new or newer,
+    audited. The admin vouches for nothing: a certificate that does not chain to the root is
+    refused (``certificate_<reason>``) exactly as it would be from the federation."""
+    if not ctx.policy.allows_on_node(actor, ANNOUNCE_ACTION, object_node=ctx.node_id):
+        raise PermissionDenied(
+            "not permitted to announce certificates",
+            action=ANNOUNCE_ACTION,
+            object_type="certificate",
+        )
+    try:
+        certificate = NodeCertificate.from_document(document)
+        outcome = announce_certificate(session, ctx, certificate)
+    except CertificateError as exc:
+        raise InvalidInput(str(exc), code=f"certificate_{exc.reason}") from exc
+    ctx.audit.append(
+        session,
+        actor=actor,
+        action=ANNOUNCE_ACTION,
+        object_type="certificate",
+        object_id=certificate.node,
+        reason=f"serial {certificate.serial}: {outcome}",
+    )
+    return certificate, outcome
 
 
 MEMBERS_ACTION = "federation-members"

@@ -8,12 +8,14 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import text
+
 from node.certificates import NodeCertificate
 from node.clock import SystemClock
 from node.crypto import NodeKeys, b64d
 from node.topology import NodeInfo, Topology
 from tests.conftest import NodeUnderTest
-from tests.factories import audit_entries, reissue
+from tests.factories import audit_entries, reissue, sign_as
 from tests.helpers import error, ok
 
 MEMBERS = "/api/v1/federation/members"
@@ -125,3 +127,35 @@ def test_statuses_follow_the_node_clock_and_the_whole_chain(
     assert set(statuses().values()) == {"expired"}
     gone = node.client.get(MEMBERS, params={"status": "gone"}, headers=node.auth("admin"))
     assert gone.status_code == 422
+
+
+def test_an_admin_announces_a_certificate_that_chains_and_nothing_else(
+    make_node: Callable[..., NodeUnderTest],
+    demo_topology: Topology,
+    demo_keys: dict[str, NodeKeys],
+) -> None:
+    node = make_node("shaanxi")
+    current = certificate_of(demo_topology, "yanan")
+    later = reissue(demo_keys["shaanxi"], current, serial=2, name="延安市（新）")
+
+    def announce(certificate: dict[str, Any], role: str = "admin") -> Any:
+        return node.client.post(MEMBERS, json={"certificate": certificate}, headers=node.auth(role))
+
+    assert ok(announce(later.document())) == {"node": "yanan", "serial": 2, "outcome": "replaced"}
+    assert node.ctx.topology.get("yanan").name == "延安市（新）"
+    with node.ctx.engine.connect() as conn:
+        queued = conn.execute(
+            text("SELECT DISTINCT msg_id FROM outbox WHERE kind = 'member-certificate'")
+        ).all()
+    assert len(queued) == 1  # broadcast once, up and down
+    assert ok(announce(later.document()))["outcome"] == "unchanged"
+    assert ok(announce(current.document()))["outcome"] == "stale"
+    forged = sign_as(later, demo_keys["yanan"].signing, serial=3)
+    error(announce(forged.document()), 422, "certificate_forged")
+    error(announce({"node": "yanan"}), 422, "certificate_malformed")
+    for role in ("security_officer", "inspector"):
+        error(announce(later.document(), role), 403, "forbidden")
+    assert members(node)["items"][1]["serial"] == 2
+    assert (
+        len(audit_entries(node.ctx.sessions, action="announce-certificate", decision="allow")) == 3
+    )

@@ -11,10 +11,16 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from node.certificates import NodeCertificate, issue_certificate, public_key_b64
+from node.certificates import (
+    NodeCertificate,
+    issue_certificate,
+    public_key_b64,
+    write_root_public,
+)
 from node.clock import ControlledClock
-from node.crypto import NodeKeys, generate_keys
+from node.crypto import NodeKeys, generate_keys, write_keys
 from node.federation import certify_tree
+from node.settings import Settings
 from node.topology import (
     Topology,
     TopologyError,
@@ -23,6 +29,7 @@ from node.topology import (
     load_topology,
     parse_topology,
 )
+from node.wiring import build_context
 from tests.factories import sign_as
 
 TREE = [
@@ -219,3 +226,30 @@ def test_an_uncertified_topology_vouches_for_nobody(
 def test_empty_topology_is_refused() -> None:
     with pytest.raises(TopologyError):
         Topology([])
+
+
+def test_a_node_starts_only_on_a_topology_chaining_to_its_installed_root(
+    tmp_path: Path, keys: dict[str, NodeKeys], root: Ed25519PrivateKey
+) -> None:
+    topology = parse([entry(c) for c in certified(keys, root).values()], root)
+    path = tmp_path / "topology.toml"
+    path.write_text(dump_topology(topology), encoding="utf-8")
+    data_dir = tmp_path / "yanan"
+    write_keys(keys["yanan"], data_dir / "keys")
+    settings = Settings(node_id="yanan", data_dir=data_dir, topology_file=path)
+    with pytest.raises(FileNotFoundError, match="root.pub"):
+        build_context(settings)
+    write_root_public(data_dir / "root.pub", public_key_b64(Ed25519PrivateKey.generate()))
+    with pytest.raises(TopologyError, match="another root key"):
+        build_context(settings)
+    write_root_public(data_dir / "root.pub", public_key_b64(root))
+    ctx = build_context(settings)
+    try:
+        assert ctx.topology.certified_signing_key("huanglong", ctx.clock.now())
+        assert ctx.membership.root_key == public_key_b64(root)
+    finally:
+        ctx.engine.dispose()
+    # Keys other than those its certificate names: the node does not start as yanan.
+    write_keys(keys["yichuan"], data_dir / "keys", force=True)
+    with pytest.raises(TopologyError, match="not the one its certificate names"):
+        build_context(settings)
