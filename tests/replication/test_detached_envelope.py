@@ -31,6 +31,10 @@ CHUNK = b"%PDF-1.7 " + os.urandom(64 * 1024) + b"CHUNKMARK-detached-body"
 REF = {"record": "r", "attachment": "a", "chunk": 0, "grant": None}
 
 
+# The sender's and the receiver's clock (inside the test certificates' validity).
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+
+
 def chunk_envelope(
     keys: dict[str, NodeKeys], topology: Topology, *, encrypt: bool, body: bytes = CHUNK
 ) -> bytes:
@@ -43,7 +47,7 @@ def chunk_envelope(
         ref=REF,
         payload={"index": 0, "sha256": hashlib.sha256(body).hexdigest()},
         encrypt=encrypt,
-        now=datetime.now(UTC),
+        now=NOW,
         seq={"shaanxi": 1},
         body=body,
     )
@@ -68,7 +72,7 @@ def signed(keys: NodeKeys, document: dict[str, Any]) -> dict[str, Any]:
 
 def rejected(raw: bytes, topology: Topology) -> str:
     with pytest.raises(EnvelopeRejected) as caught:
-        open_envelope(raw, topology)
+        open_envelope(raw, topology, now=NOW)
     return caught.value.reason
 
 
@@ -79,7 +83,7 @@ def test_clear_body_travels_raw_with_its_signed_length_and_digest(
     document, body = split(raw)
     assert body == CHUNK  # no base64: the bytes as they are
     assert document["body"] == {"len": len(CHUNK), "sha256": hashlib.sha256(CHUNK).hexdigest()}
-    envelope = open_envelope(raw, demo_topology)
+    envelope = open_envelope(raw, demo_topology, now=NOW)
     assert envelope.body("shaanxi", demo_keys["shaanxi"]) == CHUNK
     assert envelope.payload("shaanxi", demo_keys["shaanxi"])["index"] == 0
     assert len(raw) < len(CHUNK) + 4096
@@ -92,7 +96,7 @@ def test_sealed_body_opens_only_for_its_destination(
     assert b"CHUNKMARK" not in raw
     _document, body = split(raw)
     assert len(body) == len(CHUNK) + 16  # AES-GCM: ciphertext and tag, nothing else
-    envelope = open_envelope(raw, demo_topology)  # a relay checks it without opening it
+    envelope = open_envelope(raw, demo_topology, now=NOW)  # a relay checks it without opening it
     assert envelope.body("shaanxi", demo_keys["shaanxi"]) == CHUNK
     assert envelope.payload("shaanxi", demo_keys["shaanxi"]) == {
         "index": 0,
@@ -146,10 +150,10 @@ def test_other_kinds_carry_no_trailing_bytes(
         ref={"record": "r", "version": 1},
         payload={"title": "t"},
         encrypt=False,
-        now=datetime.now(UTC),
+        now=NOW,
     )
     assert not raw.startswith(DETACHED_MAGIC)
-    assert isinstance(open_envelope(raw, demo_topology), Envelope)
+    assert isinstance(open_envelope(raw, demo_topology, now=NOW), Envelope)
     assert rejected(raw + b"\nextra", demo_topology) == "malformed"
     assert rejected(raw + b"\x00", demo_topology) == "malformed"
     # Signed by its origin, framed with a body: still refused (no other kind has one).
@@ -181,7 +185,7 @@ def test_other_kinds_carry_no_trailing_bytes(
             ref={},
             payload={},
             encrypt=False,
-            now=datetime.now(UTC),
+            now=NOW,
             body=b"x",
         )
 
@@ -208,7 +212,7 @@ def test_the_largest_chunk_envelope_still_fits_a_resend(
     wire = ResendWire(
         channel="shaanxi",
         seq=1,
-        msg_id=open_envelope(raw, demo_topology).msg_id,
+        msg_id=open_envelope(raw, demo_topology, now=NOW).msg_id,
         envelope=base64.b64encode(raw).decode("ascii"),
     )
     _msg_id, resent = seal_envelope(
@@ -220,9 +224,9 @@ def test_the_largest_chunk_envelope_still_fits_a_resend(
         ref=wire.envelope_ref(),
         payload=wire.payload(),
         encrypt=True,
-        now=datetime.now(UTC),
+        now=NOW,
     )
     assert len(resent) <= len(raw) * 16 // 9 + RESEND_OVERHEAD
-    inner = open_envelope(resent, demo_topology).payload("shaanxi", demo_keys["shaanxi"])
-    original = open_envelope(base64.b64decode(inner["envelope"]), demo_topology)
+    inner = open_envelope(resent, demo_topology, now=NOW).payload("shaanxi", demo_keys["shaanxi"])
+    original = open_envelope(base64.b64decode(inner["envelope"]), demo_topology, now=NOW)
     assert original.body("shaanxi", demo_keys["shaanxi"]) == chunk

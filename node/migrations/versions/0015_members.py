@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0015_members"
-down_revision = "0013_sessions"
+down_revision = "0014_attachments"
 branch_labels = None
 depends_on = None
 
