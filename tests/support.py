@@ -3,6 +3,10 @@ clients, direct DB reads, a cuttable link."""
 
 from __future__ import annotations
 
+import random
+import socket
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -16,6 +20,33 @@ from sqlalchemy import create_engine, text
 from node.federation import Federation
 
 T = TypeVar("T")
+
+
+def fedshare(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    """Run the ``fedshare`` command line in a child process."""
+    return subprocess.run(
+        [sys.executable, "-m", "node.cli", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def free_base_port() -> int:
+    """A ``--base-port`` for ``fedshare demo`` whose whole block is free: the demo puts each of
+    its five nodes' API, NATS and leaf ports at ``base + offset * 100 + index`` (offsets 0-2)."""
+    for _ in range(50):
+        base = random.randrange(21000, 39000, 500)
+        ports = [base + offset * 100 + index for offset in range(3) for index in range(5)]
+        if all(_bindable(port) for port in ports):
+            return base
+    raise AssertionError("no free block of ports for the demo")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def wait_for(

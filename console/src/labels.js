@@ -34,6 +34,7 @@ export const ROLE_LABELS = {
   approver: '审批领导',
   security_officer: '安全保密员',
   admin: '系统管理员',
+  system: '系统',
 }
 
 const pad = (n) => String(n).padStart(2, '0')
@@ -133,6 +134,17 @@ export const AUDIT_ACTIONS = {
   'grant-expired': '授权到期',
   'purge-release': '清除释放内容',
   csrf: '安全校验失败',
+  'order-receive': '接收交办',
+  'request-access': '申请查阅',
+  'request-withdrawn': '撤回申请',
+  'request-expired': '申请逾期失效',
+  'grant-event': '授权变更',
+  'set-reporter': '登记举报人信息',
+  'read-reporter': '查阅举报人信息',
+  'release-reporter': '释放举报人信息',
+  'receive-reporter': '接收举报人信息',
+  'delete-reporter': '删除举报人信息',
+  'purge-reporter': '清除举报人信息',
 }
 export const AUDIT_OBJECTS = {
   record: '信息记录',
@@ -175,3 +187,7 @@ export const TIER_ORDER = ['central', 'province', 'city', 'county']
 
 /** Whether a time has passed. */
 export const isPast = (value) => Boolean(value) && new Date(value).getTime() < Date.now()
+
+/** An id shortened for people: its last 8 hex digits (random). Ids are UUIDv7, whose first
+ * digits are the time they were made, so ids made the same day share them. */
+export const shortId = (id) => (id ? id.slice(-8) : '')

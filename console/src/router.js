@@ -33,7 +33,8 @@ export const routes = [
         path: 'approvals',
         name: 'approvals',
         component: () => import('./views/ApprovalsView.vue'),
-        meta: { title: '审批', menu: true, icon: 'Stamp' },
+        // Admins neither ask for nor decide access to records.
+        meta: { title: '审批', menu: true, icon: 'Stamp', roles: ['inspector', 'approver', 'security_officer'] },
       },
       {
         path: 'orders',

@@ -14,43 +14,12 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.console.conftest import PASSWORD, SCREENSHOTS, LiveFederation
+from tests.console.browser import expect, log_in, pick, shot
+from tests.console.conftest import LiveFederation
 from tests.factories import insert_record
 from tests.helpers import order_body
 
 pytestmark = pytest.mark.browser
-
-expect: Any
-try:
-    from playwright.sync_api import expect
-except ImportError:  # pragma: no cover - playwright is a dev dependency
-    expect = None
-
-
-def shot(page: Any, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    # Transitions (a dialog fading in) are finished first, so the picture shows the screen.
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True, animations="disabled")
-
-
-def log_in(page: Any, url: str, name: str, password: str = PASSWORD) -> Any:
-    """Submit the login form; return the login request's response."""
-    if "/login" not in page.url:
-        page.goto(f"{url}/login")
-    page.get_by_placeholder("请输入用户名").fill(name)
-    page.get_by_placeholder("请输入密码").fill(password)
-    with page.expect_response(
-        lambda r: r.url.endswith("/api/v1/session") and r.request.method == "POST"
-    ) as answer:
-        page.get_by_role("button", name="登录", exact=True).click()
-    return answer.value
-
-
-def pick(page: Any, select: str, option: str) -> None:
-    """Choose ``option`` in the Element Plus select marked ``data-test=select``."""
-    page.locator(f"[data-test={select}]").click()
-    # An option may show more after its name (a node's tier).
-    page.get_by_role("option", name=re.compile(f"^{re.escape(option)}")).click()
 
 
 def test_wrong_password_shows_the_chinese_error_and_locks_after_five(
@@ -252,7 +221,7 @@ def test_an_orders_access_request_shows_its_addressee_and_waits_for_the_acknowle
     issued = httpx.post(f"{yanan.url}/api/v1/orders", json=body, headers=issuer, timeout=30)
     assert issued.status_code == 201, issued.text
     order_id = issued.json()["id"]
-    note = f"交办 {order_id[:8]} 为黄龙县申请"
+    note = f"交办 {order_id[-8:]} 为黄龙县申请"
 
     for count, approver in enumerate(approvers, start=1):
         decider = new_page()

@@ -9,16 +9,10 @@ from typing import Any
 
 import pytest
 
-from tests.console.test_browser import log_in, shot
+from tests.console.browser import expect, log_in, shot
 from tests.support import FederationClient, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.federation]
-
-expect: Any
-try:
-    from playwright.sync_api import expect
-except ImportError:  # pragma: no cover - playwright is a dev dependency
-    expect = None
 
 
 def test_the_admin_sees_each_link_of_the_running_tree_up(

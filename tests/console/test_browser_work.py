@@ -20,17 +20,11 @@ import pytest
 from openpyxl import load_workbook
 
 from node.ids import uuid7
+from tests.console.browser import expect, log_in, menu, shot, step
 from tests.console.conftest import LiveFederation, LiveNode
-from tests.console.test_browser import log_in, shot
 from tests.helpers import order_body
 
 pytestmark = pytest.mark.browser
-
-expect: Any
-try:
-    from playwright.sync_api import expect
-except ImportError:  # pragma: no cover - playwright is a dev dependency
-    expect = None
 
 
 def api(node: LiveNode, token: str, method: str, path: str, **kwargs: Any) -> Any:
@@ -43,20 +37,6 @@ def api(node: LiveNode, token: str, method: str, path: str, **kwargs: Any) -> An
     )
     assert response.status_code in (200, 201), response.text
     return response.json()
-
-
-def menu(page: Any, name: str) -> None:
-    page.get_by_role("menuitem", name=name).click()
-
-
-def step(page: Any, target: Any, button: str, note: str | None = None) -> None:
-    """Take an order step from a target's card; the dialog's note filled when given."""
-    target.get_by_role("button", name=button).click()
-    dialog = page.get_by_role("dialog", name=button, exact=True)
-    if note is not None:
-        dialog.locator("[data-test=step-note]").fill(note)
-    dialog.locator("[data-test=step-submit]").click()
-    expect(page.get_by_text(f"{button}成功")).to_be_visible()
 
 
 def test_a_relay_order_from_issue_to_close_in_the_browser(
@@ -346,7 +326,7 @@ def test_the_admin_sees_the_tree_with_link_states_and_only_its_menus(
     page = new_page()
     log_in(page, node.url, admin)
     expect(page.get_by_role("menuitem", name="联邦")).to_be_visible()
-    for hidden in ("交办督办", "移交台账", "统计", "安全审计"):
+    for hidden in ("审批", "交办督办", "移交台账", "统计", "安全审计"):
         expect(page.get_by_role("menuitem", name=hidden)).to_have_count(0)
     menu(page, "联邦")
     tree = page.locator("[data-test=fed-tree]")

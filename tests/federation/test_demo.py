@@ -5,29 +5,20 @@ stops cleanly."""
 from __future__ import annotations
 
 import json
-import random
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
 from node.demo import SECRET_ORDER
-from tests.support import wait_for
+from tests.support import fedshare, free_base_port, wait_for
 
 pytestmark = pytest.mark.federation
 
 
-def fedshare(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "node.cli", *args], capture_output=True, text=True, timeout=240
-    )
-
-
 def test_demo_detach_and_stop(tmp_path: Path) -> None:
     demo_dir = tmp_path / "demo"
-    base_port = random.randrange(21000, 39000, 500)
+    base_port = free_base_port()
     started = fedshare(
         "demo",
         "--detach",
