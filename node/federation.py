@@ -56,7 +56,7 @@ from node.replication.natsconf import (
     write_config,
 )
 from node.replication.routing import inbox_prefix
-from node.storage import PRIVATE_UMASK, private_dir, private_file
+from node.storage import PRIVATE_UMASK, private_dir, private_file, write_private_text
 from node.topology import NodeInfo, Topology, dump_topology
 from node.users.service import add_user
 from node.users.sessions import hash_password
@@ -419,10 +419,12 @@ class Federation:
         }
 
     def write_description(self, path: Path) -> None:
-        # Bearer tokens and console passwords: readable by the owner only.
-        path.touch(mode=0o600, exist_ok=True)
-        path.chmod(0o600)
-        path.write_text(json.dumps(self.describe(), ensure_ascii=False, indent=2), encoding="utf-8")
+        # Bearer tokens and console passwords: readable by the owner only. Written beside it and
+        # renamed over it, so that a reader (``fedshare demo --detach`` waits for the file) never
+        # sees half of it.
+        partial = path.with_name(f".{path.name}.partial")
+        write_private_text(partial, json.dumps(self.describe(), ensure_ascii=False, indent=2))
+        os.replace(partial, path)
 
 
 def leaf_port_of(topology: Topology, node_id: str) -> int:

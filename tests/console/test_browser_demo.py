@@ -124,6 +124,18 @@ def demo_shot(page: Any, node: DemoNode, role: str, screen: str) -> None:
     shot(page, f"demo-{node.id}-{role}-{screen}")
 
 
+def reload_until(page: Any, wanted: Any, loaded: Any) -> None:
+    """Reload ``page`` until it shows ``wanted``, looking each time once ``loaded`` (what the
+    screen shows either way) is there: for what another node sends over NATS."""
+
+    def shown() -> bool:
+        page.reload()
+        expect(loaded.first).to_be_visible()
+        return wanted.count() > 0
+
+    wait_for(shown, timeout=REPLICATION_S, interval=0.5, message=f"{wanted} after a reload")
+
+
 # -- 1. a relay order: issued by the province, handled by the county, accepted ------------------
 
 ORDER_TITLE = "关于对黄龙县自然资源局开展耕地保护专项巡察的交办"
@@ -173,7 +185,8 @@ def test_the_province_issues_an_order_the_county_reports_and_the_province_accept
     expect(province.get_by_text("交办已下发")).to_be_visible()
     drawer = province.get_by_role("dialog", name="交办详情")
     target = drawer.locator("[data-test=target-huanglong]")
-    expect(target.locator("[data-test=target-state]")).to_have_text("已下发")
+    # Over real NATS the county's receipt may already be back.
+    expect(target.locator("[data-test=target-state]")).to_have_text(re.compile("^(已下发|已接收)$"))
     issued = shaanxi.items("inspector", "/api/v1/orders", box="issued", limit=200)
     (order_id,) = [o["id"] for o in issued if o["title"] == ORDER_TITLE]
     await_target_state(huanglong, order_id, "huanglong", "received")
@@ -234,9 +247,11 @@ def test_a_city_reads_a_county_clue_two_county_approvers_released_and_the_office
     pick(city, "filter-origin", "黄龙县")
     pick(city, "filter-category", "问题线索")
     city.locator("[data-test=search]").click()
-    # The seeded clue is the county's newest: the list is newest first.
+    # The filtered list is in once no row of another origin or category is left; the seeded
+    # clue is the county's newest, and the list is newest first.
     rows = city.locator("[data-test=records] .el-table__row")
-    expect(rows.first).to_contain_text("〔保密摘要〕问题线索")
+    expect(rows.filter(has_not_text="黄龙县")).to_have_count(0)
+    expect(rows.filter(has_not_text="〔保密摘要〕问题线索")).to_have_count(0)
     rows.first.click()
     expect(city).to_have_url(re.compile(rf"/records/{clue_id}\?origin=huanglong$"))
     stub = city.locator("[data-test=stub]")
@@ -274,14 +289,10 @@ def test_a_city_reads_a_county_clue_two_county_approvers_released_and_the_office
         decider.get_by_role("button", name="确认批准").click()
         expect(decider.get_by_text("已批准", exact=True)).to_be_visible()
 
-    wait_for(
-        lambda: requests_at(yanan, "inspector", "active"),
-        timeout=REPLICATION_S,
-        interval=0.2,
-        message="the release at the city",
-    )
-    city.reload()
+    # The grant (a grant-event) and the content (a release) come in separate envelopes: the
+    # page is reloaded until it shows the content, so the city reads the clue exactly once.
     document = city.locator("[data-test=document]")
+    reload_until(city, document, city.locator("[data-test=stub], [data-test=document]"))
     expect(document.locator("h1")).to_have_text(CLUE_TITLE)
     expect(document).to_contain_text("春节期间收受礼金")
     demo_shot(city, yanan, "inspector", "record-released")
