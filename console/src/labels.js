@@ -191,3 +191,8 @@ export const isPast = (value) => Boolean(value) && new Date(value).getTime() < D
 /** An id shortened for people: its last 8 hex digits (random). Ids are UUIDv7, whose first
  * digits are the time they were made, so ids made the same day share them. */
 export const shortId = (id) => (id ? id.slice(-8) : '')
+
+/** A request's reason as people read it: an order's request carries the node's own note as its
+ * reason (DESIGN §6), said here in Chinese. `nodeName` maps a node id to its name. */
+export const requestReason = (r, nodeName) =>
+  (r.order_id ? `交办附带的涉案类保密信息，供${nodeName(r.for_node)}承办人办理交办使用` : r.reason)

@@ -415,6 +415,11 @@ def visit_stats(page: Any) -> None:
 
 
 def visit_security_tabs(page: Any, node: DemoNode, role: str) -> None:
+    """The province's grants hold the seeded order's request, whose reason is the node's own
+    note: it is said in Chinese. Then the other tabs."""
+    grants = page.locator("[data-test=grants]")
+    expect(grants).to_contain_text("交办附带的涉案类保密信息")
+    expect(grants).not_to_contain_text(re.compile(r"order [0-9a-f]{8}"))
     page.get_by_role("tab", name="审计日志").click()
     check_screen(page, Screen("security-audit", "[data-test=audit] .el-table__row"))
     demo_shot(page, node, role, "security-audit")
