@@ -298,7 +298,8 @@ def test_case_secret_only_at_the_origin_and_the_grantee_while_the_grant_lasts(
     # The grant ends: refused at once; the released copy goes with the sweep.
     fed.clock.advance(601)
     error(call(fed["shaanxi"], "GET", f"{RECORDS}/{record_id}/attachments"), 403, "forbidden")
-    assert sweep_once(fed["shaanxi"].ctx) >= 1
+    # This sweep, or the node's own sweep loop (every second) if it got there first.
+    sweep_once(fed["shaanxi"].ctx)
     assert stored(fed, "shaanxi") == (0, 0)
     assert [n for n in needles if n in held_bytes(fed, "shaanxi")] == []
     assert fed.rows(
