@@ -310,3 +310,214 @@ def validity(
     and lasting ``days`` from ``now``."""
     start = now - (backdate if backdate is not None else timedelta(days=1))
     return start, now + timedelta(days=days)
+
+
+REVOCATION_VERSION = 1
+REVOCATION_CONTEXT = b"fedshare/v1/node-revocation\n"
+REVOCATION_FIELDS = ("v", "node", "serials", "time", "reason", "issuer", "sig")
+MAX_REVOKED_SERIALS = 64
+
+
+@dataclass(frozen=True)
+class Revocation:
+    """An ancestor's signed statement that ``node``'s certificates with the ``serials`` listed
+    (and every earlier serial) are revoked from ``time`` on, for ``reason``.
+
+    Every earlier serial too: a certificate issued before the compromise but learned after the
+    revocation must not bring the node back. Only a certificate with a higher serial, which only
+    the parent can issue, re-admits the node (with new keys)."""
+
+    node: str
+    serials: tuple[int, ...]
+    time: datetime
+    reason: str
+    issuer: str
+    signature: str
+
+    @property
+    def up_to_serial(self) -> int:
+        return max(self.serials)
+
+    def unsigned(self) -> dict[str, Any]:
+        return {
+            "v": REVOCATION_VERSION,
+            "node": self.node,
+            "serials": list(self.serials),
+            "time": iso(self.time),
+            "reason": self.reason,
+            "issuer": self.issuer,
+        }
+
+    def document(self) -> dict[str, Any]:
+        return {**self.unsigned(), "sig": self.signature}
+
+    def to_json(self) -> str:
+        return canonical_json(self.document()).decode("utf-8")
+
+    @cached_property
+    def digest(self) -> str:
+        return hashlib.sha256(canonical_json(self.document())).hexdigest()
+
+    @classmethod
+    def from_document(cls, document: object) -> Revocation:
+        """Parse a revocation document (its signature is checked by ``verify_revocation``)."""
+        if not isinstance(document, dict) or set(document) != set(REVOCATION_FIELDS):
+            raise CertificateError("malformed", "revocation: wrong set of fields")
+        if document["v"] != REVOCATION_VERSION:
+            raise CertificateError("malformed", "revocation: unknown version")
+        node, issuer, serials = document["node"], document["issuer"], document["serials"]
+        for label, value in (("node", node), ("issuer", issuer)):
+            valid_id = isinstance(value, str) and len(value) <= 64
+            if not valid_id or not NODE_ID_PATTERN.fullmatch(value):
+                raise CertificateError("malformed", f"revocation: bad {label}")
+        if (
+            not isinstance(serials, list)
+            or not 0 < len(serials) <= MAX_REVOKED_SERIALS
+            or not all(type(s) is int and 0 < s < 2**62 for s in serials)
+            or serials != sorted(set(serials))
+        ):
+            raise CertificateError("malformed", "revocation: bad serials")
+        reason, sig = document["reason"], document["sig"]
+        if not isinstance(reason, str) or not 0 < len(reason) <= 500:
+            raise CertificateError("malformed", "revocation: bad reason")
+        if not isinstance(sig, str):
+            raise CertificateError("malformed", "revocation: bad signature field")
+        try:
+            time = parse_iso(document["time"])
+        except (TypeError, ValueError) as exc:
+            raise CertificateError("malformed", "revocation: bad time") from exc
+        revocation = cls(
+            node=node,
+            serials=tuple(serials),
+            time=time,
+            reason=reason,
+            issuer=issuer,
+            signature=sig,
+        )
+        if revocation.document() != document:
+            raise CertificateError("malformed", "revocation: not in canonical form")
+        return revocation
+
+
+def issue_revocation(
+    *,
+    issuer_key: Ed25519PrivateKey,
+    issuer: str,
+    node: str,
+    serials: list[int],
+    time: datetime,
+    reason: str,
+) -> Revocation:
+    """Sign a revocation of ``node``'s certificates ``serials`` (and every earlier one) as
+    ``issuer``, which must be one of its ancestors (checked where it is learned, against the
+    tree)."""
+    unsigned = Revocation(
+        node=node,
+        serials=tuple(sorted(set(serials))),
+        time=time.replace(microsecond=0),
+        reason=reason,
+        issuer=issuer,
+        signature="",
+    )
+    signature = b64e(issuer_key.sign(REVOCATION_CONTEXT + canonical_json(unsigned.unsigned())))
+    return Revocation.from_document(replace(unsigned, signature=signature).document())
+
+
+def verify_revocation(revocation: Revocation, issuer_public_b64: str) -> None:
+    """Raise ``CertificateError("forged")`` unless the revocation's signature verifies with
+    ``issuer_public_b64`` (whether the issuer may revoke the node is the tree's question)."""
+    try:
+        verify_signature(
+            issuer_public_b64,
+            REVOCATION_CONTEXT + canonical_json(revocation.unsigned()),
+            revocation.signature,
+        )
+    except CryptoError as exc:
+        raise CertificateError(
+            "forged", f"revocation of {revocation.node}: signature does not verify"
+        ) from exc
+
+
+ANNOUNCEMENT_VERSION = 1
+ANNOUNCEMENT_CONTEXT = b"fedshare/v1/key-announcement\n"
+ANNOUNCEMENT_FIELDS = ("v", "node", "signing_key", "encryption_key", "time", "sig")
+
+
+@dataclass(frozen=True)
+class KeyAnnouncement:
+    """A node's announcement of its next keys, signed by its current (certified) signing key:
+    what its parent needs to certify them (``fedshare node certify --announcement``)."""
+
+    node: str
+    signing_key: str
+    encryption_key: str
+    time: datetime
+    signature: str
+
+    def unsigned(self) -> dict[str, Any]:
+        return {
+            "v": ANNOUNCEMENT_VERSION,
+            "node": self.node,
+            "signing_key": self.signing_key,
+            "encryption_key": self.encryption_key,
+            "time": iso(self.time),
+        }
+
+    def document(self) -> dict[str, Any]:
+        return {**self.unsigned(), "sig": self.signature}
+
+    @classmethod
+    def from_document(cls, document: object) -> KeyAnnouncement:
+        if not isinstance(document, dict) or set(document) != set(ANNOUNCEMENT_FIELDS):
+            raise CertificateError("malformed", "key announcement: wrong set of fields")
+        node = document["node"]
+        if (
+            document["v"] != ANNOUNCEMENT_VERSION
+            or not isinstance(node, str)
+            or not NODE_ID_PATTERN.fullmatch(node)
+            or not _is_key(document["signing_key"])
+            or not _is_key(document["encryption_key"])
+            or not isinstance(document["sig"], str)
+        ):
+            raise CertificateError("malformed", "key announcement: bad field")
+        try:
+            time = parse_iso(document["time"])
+        except (TypeError, ValueError) as exc:
+            raise CertificateError("malformed", "key announcement: bad time") from exc
+        return cls(
+            node=node,
+            signing_key=document["signing_key"],
+            encryption_key=document["encryption_key"],
+            time=time,
+            signature=document["sig"],
+        )
+
+
+def announce_next_keys(
+    *, current: Ed25519PrivateKey, node: str, signing_key: str, encryption_key: str, time: datetime
+) -> KeyAnnouncement:
+    """The announcement of ``node``'s next public keys, signed by its current signing key."""
+    unsigned = KeyAnnouncement(
+        node=node,
+        signing_key=signing_key,
+        encryption_key=encryption_key,
+        time=time.replace(microsecond=0),
+        signature="",
+    )
+    signature = b64e(current.sign(ANNOUNCEMENT_CONTEXT + canonical_json(unsigned.unsigned())))
+    return replace(unsigned, signature=signature)
+
+
+def verify_announcement(announcement: KeyAnnouncement, current_public_b64: str) -> None:
+    """Raise ``CertificateError("forged")`` unless the announcement was signed by the node's
+    current certified signing key ``current_public_b64``."""
+    try:
+        verify_signature(
+            current_public_b64,
+            ANNOUNCEMENT_CONTEXT + canonical_json(announcement.unsigned()),
+            announcement.signature,
+        )
+    except CryptoError as exc:
+        raise CertificateError(
+            "forged", f"key announcement of {announcement.node}: not signed by its current key"
+        ) from exc

@@ -74,6 +74,7 @@ class NodeContext:
             clock=self.clock,
             sessions=self.sessions,
             kinds=self.kinds,
+            envelope_version=self.settings.envelope_version,
         )
         self.inbound_quota = InboundQuota(self.settings, self.clock)
 

@@ -53,12 +53,30 @@ def canonical_json(value: Any) -> bytes:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class NodeKeys:
-    """A node's private keys. Loaded once at start-up and handed down; never logged."""
+    """A node's private keys. Loaded once at start-up and handed down; never logged.
+
+    One object per node, shared by everything that signs or opens: a key rotation
+    (``switch_to``) changes it in place, so every holder signs with the new key at once, and
+    the previous encryption keys stay here to open what was sealed to them before."""
 
     signing: Ed25519PrivateKey
     encryption: X25519PrivateKey
+    previous_encryption: tuple[X25519PrivateKey, ...] = ()
+
+    def switch_to(self, next_keys: NodeKeys) -> None:
+        """Sign with ``next_keys`` from now on; keep the current encryption key for opening
+        what was sealed to it (DESIGN §11: nothing in flight is lost)."""
+        if next_keys.signing_public_b64 == self.signing_public_b64:
+            return
+        self.previous_encryption = (self.encryption, *self.previous_encryption)[:4]
+        self.encryption = next_keys.encryption
+        self.signing = next_keys.signing
+
+    def encryption_keys(self) -> tuple[X25519PrivateKey, ...]:
+        """The current encryption key, then the previous ones (newest first)."""
+        return (self.encryption, *self.previous_encryption)
 
     @property
     def signing_public_b64(self) -> str:

@@ -15,6 +15,13 @@ Guarantees:
   node back, and the same serial with other content is a ``conflict``. A node cannot move to
   another parent.
 - Snapshots are immutable and replaced whole: a reader holds either the old or the new tree.
+- A certificate that replaces another with other keys (a rotation, issue 12 item 3) keeps the
+  previous signing key acceptable for ``overlap`` from the moment it is learned, for the node's
+  envelopes and for its children's certificates (``NodeInfo.previous_until``).
+- ``revoke`` accepts a revocation only from an ancestor of the revoked node, signed with a key
+  that ancestor may use now; from then on the node and its subtree are refused
+  (``Topology.acceptable_signing_keys``), and no certificate it issues, nor one of its own up to
+  the revoked serial, is learned.
 - A member learned without addresses (a new node) joins the tree and is verified like any other;
   routing and NATS links to it come with its addresses (onboarding, issue 12 item 2).
 """
@@ -22,22 +29,33 @@ Guarantees:
 from __future__ import annotations
 
 import threading
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Literal
 
-from node.certificates import VALID, CertificateError, NodeCertificate, verify_issued
-from node.topology import NodeInfo, Topology, TopologyError
+from node.certificates import (
+    VALID,
+    CertificateError,
+    NodeCertificate,
+    Revocation,
+    verify_issued,
+    verify_revocation,
+)
+from node.topology import NodeInfo, RevokedNode, Topology, TopologyError, UncertifiedNode
 
 Learned = Literal["added", "replaced", "unchanged", "stale"]
+RevocationLearned = Literal["added", "unchanged"]
+DEFAULT_OVERLAP = timedelta(days=1)
 
 
 class Membership:
     """The certified members a node knows, as a ``Topology`` snapshot that can be replaced."""
 
-    def __init__(self, topology: Topology) -> None:
+    def __init__(self, topology: Topology, *, overlap: timedelta = DEFAULT_OVERLAP) -> None:
         if topology.root_key is None:
             raise TopologyError("membership needs a certified topology (a root key)")
         self._topology = topology
+        self.overlap = overlap
         self._lock = threading.Lock()
 
     @property
@@ -81,8 +99,26 @@ class Membership:
                 "unknown_issuer", f"certificate of {certificate.node}: unknown parent"
             )
         else:
-            issuer_key = topology.get(certificate.parent).signing_key
+            if topology.is_revoked(certificate.parent):
+                raise CertificateError(
+                    "revoked_issuer", f"certificate of {certificate.node}: its issuer is revoked"
+                )
+            issuer_keys = topology.get(certificate.parent).signing_keys(now)
+            for issuer_key in issuer_keys[1:]:
+                # Issued just before the parent rotated: its previous key, during the overlap.
+                try:
+                    verify_issued(certificate, issuer_key)
+                except CertificateError:
+                    continue
+                break
+            else:
+                issuer_key = issuer_keys[0]
         verify_issued(certificate, issuer_key)
+        held = topology.revocations.get(certificate.node)
+        if held is not None and certificate.serial <= held.up_to_serial:
+            raise CertificateError(
+                "revoked", f"certificate of {certificate.node} serial {certificate.serial}"
+            )
         status = certificate.status(now)
         if status != VALID:
             raise CertificateError(status, f"certificate of {certificate.node} is {status}")
@@ -105,15 +141,72 @@ class Membership:
 
     def learn(self, certificate: NodeCertificate, now: datetime) -> Learned:
         """Verify ``certificate`` (``check``) and, if it is new or newer, make it the node's
-        certificate in the next snapshot. A replacement that changes the signing key of a node
-        whose children were certified with the old key is refused (``breaks_chain``): their
-        re-certification is key rotation's work."""
+        certificate in the next snapshot. A replacement with another signing key (a rotation)
+        keeps the previous key acceptable until ``now + overlap``; the children certified with
+        it stay valid that long (their parent re-certifies them meanwhile). A replacement that
+        would still leave a child's certificate unverifiable is refused (``breaks_chain``)."""
         with self._lock:
             outcome = self.check(certificate, now)
             if outcome in ("unchanged", "stale"):
                 return outcome
+            info = NodeInfo.certified(certificate)
+            current = self._topology.nodes.get(certificate.node)
+            if current is not None:
+                if current.signing_key != certificate.signing_key:
+                    info = replace(
+                        info,
+                        previous_signing_key=current.signing_key,
+                        previous_until=now + self.overlap,
+                    )
+                else:
+                    info = replace(
+                        info,
+                        previous_signing_key=current.previous_signing_key,
+                        previous_until=current.previous_until,
+                    )
             try:
-                self._topology = self._topology.with_node(NodeInfo.certified(certificate))
+                self._topology = self._topology.with_node(info)
             except TopologyError as exc:
                 raise CertificateError("breaks_chain", str(exc)) from exc
+            return outcome
+
+    def check_revocation(self, revocation: Revocation, now: datetime) -> RevocationLearned:
+        """What ``revoke`` would do; ``CertificateError`` if the revocation is not from an
+        ancestor of the node it names, or not signed with a key that ancestor may use now."""
+        topology = self._topology
+        if revocation.node not in topology:
+            raise CertificateError("unknown_node", f"revocation of unknown {revocation.node}")
+        if revocation.issuer not in topology.ancestors(revocation.node):
+            raise CertificateError(
+                "not_ancestor",
+                f"{revocation.issuer} is no ancestor of {revocation.node}: it may not revoke it",
+            )
+        try:
+            keys = topology.acceptable_signing_keys(revocation.issuer, now)
+        except RevokedNode as exc:
+            raise CertificateError("revoked_issuer", str(exc)) from exc
+        except UncertifiedNode as exc:
+            raise CertificateError("unknown_issuer", str(exc)) from exc
+        failure: CertificateError | None = None
+        for key in keys:
+            try:
+                verify_revocation(revocation, key)
+                break
+            except CertificateError as exc:
+                failure = exc
+        else:
+            assert failure is not None
+            raise failure
+        held = topology.revocations.get(revocation.node)
+        if held is not None and held.up_to_serial >= revocation.up_to_serial:
+            return "unchanged"
+        return "added"
+
+    def revoke(self, revocation: Revocation, now: datetime) -> RevocationLearned:
+        """Verify ``revocation`` (``check_revocation``) and put it in force in the next
+        snapshot: from then on the node and everything below it are refused."""
+        with self._lock:
+            outcome = self.check_revocation(revocation, now)
+            if outcome == "added":
+                self._topology = self._topology.with_revocation(revocation)
             return outcome

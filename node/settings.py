@@ -116,6 +116,13 @@ class Settings(BaseSettings):
     login_failure_limit: int = Field(default=5, ge=1)
     login_failure_window_s: float = Field(default=15 * 60, gt=0)
     login_lockout_s: float = Field(default=15 * 60, gt=0)
+    # Envelope version this node sends (DESIGN §11, mixed versions): 2, the current one (with the
+    # signing key's id), or 1, the previous one, for a node that must still talk like an older
+    # release. Both are accepted whatever this says.
+    envelope_version: int = Field(default=2, ge=1, le=2)
+    # Key rotation: how long the previous signing key of a node whose certificate was replaced
+    # with new keys is still accepted (its envelopes, its children's certificates).
+    key_overlap_s: float = Field(default=24 * 3600.0, gt=0)
     # Test-only: the node's clock runs ahead of real time by the seconds written in this file.
     test_clock_file: Path | None = None
 

@@ -16,13 +16,22 @@ Guarantees:
   to the root is valid at the time asked: the key envelopes are verified with is the certified
   one, never a key from the file.
 - Loading also validates the tree (unknown parent, cycle, duplicate id, missing address).
+- Key rotation (issue 12 item 3): a node whose certificate was replaced by one with other keys
+  keeps its previous signing key for an overlap (``NodeInfo.previous_until``). Until then,
+  ``acceptable_signing_keys`` gives both keys, and its children's certificates signed with the
+  previous key still chain; after it, only what the current key signed does (the rotating node
+  re-certifies its children with its new key at once, ``node.members.service``). A leaked old
+  key therefore vouches for nothing once the overlap is over.
+- Revocation: a node whose certificate serial an ancestor revoked (``Revocation``), and every
+  node below it, is refused by ``acceptable_signing_keys`` (``RevokedNode``), and
+  ``is_revoked`` tells routing and sealing to skip it.
 """
 
 from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +41,7 @@ from node.certificates import (
     VALID,
     CertificateError,
     NodeCertificate,
+    Revocation,
     verify_issued,
 )
 from node.settings import NODE_ID_PATTERN
@@ -43,6 +53,10 @@ class TopologyError(ValueError):
 
 class UncertifiedNode(Exception):
     """A node whose certificate chain does not reach the root key, or is not valid now."""
+
+
+class RevokedNode(UncertifiedNode):
+    """A node whose certificate (or an ancestor's) an ancestor revoked."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +71,23 @@ class NodeInfo:
     encryption_key: str
     extra: dict[str, str] = field(default_factory=dict)
     certificate: NodeCertificate | None = None
+    # Key rotation: the signing key of the certificate this one replaced, accepted (for its
+    # envelopes and its children's certificates) until ``previous_until``.
+    previous_signing_key: str | None = None
+    previous_until: datetime | None = None
+
+    def signing_keys(self, now: datetime) -> list[str]:
+        """The keys this node's signatures may verify with at ``now``: the certified one, and
+        the previous one during the overlap after a rotation."""
+        keys = [self.signing_key]
+        if (
+            self.previous_signing_key is not None
+            and self.previous_until is not None
+            and now < self.previous_until
+            and self.previous_signing_key != self.signing_key
+        ):
+            keys.append(self.previous_signing_key)
+        return keys
 
     @classmethod
     def certified(
@@ -87,8 +118,13 @@ class Topology:
         root_key: str | None = None,
         now: datetime | None = None,
         verified: set[tuple[str, str]] | None = None,
+        revocations: Mapping[str, Revocation] | None = None,
     ) -> None:
         self.root_key = root_key
+        self.revocations: dict[str, Revocation] = dict(revocations or {})
+        # Which of its parent's keys signed each node's certificate (rotation: the current or
+        # the previous one).
+        self._issued_by: dict[str, str] = {}
         # (certificate digest, issuer key) pairs whose signature verified: never checked twice.
         self._verified: set[tuple[str, str]] = set(verified or ())
         self.nodes: dict[str, NodeInfo] = {}
@@ -146,22 +182,77 @@ class Topology:
                 raise TopologyError(
                     f"node {info.id!r}: the certificate describes another node, parent or keys"
                 )
-            issuer_key = root_key if info.parent is None else self.nodes[info.parent].signing_key
-            if (certificate.digest, issuer_key) not in self._verified:
-                try:
-                    verify_issued(certificate, issuer_key)
-                except CertificateError as exc:
-                    raise TopologyError(
-                        f"node {info.id!r}: {exc} (issuer {certificate.issuer!r}"
-                        f"{', the root key' if certificate.issuer == ROOT_ISSUER else ''})"
-                    ) from exc
-                self._verified.add((certificate.digest, issuer_key))
+            if info.parent is None:
+                candidates = [root_key]
+            else:
+                parent = self.nodes[info.parent]
+                candidates = [parent.signing_key]
+                if parent.previous_signing_key is not None:
+                    candidates.append(parent.previous_signing_key)
+            self._issued_by[info.id] = self._verified_issuer(certificate, candidates)
             if now is not None and certificate.status(now) != VALID:
                 raise TopologyError(
                     f"node {info.id!r}: certificate {certificate.status(now).replace('_', ' ')}"
                     f" (valid {certificate.not_before.isoformat()} to "
                     f"{certificate.not_after.isoformat()})"
                 )
+
+    def _verified_issuer(self, certificate: NodeCertificate, candidates: list[str]) -> str:
+        """The first of ``candidates`` that ``certificate``'s signature verifies with."""
+        for issuer_key in candidates:
+            if (certificate.digest, issuer_key) in self._verified:
+                return issuer_key
+        failure: CertificateError | None = None
+        for issuer_key in candidates:
+            try:
+                verify_issued(certificate, issuer_key)
+            except CertificateError as exc:
+                failure = failure or exc
+                continue
+            self._verified.add((certificate.digest, issuer_key))
+            return issuer_key
+        assert failure is not None
+        raise TopologyError(
+            f"node {certificate.node!r}: {failure} (issuer {certificate.issuer!r}"
+            f"{', the root key' if certificate.issuer == ROOT_ISSUER else ''})"
+        ) from failure
+
+    def revoked_by(self, node_id: str) -> Revocation | None:
+        """The revocation that covers ``node_id``'s certificate or an ancestor's, if any."""
+        if not self.revocations:
+            return None
+        cursor: str | None = node_id
+        while cursor is not None:
+            info = self.nodes.get(cursor)
+            if info is None:
+                return None
+            revocation = self.revocations.get(cursor)
+            if (
+                revocation is not None
+                and info.certificate is not None
+                and info.certificate.serial <= revocation.up_to_serial
+            ):
+                return revocation
+            cursor = info.parent
+        return None
+
+    def is_revoked(self, node_id: str) -> bool:
+        """Whether ``node_id`` or an ancestor is revoked: nothing is routed or sealed to it."""
+        return self.revoked_by(node_id) is not None
+
+    def with_revocation(self, revocation: Revocation) -> Topology:
+        """This topology with ``revocation`` in force (the one reaching the higher serial is
+        kept per node)."""
+        revocations = dict(self.revocations)
+        held = revocations.get(revocation.node)
+        if held is None or held.up_to_serial < revocation.up_to_serial:
+            revocations[revocation.node] = revocation
+        return Topology(
+            self.nodes.values(),
+            root_key=self.root_key,
+            verified=self._verified,
+            revocations=revocations,
+        )
 
     @property
     def certified(self) -> bool:
@@ -171,8 +262,18 @@ class Topology:
         """The signing key of ``node_id``'s certificate, if every certificate from it up to the
         root is valid at ``now``; else ``UncertifiedNode``. (Signatures were verified when this
         topology was made.)"""
+        return self.acceptable_signing_keys(node_id, now)[0]
+
+    def acceptable_signing_keys(self, node_id: str, now: datetime) -> list[str]:
+        """The keys a signature by ``node_id`` may verify with at ``now``: its certified key
+        first, and its previous key during a rotation's overlap. ``RevokedNode`` if it or an
+        ancestor is revoked; ``UncertifiedNode`` unless every certificate up to the root is
+        valid at ``now`` and was signed by a key its issuer may still use at ``now``."""
         if self.root_key is None:
             raise UncertifiedNode(f"{node_id}: the topology is not certified")
+        revocation = self.revoked_by(node_id)
+        if revocation is not None:
+            raise RevokedNode(f"{node_id}: {revocation.node} is revoked")
         cursor: str | None = node_id
         while cursor is not None:
             info = self.nodes.get(cursor)
@@ -181,8 +282,15 @@ class Topology:
             status = info.certificate.status(now)
             if status != VALID:
                 raise UncertifiedNode(f"{node_id}: certificate of {cursor} is {status}")
+            if info.parent is not None:
+                issued_by = self._issued_by.get(cursor)
+                if issued_by not in self.nodes[info.parent].signing_keys(now):
+                    raise UncertifiedNode(
+                        f"{node_id}: certificate of {cursor} was signed by a key of "
+                        f"{info.parent} that its rotation retired"
+                    )
             cursor = info.parent
-        return self.nodes[node_id].signing_key
+        return self.nodes[node_id].signing_keys(now)
 
     def with_node(self, info: NodeInfo, *, now: datetime | None = None) -> Topology:
         """This topology with ``info`` added or replacing the entry of that id (same root key;
@@ -199,7 +307,13 @@ class Topology:
                 extra=info.extra or current.extra,
             )
         nodes[info.id] = info
-        return Topology(nodes.values(), root_key=self.root_key, now=now, verified=self._verified)
+        return Topology(
+            nodes.values(),
+            root_key=self.root_key,
+            now=now,
+            verified=self._verified,
+            revocations=self.revocations,
+        )
 
     def __contains__(self, node_id: object) -> bool:
         return node_id in self.nodes

@@ -7,6 +7,8 @@ domains declare (``NodeContext.provide``). Nothing below imports it.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from node.audit import checkpoints
@@ -68,7 +70,11 @@ def make_context(
     for. ``topology`` must be certified (its certificates verified to a root key): it seeds the
     node's membership."""
     clock = clock or make_clock(settings.test_clock_file)
-    membership = topology if isinstance(topology, Membership) else Membership(topology)
+    membership = (
+        topology
+        if isinstance(topology, Membership)
+        else Membership(topology, overlap=timedelta(seconds=settings.key_overlap_s))
+    )
     # Whatever made the data directory, only the node's account reads it from now on.
     secure_data_dir(settings.data_dir)
     engine = make_engine(settings.database_url)

@@ -74,6 +74,7 @@ class MiniFederation:
     # Envelopes ``pump`` delivered, per sending node, in order: their outbox rows are gone (as
     # after a PubAck), the tests that inspect what was sent read them here.
     _delivered: dict[str, list[tuple[str, bytes]]] = field(default_factory=dict)
+    _pumped: set[tuple[str, str]] = field(default_factory=set)
 
     def __getitem__(self, node_id: str) -> NodeUnderTest:
         return self.nodes[node_id]
@@ -201,7 +202,15 @@ class MiniFederation:
                 for raw in raws.values():
                     envelope = open_envelope(raw, node.ctx.topology, now=self.clock.now())
                     for target, batch in batches.items():
-                        if target != node_id and envelope.addressed_to(target):
+                        # Never back to its origin (a relay forwards a broadcast everywhere).
+                        if (
+                            target not in (node_id, envelope.origin)
+                            and envelope.addressed_to(target)
+                            # Once per node, as its stream holds it once: a relay's copy of
+                            # what was delivered directly is not delivered again.
+                            and (target, envelope.msg_id) not in self._pumped
+                        ):
+                            self._pumped.add((target, envelope.msg_id))
                             batch.append(envelope)
             moved = 0
             for target, batch in batches.items():
@@ -250,17 +259,24 @@ def mini_federation(
         separator = "&" if "?" in POSTGRES_URL else "?"
         return f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
 
-    def factory(*node_ids: str, topology: Topology | None = None) -> MiniFederation:
+    def factory(
+        *node_ids: str,
+        topology: Topology | None = None,
+        settings: dict[str, dict[str, Any]] | None = None,
+    ) -> MiniFederation:
         federation = MiniFederation(topology=topology or demo_topology, keys=demo_keys)
         for node_id in node_ids:
             data_dir = tmp_path / node_id
             write_keys(demo_keys[node_id], data_dir / "keys", force=True)
-            settings = Settings(
-                node_id=node_id, data_dir=data_dir, database_url=migrated(database_url(node_id))
+            node_settings = Settings(
+                node_id=node_id,
+                data_dir=data_dir,
+                database_url=migrated(database_url(node_id)),
+                **(settings or {}).get(node_id, {}),
             )
-            ctx = make_context(
-                settings, federation.topology, demo_keys[node_id], clock=federation.clock
-            )
+            # A copy: a key rotation changes a node's keys in place, never the shared fixture's.
+            keys = NodeKeys(demo_keys[node_id].signing, demo_keys[node_id].encryption)
+            ctx = make_context(node_settings, federation.topology, keys, clock=federation.clock)
             client = TestClient(create_app(ctx=ctx))
             client.__enter__()
             federation.nodes[node_id] = NodeUnderTest(ctx=ctx, client=client, data_dir=data_dir)

@@ -23,7 +23,7 @@ from node.audit.chain import SYSTEM_ACTOR
 from node.audit.checkpoints import checkpoint_loop
 from node.audit.denials import Denial, DenialAudit, denial_flush_loop
 from node.context import NodeContext
-from node.members.service import restore_learned
+from node.members.service import restore_learned, restore_revocations
 from node.metrics import Metrics
 from node.release.tasks import expiry_loop
 from node.replication.resend import sequence_loop
@@ -133,6 +133,7 @@ def create_app(settings: Settings | None = None, *, ctx: NodeContext | None = No
         app.state.ctx = context
         # Certificates learned while running, newer than the topology file's (DESIGN §11).
         restore_learned(context)
+        restore_revocations(context)
         metrics: Metrics = app.state.metrics
         denials = DenialAudit(
             context.audit,

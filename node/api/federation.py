@@ -10,8 +10,21 @@ from pydantic import BaseModel
 
 from node.api.deps import ContextDep, CurrentActor, SessionDep
 from node.common import TIER_LABELS, node_tier
-from node.members.schemas import AnnouncedOut, CertificateIn, MemberPage, MemberStatus
-from node.members.service import list_members, submit_certificate
+from node.members.schemas import (
+    AnnouncedOut,
+    CertificateIn,
+    MemberPage,
+    MemberStatus,
+    RevocationIn,
+    RevokedOut,
+    RevokeIn,
+)
+from node.members.service import (
+    list_members,
+    revoke_member,
+    submit_certificate,
+    submit_revocation,
+)
 from node.replication.schemas import DeadLetterPage
 from node.replication.service import (
     authorize_status,
@@ -94,6 +107,49 @@ def announce_member_certificate(
     running. ``422 certificate_<reason>`` if it does not chain."""
     certificate, outcome = submit_certificate(session, ctx, actor, body.certificate)
     return AnnouncedOut(node=certificate.node, serial=certificate.serial, outcome=outcome)
+
+
+@router.post(
+    "/members/{node_id}/revocation",
+    response_model=RevokedOut,
+    summary="吊销成员 Revoke a member below this node (admins)",
+)
+def revoke_member_certificate(
+    node_id: str, body: RevokeIn, session: SessionDep, ctx: ContextDep, actor: CurrentActor
+) -> RevokedOut:
+    """Sign, as this node (an ancestor of ``node_id``), a revocation of its certificate (the
+    serial held now unless ``serials`` are given, and every earlier one), learn it and broadcast
+    it (``member-revocation``): every node refuses the member's envelopes and its subtree's from
+    then on, and nothing more is sealed to them. Audited. ``422 revocation_not_ancestor`` if the
+    node is not below this one."""
+    revocation, outcome = revoke_member(
+        session, ctx, actor, node_id, reason=body.reason, serials=body.serials
+    )
+    return RevokedOut(
+        node=revocation.node,
+        up_to_serial=revocation.up_to_serial,
+        issuer=revocation.issuer,
+        outcome=outcome,
+    )
+
+
+@router.post(
+    "/revocations",
+    response_model=RevokedOut,
+    summary="公布吊销 Learn and broadcast a signed revocation (admins)",
+)
+def announce_revocation_document(
+    body: RevocationIn, session: SessionDep, ctx: ContextDep, actor: CurrentActor
+) -> RevokedOut:
+    """A revocation signed with ``fedshare node revoke``: learned and broadcast only if an
+    ancestor of the revoked node signed it (``422 revocation_<reason>`` otherwise). Audited."""
+    revocation, outcome = submit_revocation(session, ctx, actor, body.revocation)
+    return RevokedOut(
+        node=revocation.node,
+        up_to_serial=revocation.up_to_serial,
+        issuer=revocation.issuer,
+        outcome=outcome,
+    )
 
 
 class TreeNode(BaseModel):

@@ -4,7 +4,13 @@ Any certified node may carry a certificate: what is trusted is the certificate's
 root key, verified here against this node's membership, not the envelope's origin. A certificate
 that does not chain, or is older than the one held, never changes the membership; one that does
 not chain is dead-lettered as ``certificate_<reason>`` (``forged``, ``not_parent``,
-``unknown_issuer``, ``expired``, ``not_yet_valid``, ``conflict``, ``breaks_chain``)."""
+``unknown_issuer``, ``expired``, ``not_yet_valid``, ``conflict``, ``breaks_chain``, ``revoked``,
+``revoked_issuer``).
+
+Handler for ``member-revocation``: likewise trusted by its own signature, which must be by an
+ancestor of the revoked node with a key that ancestor may use now; anything else is
+dead-lettered as ``revocation_<reason>`` (``forged``, ``not_ancestor``, ``unknown_node``,
+``unknown_issuer``, ``revoked_issuer``, ``malformed``)."""
 
 from __future__ import annotations
 
@@ -12,10 +18,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from node.certificates import CertificateError, NodeCertificate
+from node.certificates import CertificateError, NodeCertificate, Revocation
 from node.context import NodeContext
-from node.members.service import learn_certificate
-from node.members.wire import MemberCertificateWire
+from node.members.service import learn_certificate, learn_revocation
+from node.members.wire import MemberCertificateWire, MemberRevocationWire
 from node.replication.envelope import Envelope
 from node.replication.kinds import Applied, Kind, KindSpec
 
@@ -34,12 +40,33 @@ def apply_certificate(
     return certificate.node, certificate.serial
 
 
+def apply_revocation(
+    session: Session, ctx: NodeContext, envelope: Envelope, wire: MemberRevocationWire
+) -> Applied:
+    try:
+        revocation = Revocation.from_document(wire.revocation)
+    except CertificateError as exc:
+        raise envelope.reject("revocation_malformed") from exc
+    try:
+        learn_revocation(session, ctx, revocation, source=envelope.origin)
+    except CertificateError as exc:
+        raise envelope.reject(f"revocation_{exc.reason}") from exc
+    return revocation.node, revocation.up_to_serial
+
+
 KINDS: tuple[KindSpec[NodeContext, Any], ...] = (
     KindSpec(
         Kind.MEMBER_CERTIFICATE,
         wire=MemberCertificateWire,
         ref_key="node",
         handler=apply_certificate,
+        clear=True,
+    ),
+    KindSpec(
+        Kind.MEMBER_REVOCATION,
+        wire=MemberRevocationWire,
+        ref_key="node",
+        handler=apply_revocation,
         clear=True,
     ),
 )

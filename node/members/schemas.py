@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-MemberStatus = Literal["valid", "expired", "not_yet_valid"]
+MemberStatus = Literal["valid", "expired", "not_yet_valid", "revoked"]
 
 
 class MemberOut(BaseModel):
@@ -38,3 +38,21 @@ class AnnouncedOut(BaseModel):
     node: str
     serial: int
     outcome: Literal["added", "replaced", "unchanged", "stale"]
+
+
+class RevocationIn(BaseModel):
+    revocation: dict[str, Any]
+    """A revocation document as ``fedshare node revoke`` wrote it."""
+
+
+class RevokeIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=500)
+    serials: list[int] | None = None
+    """Certificate serials to revoke (and every earlier one); default the one held now."""
+
+
+class RevokedOut(BaseModel):
+    node: str
+    up_to_serial: int
+    issuer: str
+    outcome: Literal["added", "unchanged"]

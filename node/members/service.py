@@ -9,7 +9,16 @@ Guarantees:
 - ``announce_certificate`` learns first and broadcasts only what was learned, in the same
   transaction (never publish before commit).
 - ``list_members`` shows the caller's node's subtree only, to admins and security officers,
-  audited; each member's status is that of its whole chain at the node's clock.
+  audited; each member's status is that of its whole chain at the node's clock (``revoked``
+  first: a node an ancestor revoked, or one below it).
+- ``learn_revocation`` puts a revocation in force only if it is an ancestor's, signed with a key
+  that ancestor may use now (``Membership.revoke``), and stores it in the caller's transaction
+  (restored at start). ``revoke_member`` lets an admin of an ancestor sign one with the node's
+  own key; it is learned here and broadcast in the same transaction, audited.
+- Rotation: when a node learns its own certificate naming the next keys it made
+  (``fedshare keys rotate``), it switches to them (``adopt_next_keys``: the keys on disk become
+  current, the old ones are kept beside them to open what was sealed to them) and re-certifies
+  its children with the new key in the same transaction, so their chains outlive the overlap.
 """
 
 from __future__ import annotations
@@ -22,25 +31,31 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from node.audit.chain import SYSTEM_ACTOR
 from node.certificates import (
     EXPIRED,
     NOT_YET_VALID,
     VALID,
     CertificateError,
     NodeCertificate,
+    Revocation,
+    issue_certificate,
+    issue_revocation,
     key_id,
 )
 from node.context import NodeContext
+from node.crypto import load_keys, write_keys
 from node.errors import InvalidInput, PermissionDenied
-from node.members.models import MemberCertificate
+from node.members.models import MemberCertificate, MemberRevocation
 from node.members.schemas import MemberOut, MemberPage
-from node.members.wire import certificate_wire
-from node.membership import Learned
+from node.members.wire import certificate_wire, revocation_wire
+from node.membership import Learned, RevocationLearned
 from node.policy import Actor
 from node.replication.envelope import BROADCAST
 from node.replication.kinds import Kind
 
 log = logging.getLogger("fedshare.members")
+REVOKED = "revoked"
 
 
 def learn_certificate(
@@ -51,6 +66,8 @@ def learn_certificate(
     outcome = ctx.membership.learn(certificate, ctx.clock.now())
     if outcome == "stale":
         return outcome
+    if outcome == "replaced" and certificate.node == ctx.node_id:
+        adopt_next_keys(session, ctx, certificate)
     row = session.get(MemberCertificate, certificate.node)
     if row is None or row.serial < certificate.serial:
         if row is None:
@@ -123,6 +140,210 @@ def restore_learned(ctx: NodeContext) -> int:
     return changed
 
 
+NEXT_KEYS_DIR = "next"
+PREVIOUS_KEYS_DIR = "previous"
+
+
+def adopt_next_keys(session: Session, ctx: NodeContext, certificate: NodeCertificate) -> bool:
+    """This node's own certificate was replaced: if it names the next keys ``fedshare keys
+    rotate`` made (``<keys>/next``), sign with them from now on, keep the old ones in
+    ``<keys>/previous`` (their encryption key opens what was sealed before), and re-certify every
+    child with the new key, broadcast in the caller's transaction. Returns whether it switched."""
+    keys_dir = ctx.settings.keys_dir
+    if certificate.signing_key == ctx.keys.signing_public_b64:
+        return False
+    try:
+        next_keys = load_keys(keys_dir / NEXT_KEYS_DIR)
+    except FileNotFoundError:
+        log.warning("own certificate names keys this node does not hold; still signing as before")
+        return False
+    if (
+        next_keys.signing_public_b64 != certificate.signing_key
+        or next_keys.encryption_public_b64 != certificate.encryption_key
+    ):
+        log.warning("own certificate names other keys than the next ones; not switched")
+        return False
+    # Files first: a crash after this leaves the node restarting on its certified keys.
+    write_keys(ctx.keys, keys_dir / PREVIOUS_KEYS_DIR, force=True)
+    write_keys(next_keys, keys_dir, force=True)
+    for name in (keys_dir / NEXT_KEYS_DIR).iterdir():
+        name.unlink()
+    ctx.keys.switch_to(next_keys)
+    log.info("switched to the next keys (%s)", key_id(certificate.signing_key))
+    topology = ctx.topology
+    for child in topology.children(ctx.node_id):
+        held = topology.get(child).certificate
+        if held is None or topology.is_revoked(child):
+            continue
+        renewed = issue_certificate(
+            issuer_key=ctx.keys.signing,
+            issuer=ctx.node_id,
+            node=child,
+            name=held.name,
+            parent=ctx.node_id,
+            signing_key=held.signing_key,
+            encryption_key=held.encryption_key,
+            serial=held.serial + 1,
+            not_before=held.not_before,
+            not_after=held.not_after,
+        )
+        announce_certificate(session, ctx, renewed)
+    ctx.audit.append(
+        session,
+        actor=SYSTEM_ACTOR,
+        action="rotate-keys",
+        object_type="certificate",
+        object_id=ctx.node_id,
+        reason=f"serial {certificate.serial}: signing key {key_id(certificate.signing_key)}",
+    )
+    return True
+
+
+def learn_revocation(
+    session: Session, ctx: NodeContext, revocation: Revocation, *, source: str
+) -> RevocationLearned:
+    """Verify and put ``revocation`` in force (``CertificateError`` if it is not an ancestor's);
+    store it, in the caller's transaction, if it is new."""
+    outcome = ctx.membership.revoke(revocation, ctx.clock.now())
+    if session.get(MemberRevocation, revocation.digest) is None:
+        session.add(
+            MemberRevocation(
+                digest=revocation.digest,
+                node_id=revocation.node,
+                up_to_serial=revocation.up_to_serial,
+                issuer=revocation.issuer,
+                revoked_at=revocation.time,
+                reason=revocation.reason,
+                document=revocation.to_json(),
+                learned_at=ctx.clock.now(),
+                learned_from=source,
+            )
+        )
+        session.flush()
+    return outcome
+
+
+def announce_revocation(
+    session: Session, ctx: NodeContext, revocation: Revocation
+) -> RevocationLearned:
+    """Learn a revocation here and, if it is new, broadcast it (``member-revocation``) in the
+    same transaction: up and down the tree, skipping the revoked subtree."""
+    outcome = learn_revocation(session, ctx, revocation, source=ctx.node_id)
+    if outcome == "added":
+        ctx.outbox.send(
+            session,
+            Kind.MEMBER_REVOCATION,
+            revocation_wire(revocation),
+            dest=[BROADCAST],
+            encrypt=False,
+        )
+    return outcome
+
+
+REVOKE_ACTION = "revoke-member"
+
+
+def _require_revoke(ctx: NodeContext, actor: Actor) -> None:
+    if not ctx.policy.allows_on_node(actor, REVOKE_ACTION, object_node=ctx.node_id):
+        raise PermissionDenied(
+            "not permitted to revoke members", action=REVOKE_ACTION, object_type="certificate"
+        )
+
+
+def revoke_member(
+    session: Session,
+    ctx: NodeContext,
+    actor: Actor,
+    node_id: str,
+    *,
+    reason: str,
+    serials: list[int] | None = None,
+) -> tuple[Revocation, RevocationLearned]:
+    """An admin of an ancestor revokes ``node_id``: a revocation signed with this node's key
+    (default: the serial of the certificate held now), learned and broadcast, audited."""
+    _require_revoke(ctx, actor)
+    topology = ctx.topology
+    if node_id not in topology or ctx.node_id not in topology.ancestors(node_id):
+        raise InvalidInput(
+            f"{node_id} is not below this node: only its ancestors revoke it",
+            code="revocation_not_ancestor",
+        )
+    held = topology.get(node_id).certificate
+    if not serials:
+        if held is None:
+            raise InvalidInput(f"{node_id} has no certificate", code="revocation_unknown_node")
+        serials = [held.serial]
+    try:
+        revocation = issue_revocation(
+            issuer_key=ctx.keys.signing,
+            issuer=ctx.node_id,
+            node=node_id,
+            serials=serials,
+            time=ctx.clock.now(),
+            reason=reason,
+        )
+        outcome = announce_revocation(session, ctx, revocation)
+    except CertificateError as exc:
+        raise InvalidInput(str(exc), code=f"revocation_{exc.reason}") from exc
+    _audit_revocation(session, ctx, actor, revocation, outcome)
+    return revocation, outcome
+
+
+def submit_revocation(
+    session: Session, ctx: NodeContext, actor: Actor, document: dict[str, Any]
+) -> tuple[Revocation, RevocationLearned]:
+    """An admin hands this node a revocation signed elsewhere (``fedshare node revoke``): learned
+    and broadcast only if an ancestor of the node signed it (``revocation_<reason>`` if not),
+    audited."""
+    _require_revoke(ctx, actor)
+    try:
+        revocation = Revocation.from_document(document)
+        outcome = announce_revocation(session, ctx, revocation)
+    except CertificateError as exc:
+        raise InvalidInput(str(exc), code=f"revocation_{exc.reason}") from exc
+    _audit_revocation(session, ctx, actor, revocation, outcome)
+    return revocation, outcome
+
+
+def _audit_revocation(
+    session: Session,
+    ctx: NodeContext,
+    actor: Actor,
+    revocation: Revocation,
+    outcome: RevocationLearned,
+) -> None:
+    ctx.audit.append(
+        session,
+        actor=actor,
+        action=REVOKE_ACTION,
+        object_type="certificate",
+        object_id=revocation.node,
+        reason=(
+            f"serials up to {revocation.up_to_serial} by {revocation.issuer}: {outcome}; "
+            f"{revocation.reason[:200]}"
+        ),
+    )
+
+
+def restore_revocations(ctx: NodeContext) -> int:
+    """At start (after ``restore_learned``): put the stored revocations in force again; those
+    that no longer verify are skipped with a warning. Returns how many took effect."""
+    try:
+        with ctx.sessions() as session:
+            rows = session.execute(select(MemberRevocation.document)).scalars().all()
+    except SQLAlchemyError as exc:
+        log.warning("stored revocations not read: %s", type(exc).__name__)
+        return 0
+    added = 0
+    for document in rows:
+        try:
+            revocation = Revocation.from_document(json.loads(document))
+            added += ctx.membership.revoke(revocation, ctx.clock.now()) == "added"
+        except (CertificateError, ValueError) as exc:
+            log.warning("a stored revocation skipped: %s", getattr(exc, "reason", "unreadable"))
+    return added
+
+
 ANNOUNCE_ACTION = "announce-certificate"
 
 
@@ -163,6 +384,8 @@ def member_status(ctx: NodeContext, node_id: str) -> str:
     that is not valid decides it."""
     topology = ctx.topology
     now = ctx.clock.now()
+    if topology.is_revoked(node_id):
+        return REVOKED
     for node in (node_id, *topology.ancestors(node_id)):
         certificate = topology.get(node).certificate
         if certificate is None:
@@ -190,8 +413,10 @@ def list_members(
             action=MEMBERS_ACTION,
             object_type="federation",
         )
-    if status is not None and status not in (VALID, EXPIRED, NOT_YET_VALID):
-        raise InvalidInput("status: valid, expired or not_yet_valid", code="invalid_status")
+    if status is not None and status not in (VALID, EXPIRED, NOT_YET_VALID, REVOKED):
+        raise InvalidInput(
+            "status: valid, expired, not_yet_valid or revoked", code="invalid_status"
+        )
     topology = ctx.topology
     ordered: list[str] = []
     stack = [ctx.node_id]

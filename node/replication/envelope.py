@@ -10,9 +10,16 @@ Guarantees:
   Envelopes without ``seq`` (the previous format) are still accepted.
 - ``open_envelope`` verifies the signature with the signing key of the claimed origin's
   certificate, and only if that certificate chains to the root key and every certificate on the
-  chain is valid at the receiver's clock (``Topology.certified_signing_key``; else
-  ``uncertified_origin``), before anything else looks at the payload; any failure raises
-  ``EnvelopeRejected`` with a stable reason and no content.
+  chain is valid at the receiver's clock (``Topology.acceptable_signing_keys``; else
+  ``uncertified_origin``, or ``revoked_origin`` if an ancestor revoked the origin or a node above
+  it), before anything else looks at the payload; any failure raises ``EnvelopeRejected`` with a
+  stable reason and no content. During a key rotation's overlap the origin's previous key
+  verifies too.
+- Versions (DESIGN §11, mixed versions): a node sends ``VERSION`` (or ``PREVIOUS_VERSION`` if so
+  configured) and accepts both. Version 2 adds ``kid``, the key id (``certificates.key_id``) of
+  the signing key, signed and bound to sealed content with the rest of the header: the receiver
+  verifies with exactly that key, which must be one the origin may use now. Version 1 carries
+  no key id: the receiver tries the origin's acceptable keys (at most two, during an overlap).
 
 Detached bodies (``DETACHED_KINDS`` only: attachment chunks). Bulk bytes do not travel inside the
 JSON (base64 would add a third, and every hop would sign, parse and store the bloated text):
@@ -46,6 +53,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from node.certificates import key_id
 from node.clock import iso
 from node.crypto import (
     CryptoError,
@@ -58,11 +66,14 @@ from node.crypto import (
     verify_signature,
 )
 from node.ids import is_uuid, uuid7
-from node.topology import Topology, UncertifiedNode
+from node.topology import RevokedNode, Topology, UncertifiedNode
 
-VERSION = 1
+VERSION = 2
+PREVIOUS_VERSION = 1
+ACCEPTED_VERSIONS = (PREVIOUS_VERSION, VERSION)
 BROADCAST = "*"
 HEADER_FIELDS = ("v", "id", "kind", "origin", "dest", "time", "ref")
+KID_PATTERN = re.compile(r"^[0-9a-f]{16}$")
 
 DETACHED_KINDS = frozenset({"attachment-chunk"})
 """The kinds whose envelopes carry a detached body (and nothing else does); the kind registry
@@ -117,13 +128,15 @@ class Envelope:
         return EnvelopeRejected(reason, msg_id=self.msg_id, origin=self.origin, kind=self.kind)
 
     def _sealed(self, node_id: str, keys: NodeKeys) -> Any:
-        try:
-            plaintext = open_sealed(
-                self.document["enc"], node_id, keys.encryption, aad=_aad(self.document)
-            )
-            return json.loads(plaintext)
-        except (CryptoError, ValueError) as exc:
-            raise self.reject("undecryptable") from exc
+        """The sealed part, opened with this node's key (or, for what was sealed before this
+        node's rotation, its previous one)."""
+        for key in keys.encryption_keys():
+            try:
+                plaintext = open_sealed(self.document["enc"], node_id, key, aad=_aad(self.document))
+                return json.loads(plaintext)
+            except (CryptoError, ValueError):
+                continue
+        raise self.reject("undecryptable")
 
     def payload(self, node_id: str, keys: NodeKeys) -> dict[str, Any]:
         """The payload for ``node_id``: clear for general content, else decrypted with our key."""
@@ -156,7 +169,10 @@ class Envelope:
 
 
 def _aad(document: dict[str, Any]) -> bytes:
-    return canonical_json({k: document[k] for k in HEADER_FIELDS})
+    header = {k: document[k] for k in HEADER_FIELDS}
+    if "kid" in document:
+        header["kid"] = document["kid"]
+    return canonical_json(header)
 
 
 BodyKey = Callable[[str], tuple[bytes, bytes]]
@@ -191,16 +207,21 @@ def seal_envelope(
     seq: dict[str, int] | None = None,
     body: bytes | None = None,
     body_key: BodyKey | None = None,
+    version: int = VERSION,
 ) -> tuple[str, bytes]:
-    """Build and sign an envelope sent at ``now`` (numbered ``seq`` on its channels, if given);
-    return (message id, bytes to publish). ``body`` (detached kinds only) follows the signed
-    header; sealed with the payload when ``encrypt``, its length and SHA-256 as it travels are
-    signed in the header; its key comes from ``body_key`` if given, else it is random."""
+    """Build and sign an envelope of ``version`` sent at ``now`` (numbered ``seq`` on its
+    channels, if given); return (message id, bytes to publish). Sealed content goes to each
+    destination's certified encryption key, never to a revoked node's. ``body`` (detached kinds
+    only) follows the signed header; sealed with the payload when ``encrypt``, its length and
+    SHA-256 as it travels are signed in the header; its key comes from ``body_key`` if given,
+    else it is random."""
+    if version not in ACCEPTED_VERSIONS:
+        raise ValueError(f"envelope version {version} is not one of {ACCEPTED_VERSIONS}")
     if (body is not None) != (kind in DETACHED_KINDS):
         raise ValueError(f"a {kind!r} envelope {'carries' if body is None else 'has no'} body")
     msg_id = uuid7()
     document: dict[str, Any] = {
-        "v": VERSION,
+        "v": version,
         "id": msg_id,
         "kind": kind,
         "origin": origin,
@@ -208,6 +229,8 @@ def seal_envelope(
         "time": iso(now),
         "ref": ref,
     }
+    if version >= 2:
+        document["kid"] = key_id(keys.signing_public_b64)
     if seq is not None:
         document["seq"] = seq
     inner: dict[str, Any] = payload
@@ -217,7 +240,11 @@ def seal_envelope(
     if body is not None:
         document["body"] = {"len": len(body), "sha256": hashlib.sha256(body).hexdigest()}
     if encrypt:
-        recipients = {node: topology.get(node).encryption_key for node in document["dest"]}
+        recipients = {
+            node: topology.get(node).encryption_key
+            for node in document["dest"]
+            if not topology.is_revoked(node)
+        }
         document["enc"] = seal(canonical_json(inner), recipients, aad=_aad(document))
     else:
         document["payload"] = payload
@@ -294,8 +321,16 @@ def open_envelope(raw: bytes, topology: Topology, *, now: datetime) -> Envelope:
     msg_id = document.get("id") if isinstance(document.get("id"), str) else None
     origin = document.get("origin") if isinstance(document.get("origin"), str) else None
     kind = document.get("kind") if isinstance(document.get("kind"), str) else None
+    version = document.get("v")
+    kid = document.get("kid")
     shape_ok = (
-        document.get("v") == VERSION
+        type(version) is int
+        and version in ACCEPTED_VERSIONS
+        and (
+            ("kid" not in document)
+            if version == PREVIOUS_VERSION
+            else (isinstance(kid, str) and KID_PATTERN.fullmatch(kid) is not None)
+        )
         and msg_id is not None
         and is_uuid(msg_id)
         and kind is not None
@@ -316,16 +351,19 @@ def open_envelope(raw: bytes, topology: Topology, *, now: datetime) -> Envelope:
     if origin not in topology:
         raise EnvelopeRejected("unknown_origin", msg_id=msg_id, origin=origin, kind=kind)
     try:
-        signing_key = topology.certified_signing_key(origin, now)
+        signing_keys = topology.acceptable_signing_keys(origin, now)
+    except RevokedNode as exc:
+        raise EnvelopeRejected("revoked_origin", msg_id=msg_id, origin=origin, kind=kind) from exc
     except UncertifiedNode as exc:
         raise EnvelopeRejected(
             "uncertified_origin", msg_id=msg_id, origin=origin, kind=kind
         ) from exc
-    unsigned = {k: v for k, v in document.items() if k != "sig"}
-    try:
-        verify_signature(signing_key, canonical_json(unsigned), document["sig"])
-    except CryptoError as exc:
-        raise EnvelopeRejected("bad_signature", msg_id=msg_id, origin=origin, kind=kind) from exc
+    if kid is not None:
+        # Version 2 names its key: exactly that one, if the origin may use it now.
+        signing_keys = [key for key in signing_keys if key_id(key) == kid]
+    unsigned = canonical_json({k: v for k, v in document.items() if k != "sig"})
+    if not any(_verifies(key, unsigned, document["sig"]) for key in signing_keys):
+        raise EnvelopeRejected("bad_signature", msg_id=msg_id, origin=origin, kind=kind)
     dest = document["dest"]
     if dest != [BROADCAST] and any(d not in topology for d in dest):
         raise EnvelopeRejected("unknown_destination", msg_id=msg_id, origin=origin, kind=kind)
@@ -367,6 +405,14 @@ def _body_shape_ok(document: dict[str, Any], kind: str | None, body_offset: int 
         and isinstance(body["sha256"], str)
         and _SHA256_HEX.fullmatch(body["sha256"]) is not None
     )
+
+
+def _verifies(public_b64: str, message: bytes, signature_b64: str) -> bool:
+    try:
+        verify_signature(public_b64, message, signature_b64)
+    except CryptoError:
+        return False
+    return True
 
 
 MAX_SEQ = 2**62

@@ -29,6 +29,7 @@ from node.replication.envelope import DETACHED_KINDS, Envelope, EnvelopeRejected
 
 class Kind(StrEnum):
     MEMBER_CERTIFICATE = "member-certificate"
+    MEMBER_REVOCATION = "member-revocation"
     RECORD = "record"
     ATTACHMENT_CHUNK = "attachment-chunk"
     ACCESS_REQUEST = "access-request"

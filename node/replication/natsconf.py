@@ -147,7 +147,9 @@ def render_config(
     cuttable proxy there)."""
     me = topology.get(node_id)
     host, port = host_port(me.nats)
-    children = topology.children(node_id)
+    # A revoked child has no account and no user: its leaf link is refused from the next
+    # (re)load of this config on (``nats-server --signal reload``).
+    children = [c for c in topology.children(node_id) if not topology.is_revoked(c)]
     lines = [
         f"server_name: {_q(node_id)}",
         f"host: {_q(host)}",
@@ -225,6 +227,8 @@ def _node_account(topology: Topology, node_id: str, security: NatsSecurity) -> l
     exports: list[str] = []
     imports: list[str] = []
     for child in topology.children(node_id):
+        if topology.is_revoked(child):
+            continue
         link = sourcing_link(node_id, child)
         account = child_account(child)
         exports += [_export("service", s, account) for s in link.parent_services]

@@ -30,7 +30,7 @@ from node.db import mark_purged
 from node.membership import Membership
 from node.models import OutboxMessage, OutboxStats
 from node.replication import sequence
-from node.replication.envelope import BROADCAST, BodyKey, seal_envelope
+from node.replication.envelope import BROADCAST, VERSION, BodyKey, seal_envelope
 from node.replication.kinds import KindRegistry, WireModel
 from node.replication.routing import next_hops
 from node.topology import Topology
@@ -48,8 +48,10 @@ class Outbox:
         clock: Clock,
         sessions: sessionmaker[Session],
         kinds: KindRegistry[Any],
+        envelope_version: int = VERSION,
     ) -> None:
         self.node_id = node_id
+        self.envelope_version = envelope_version
         self.membership = membership
         self.keys = keys
         self.clock = clock
@@ -96,10 +98,16 @@ class Outbox:
             raise ValueError(f"{kind!r} envelopes {'carry' if spec.detached else 'have no'} body")
         if not encrypt and not spec.clear:
             raise ValueError(f"{kind!r} payloads travel sealed")
-        dest = [BROADCAST] if dest == [BROADCAST] else sorted(set(dest) - {self.node_id})
+        topology = self.topology
+        dest = (
+            [BROADCAST]
+            if dest == [BROADCAST]
+            # Nothing is addressed (or sealed) to a revoked node from the revocation on.
+            else sorted(d for d in set(dest) - {self.node_id} if not topology.is_revoked(d))
+        )
         if not dest:
             return None
-        subjects = next_hops(self.topology, self.node_id, dest, None)
+        subjects = next_hops(topology, self.node_id, dest, None)
         if not subjects:
             return None
         now = self.clock.now()
@@ -107,7 +115,7 @@ class Outbox:
         numbers = sequence.assign(session, dest)
         msg_id, raw = seal_envelope(
             keys=self.keys,
-            topology=self.topology,
+            topology=topology,
             origin=self.node_id,
             kind=kind,
             dest=dest,
@@ -118,6 +126,7 @@ class Outbox:
             seq=numbers,
             body=body,
             body_key=body_key,
+            version=self.envelope_version,
         )
         if about is None:
             object_id = ref.get(spec.ref_key) if spec.ref_key is not None else None

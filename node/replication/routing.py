@@ -54,9 +54,10 @@ def inbox_prefix(node: str) -> str:
 
 def next_hops(topology: Topology, here: str, dest: list[str], came_from: str | None) -> list[str]:
     """Subjects on which ``here`` must publish an envelope that arrived from ``came_from``
-    (None: it originated here). Loop-free: never back towards ``came_from``."""
+    (None: it originated here). Loop-free: never back towards ``came_from``. Nothing goes down
+    to a revoked child (its subtree is revoked with it) nor towards a revoked destination."""
     parent = topology.parent(here)
-    children = topology.children(here)
+    children = [c for c in topology.children(here) if not topology.is_revoked(c)]
     go_up = False
     down: set[str] = set()
     if dest == [BROADCAST]:
@@ -64,7 +65,7 @@ def next_hops(topology: Topology, here: str, dest: list[str], came_from: str | N
         down = {c for c in children if c != came_from}
     else:
         for target in dest:
-            if target == here or target not in topology:
+            if target == here or target not in topology or topology.is_revoked(target):
                 continue
             child = topology.child_towards(here, target)
             if child is None:
