@@ -125,6 +125,39 @@ def keys_show(data_dir: DataDir = None) -> None:
     typer.echo(public_key_text(keys), nl=False)
 
 
+@keys_app.command("rotate")
+def keys_rotate(
+    out: Annotated[
+        Path, typer.Option("--out", help="Where the announcement (JSON) for the parent goes.")
+    ],
+    data_dir: DataDir = None,
+    node_id: NodeIdOpt = None,
+) -> None:
+    """Make this node's next key pair beside the current one (KEYS/next, mode 0600) and an
+    announcement of it signed by the current signing key. Give the announcement to the parent
+    ('fedshare node certify --announcement'); the node switches to the next keys by itself when
+    it learns the certificate naming them, and both keys are accepted during the overlap
+    (FEDSHARE_KEY_OVERLAP_S)."""
+    import json
+
+    from node.clock import make_clock
+    from node.members.service import prepare_rotation
+
+    settings = load_settings(data_dir, node_id)
+    try:
+        announcement = prepare_rotation(
+            settings.keys_dir, settings.node_id, make_clock(settings.test_clock_file).now()
+        )
+    except FileExistsError as exc:
+        raise fail(
+            f"a rotation is already pending in {settings.keys_dir / 'next'} ({exc})"
+        ) from exc
+    except FileNotFoundError as exc:
+        raise fail(str(exc)) from exc
+    out.write_text(json.dumps(announcement.document(), ensure_ascii=False) + "\n", "utf-8")
+    typer.echo(f"next keys of {settings.node_id} announced: {out}; give it to the parent")
+
+
 @db_app.command("upgrade")
 def db_upgrade(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
     """Create or migrate the schema to the newest revision."""
@@ -536,25 +569,43 @@ def root_certify(
 
 @node_app.command("certify")
 def node_certify(
-    child_key_file: Annotated[
-        Path, typer.Option("--child-key-file", help="The child's 'fedshare keys show' output.")
-    ],
     child_id: Annotated[str, typer.Option("--id", help="The child's node id.")],
     name: Annotated[str, typer.Option("--name", help="The child's Chinese name.")],
     out: Annotated[Path, typer.Option("--out", help="Where the certificate (JSON) goes.")],
+    child_key_file: Annotated[
+        Path | None,
+        typer.Option("--child-key-file", help="The child's 'fedshare keys show' output."),
+    ] = None,
+    announcement_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--announcement",
+            help="A key rotation: the child's 'fedshare keys rotate' output, verified with its "
+            "current certified key (from the topology file).",
+        ),
+    ] = None,
     serial: SerialOpt = 1,
     days: DaysOpt = 730,
     data_dir: DataDir = None,
     node_id: NodeIdOpt = None,
+    topology: TopologyOpt = None,
 ) -> None:
     """As this node (the parent), certify a child: its id, name and public keys, signed with this
-    node's signing key. Only the child's public keys are read; its private keys never leave it."""
+    node's signing key. Only the child's public keys are read; its private keys never leave it.
+    For a rotation give --announcement (and a --serial above the current one): the next keys are
+    certified only if the child's current key signed them."""
     from node.certificates import CertificateError, issue_certificate
     from node.certificates import validity as window
     from node.clock import make_clock
 
-    settings = load_settings(data_dir, node_id)
-    signing_key, encryption_key = _read_public_keys(child_key_file)
+    settings = load_settings(data_dir, node_id, topology=topology)
+    if (child_key_file is None) == (announcement_file is None):
+        raise fail("give exactly one of --child-key-file and --announcement")
+    if announcement_file is not None:
+        signing_key, encryption_key = _verified_announcement(settings, announcement_file, child_id)
+    else:
+        assert child_key_file is not None
+        signing_key, encryption_key = _read_public_keys(child_key_file)
     try:
         keys = load_keys(settings.keys_dir)
         not_before, not_after = window(make_clock(settings.test_clock_file).now(), days)
@@ -573,6 +624,67 @@ def node_certify(
     except (FileNotFoundError, CertificateError) as exc:
         raise fail(str(exc)) from exc
     _write_certificate(certificate, out)
+
+
+def _verified_announcement(settings: Settings, path: Path, child_id: str) -> tuple[str, str]:
+    """The next (signing, encryption) keys a child announced, verified with its current
+    certified signing key from the node's topology file."""
+    import json
+
+    from node.certificates import CertificateError, KeyAnnouncement, verify_announcement
+
+    if settings.topology_file is None:
+        raise fail("--announcement needs the topology (--topology or FEDSHARE_TOPOLOGY_FILE)")
+    tree = _verified_topology(settings.topology_file, settings.root_key_path)
+    if child_id not in tree or tree.parent(child_id) != settings.node_id:
+        raise fail(f"{child_id} is not a child of {settings.node_id} in {settings.topology_file}")
+    try:
+        announcement = KeyAnnouncement.from_document(json.loads(path.read_text("utf-8")))
+        if announcement.node != child_id:
+            raise CertificateError("conflict", f"the announcement is {announcement.node}'s")
+        verify_announcement(announcement, tree.get(child_id).signing_key)
+    except (OSError, ValueError, CertificateError) as exc:
+        raise fail(f"{path}: {exc}") from exc
+    return announcement.signing_key, announcement.encryption_key
+
+
+@node_app.command("revoke")
+def node_revoke(
+    revoked_id: Annotated[str, typer.Argument(help="The node to revoke (below this one).")],
+    serials: Annotated[
+        list[int],
+        typer.Option("--serial", min=1, help="Certificate serial to revoke (repeatable)."),
+    ],
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept with the revocation).")],
+    out: Annotated[Path, typer.Option("--out", help="Where the revocation (JSON) goes.")],
+    data_dir: DataDir = None,
+    node_id: NodeIdOpt = None,
+) -> None:
+    """As this node (an ancestor), sign a revocation of a node's certificates (the serials given
+    and every earlier one). Hand it to a running node (POST /api/v1/federation/revocations, or
+    revoke there directly: POST /api/v1/federation/members/<id>/revocation): every node then
+    refuses the node and its subtree."""
+    from node.certificates import issue_revocation
+    from node.clock import make_clock
+
+    settings = load_settings(data_dir, node_id)
+    try:
+        keys = load_keys(settings.keys_dir)
+    except FileNotFoundError as exc:
+        raise fail(str(exc)) from exc
+    revocation = issue_revocation(
+        issuer_key=keys.signing,
+        issuer=settings.node_id,
+        node=revoked_id,
+        serials=serials,
+        time=make_clock(settings.test_clock_file).now(),
+        reason=reason,
+    )
+    out.write_text(revocation.to_json() + "\n", encoding="utf-8")
+    typer.echo(
+        f"revocation of {revoked_id} (serials up to {revocation.up_to_serial}) by "
+        f"{settings.node_id}: {out}"
+    )
 
 
 @topology_app.command("add")

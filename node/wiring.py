@@ -22,10 +22,11 @@ from node.certificates import (
 )
 from node.clock import Clock, make_clock
 from node.context import NodeContext
-from node.crypto import NodeKeys, load_keys
+from node.crypto import SIGNING_KEY_FILE, NodeKeys, load_keys
 from node.db import make_engine, make_sessionmaker
 from node.ledger import handlers as ledger_handlers
 from node.members import handlers as member_handlers
+from node.members.service import PREVIOUS_KEYS_DIR
 from node.membership import Membership
 from node.orders import handlers as order_handlers
 from node.orders.service import OrderAccessForRelease
@@ -116,6 +117,11 @@ def build_context(settings: Settings) -> NodeContext:
     """Load keys, the root public key and the topology (every certificate verified up to that
     root, valid now); check that this node's keys are the ones its certificate names."""
     keys = load_keys(settings.keys_dir)
+    previous_dir = settings.keys_dir / PREVIOUS_KEYS_DIR
+    previous = load_keys(previous_dir) if (previous_dir / SIGNING_KEY_FILE).exists() else None
+    if previous is not None:
+        # Rotated: what was sealed to the old encryption key still opens.
+        keys.previous_encryption = (previous.encryption,)
     clock = make_clock(settings.test_clock_file)
     if settings.topology_file is not None:
         root_key = read_root_public(settings.root_key_path)
@@ -123,9 +129,12 @@ def build_context(settings: Settings) -> NodeContext:
         if settings.node_id not in topology:
             raise TopologyError(f"node {settings.node_id!r} is not in {settings.topology_file}")
         me = topology.get(settings.node_id)
-        if me.signing_key != keys.signing_public_b64:
+        rotated = previous is not None and me.signing_key == previous.signing_public_b64
+        # Rotated since the file was written: the certificate naming the current keys was
+        # stored when it was learned and is learned again at start (``restore_learned``).
+        if not rotated and me.signing_key != keys.signing_public_b64:
             raise TopologyError("this node's signing key is not the one its certificate names")
-        if me.encryption_key != keys.encryption_public_b64:
+        if not rotated and me.encryption_key != keys.encryption_public_b64:
             raise TopologyError("this node's encryption key is not the one its certificate names")
     else:
         topology = single_node_topology(settings, keys, clock)

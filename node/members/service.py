@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -37,14 +39,16 @@ from node.certificates import (
     NOT_YET_VALID,
     VALID,
     CertificateError,
+    KeyAnnouncement,
     NodeCertificate,
     Revocation,
+    announce_next_keys,
     issue_certificate,
     issue_revocation,
     key_id,
 )
 from node.context import NodeContext
-from node.crypto import load_keys, write_keys
+from node.crypto import generate_keys, load_keys, write_keys
 from node.errors import InvalidInput, PermissionDenied
 from node.members.models import MemberCertificate, MemberRevocation
 from node.members.schemas import MemberOut, MemberPage
@@ -142,6 +146,23 @@ def restore_learned(ctx: NodeContext) -> int:
 
 NEXT_KEYS_DIR = "next"
 PREVIOUS_KEYS_DIR = "previous"
+
+
+def prepare_rotation(keys_dir: Path, node_id: str, now: datetime) -> KeyAnnouncement:
+    """``fedshare keys rotate``: make the next key pair beside the current one
+    (``<keys>/next``, mode 0600; ``FileExistsError`` if a rotation is already pending) and the
+    announcement of its public keys signed by the current signing key, for the parent to
+    certify. The node keeps signing with its current key until that certificate arrives."""
+    current = load_keys(keys_dir)
+    next_keys = generate_keys()
+    write_keys(next_keys, keys_dir / NEXT_KEYS_DIR)
+    return announce_next_keys(
+        current=current.signing,
+        node=node_id,
+        signing_key=next_keys.signing_public_b64,
+        encryption_key=next_keys.encryption_public_b64,
+        time=now,
+    )
 
 
 def adopt_next_keys(session: Session, ctx: NodeContext, certificate: NodeCertificate) -> bool:

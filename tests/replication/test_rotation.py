@@ -1,0 +1,143 @@
+"""Key rotation (issue 12 item 3), through the real inbox of in-process nodes: yanan announces
+its next keys (``prepare_rotation``, what ``fedshare keys rotate`` runs), its parent certifies
+them and the certificate travels as ``member-certificate``, while records of all three classes
+stream both ways. Nothing is lost or dead-lettered: envelopes signed with the old key are
+accepted during the overlap, content sealed to the old encryption key still opens, yanan signs
+with the new key once it learns its certificate and re-certifies its child, and after the overlap
+only the new key (and the new chain) counts."""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Callable
+
+from node.certificates import issue_certificate, key_id
+from node.crypto import load_keys
+from node.members.service import NEXT_KEYS_DIR, PREVIOUS_KEYS_DIR, prepare_rotation
+from node.replication.envelope import BROADCAST, open_envelope, seal_envelope
+from node.replication.kinds import Kind
+from tests.inprocess import MiniFederation
+from tests.replication.test_sequences import create_record
+
+NODES = ("central", "shaanxi", "yanan", "huanglong")
+DAY = 86400
+
+
+def has_record(fed: MiniFederation, node_id: str, record_id: str) -> bool:
+    return bool(fed.rows(node_id, "SELECT id FROM records WHERE id = :id", id=record_id))
+
+
+def three_classes(fed: MiniFederation, origin: str, to: str, label: str) -> list[str]:
+    return [
+        create_record(fed[origin], f"{label} 通报")["id"],
+        create_record(fed[origin], f"{label} 受限", classification="restricted", parties=[to])[
+            "id"
+        ],
+        create_record(fed[origin], f"{label} 秘密", classification="secret", parties=[to])["id"],
+    ]
+
+
+def test_records_stream_through_a_rotation_without_loss(
+    mini_federation: Callable[..., MiniFederation],
+) -> None:
+    fed = mini_federation(*NODES)
+    yanan = fed["yanan"]
+    keys_dir = yanan.ctx.settings.keys_dir
+    old_signing = yanan.ctx.keys.signing_public_b64
+    expected: list[tuple[str, str]] = []
+
+    def stream(label: str) -> None:
+        expected.extend((r, "central") for r in three_classes(fed, "yanan", "central", label))
+        expected.extend((r, "yanan") for r in three_classes(fed, "central", "yanan", label))
+
+    stream("轮换前")  # in flight: signed with, and sealed to, yanan's old keys
+    announcement = prepare_rotation(keys_dir, "yanan", fed.clock.now())
+    for name in ("signing.key", "encryption.key"):
+        mode = (keys_dir / NEXT_KEYS_DIR / name).stat().st_mode
+        assert stat.S_IMODE(mode) == 0o600
+    assert yanan.ctx.keys.signing_public_b64 == old_signing  # not switched yet
+    current = fed.topology.get("yanan").certificate
+    assert current is not None
+    renewed = issue_certificate(
+        issuer_key=fed.keys["shaanxi"].signing,
+        issuer="shaanxi",
+        node="yanan",
+        name=current.name,
+        parent="shaanxi",
+        signing_key=announcement.signing_key,
+        encryption_key=announcement.encryption_key,
+        serial=current.serial + 1,
+        not_before=current.not_before,
+        not_after=current.not_after,
+    )
+    response = fed["shaanxi"].client.post(
+        "/api/v1/federation/members",
+        json={"certificate": renewed.document()},
+        headers=fed["shaanxi"].auth("admin"),
+    )
+    assert response.status_code == 200, response.text
+    stream("轮换中")  # still the old keys: the certificate has not reached yanan
+    fed.pump()
+
+    # yanan learned its certificate: it signs with the new key, kept the old ones beside.
+    assert yanan.ctx.keys.signing_public_b64 == announcement.signing_key
+    assert load_keys(keys_dir).signing_public_b64 == announcement.signing_key
+    assert load_keys(keys_dir / PREVIOUS_KEYS_DIR).signing_public_b64 == old_signing
+    assert not any((keys_dir / NEXT_KEYS_DIR).iterdir())
+    # ... and re-certified its child with the new key.
+    for node_id in NODES:
+        huanglong = fed[node_id].ctx.topology.get("huanglong").certificate
+        assert huanglong is not None
+        assert huanglong.serial == 2, node_id
+        assert fed[node_id].ctx.topology.get("yanan").signing_key == announcement.signing_key
+
+    # What central sealed to the old encryption key still opens at yanan (the previous key).
+    before = [
+        e
+        for e in fed.outbox("central", kind=Kind.RECORD, pending_only=False)
+        if e.ref.get("record") == expected[4][0]
+    ]
+    assert before
+    assert before[0].payload("yanan", yanan.ctx.keys)
+    assert yanan.ctx.keys.previous_encryption
+    # yanan's envelopes signed with the old key during the rotation were applied at central
+    # after it had learned the new certificate: the overlap.
+    old_kid = key_id(old_signing)
+    sent_old = [e for e in fed.outbox("yanan", pending_only=False) if e.origin == "yanan"]
+    assert {e.document["kid"] for e in sent_old} >= {old_kid, key_id(announcement.signing_key)}
+
+    stream("轮换后")
+    [sealed] = [
+        e for e in fed.outbox("central", kind=Kind.RECORD) if e.ref.get("record") == expected[-2][0]
+    ]
+    assert fed.rows("central", "SELECT count(*) FROM dead_letters") == [(0,)]
+    fed.pump()
+    for record_id, receiver in expected:
+        assert has_record(fed, receiver, record_id), (record_id, receiver)
+    for node_id in NODES:
+        assert fed.rows(node_id, "SELECT reason FROM dead_letters") == [], node_id
+    # Sealed after central learned the new certificate: to the new key only.
+    assert sealed.payload("yanan", yanan.ctx.keys)
+
+    # Past the overlap: the new key and the new chain still hold, the old key no longer does.
+    fed.clock.advance(2 * DAY)
+    late = three_classes(fed, "yanan", "central", "重叠期后")
+    from_child = create_record(fed["huanglong"], "县级通报")["id"]
+    fed.pump()
+    for record_id in [*late, from_child]:
+        assert has_record(fed, "central", record_id)
+    _msg, raw = seal_envelope(
+        keys=fed.keys["yanan"],  # the old keys
+        topology=fed.topology,
+        origin="yanan",
+        kind=Kind.RECORD,
+        dest=[BROADCAST],
+        ref={"origin": "yanan", "record": "x"},
+        payload={"title": "旧密钥"},
+        encrypt=False,
+        now=fed.clock.now(),
+    )
+    assert key_id(old_signing) in raw.decode()
+    assert fed.deliver("central", open_envelope(raw, fed.topology, now=fed.clock.now())) == (
+        "rejected:bad_signature"
+    )
