@@ -7,13 +7,20 @@ nothing."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from node.certificates import issue_revocation
 from node.crypto import NodeKeys
 from node.members.service import restore_revocations
+from node.pki import node_subject_dn
 from node.replication.envelope import BROADCAST, open_envelope, seal_envelope
 from node.replication.kinds import Kind
+from node.replication.natsconf import NatsSecurity, render_config
+from node.replication.permissions import child_account
+from node.topology import Topology
 from node.wiring import make_context
 from tests.inprocess import MiniFederation
 from tests.replication.test_sequences import create_record
@@ -208,3 +215,36 @@ def test_revocation_not_from_an_ancestor_is_refused(
     assert not fed["yanan"].ctx.topology.is_revoked("yichuan")
     assert record_from(fed, "huanglong", "yanan", "伪造") == "rejected:revoked_origin"
     assert record_from(fed, "yichuan", "yanan", "正常") != "rejected:revoked_origin"
+
+
+def test_the_parents_nats_config_has_no_leaf_user_for_a_revoked_child(
+    demo_topology: Topology, demo_keys: dict[str, NodeKeys], tmp_path: Path
+) -> None:
+    addressed = Topology(
+        [
+            replace(info, api="http://127.0.0.1:1", nats="nats://127.0.0.1:4222",
+                    leaf="nats-leaf://127.0.0.1:7422")
+            for info in demo_topology.nodes.values()
+        ],
+        root_key=demo_topology.root_key,
+    )  # fmt: skip
+    security = NatsSecurity(tls_dir=tmp_path, service_nkey="UABC")
+
+    def config(topology: Topology) -> str:
+        return render_config(topology, "yanan", tmp_path / "js", security)
+
+    before = config(addressed)
+    assert node_subject_dn("huanglong") in before
+    assert child_account("huanglong") in before
+    revocation = issue_revocation(
+        issuer_key=demo_keys["yanan"].signing,
+        issuer="yanan",
+        node="huanglong",
+        serials=[1],
+        time=datetime(2026, 1, 1, tzinfo=UTC),
+        reason="密钥泄露",
+    )
+    after = config(addressed.with_revocation(revocation))
+    assert node_subject_dn("huanglong") not in after
+    assert child_account("huanglong") not in after
+    assert node_subject_dn("yichuan") in after
