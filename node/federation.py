@@ -182,6 +182,9 @@ class Federation:
         # nodes; every node is installed with its root.pub.
         self.root_dir = self.base_dir / "root"
         self.root: Ed25519PrivateKey | None = None
+        # Settings given to one node's service only (``FEDSHARE_…``), e.g. an older envelope
+        # version; they apply from the node's next start.
+        self.env_overrides: dict[str, dict[str, str]] = {}
 
     def _port(self, index: int, offset: int) -> int:
         if self.base_port is None:
@@ -298,6 +301,7 @@ class Federation:
             env["FEDSHARE_TEST_CLOCK_FILE"] = str(self.clock_file)
         # The demo is browsed on this host: its API docs open without a token.
         env.setdefault("FEDSHARE_DOCS_REQUIRE_TOKEN", "false")
+        env.update(self.env_overrides.get(node_id, {}))
         return env
 
     def nats_options(self, node_id: str) -> dict[str, object]:

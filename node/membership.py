@@ -151,7 +151,12 @@ class Membership:
                 return outcome
             info = NodeInfo.certified(certificate)
             current = self._topology.nodes.get(certificate.node)
-            if current is not None:
+            held = self._topology.revoked_by(certificate.node)
+            if current is not None and held is not None and held.node == certificate.node:
+                # Re-admitted after a revocation: the revoked key gets no overlap (it is kept
+                # only so that the tree stays whole; what it signed is refused at once).
+                info = replace(info, previous_signing_key=current.signing_key, previous_until=now)
+            elif current is not None:
                 if current.signing_key != certificate.signing_key:
                     info = replace(
                         info,

@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from node.certificates import issue_revocation
-from node.crypto import NodeKeys
+from node.certificates import issue_certificate, issue_revocation
+from node.crypto import NodeKeys, generate_keys
 from node.members.service import restore_revocations
 from node.pki import node_subject_dn
 from node.replication.envelope import BROADCAST, open_envelope, seal_envelope
@@ -248,3 +248,36 @@ def test_the_parents_nats_config_has_no_leaf_user_for_a_revoked_child(
     assert node_subject_dn("huanglong") not in after
     assert child_account("huanglong") not in after
     assert node_subject_dn("yichuan") in after
+
+
+def test_readmitted_with_new_keys_the_revoked_key_gets_no_overlap(
+    mini_federation: Callable[..., MiniFederation], demo_keys: dict[str, NodeKeys]
+) -> None:
+    fed = mini_federation("central", "shaanxi")
+    assert revoke(fed, "shaanxi", "yanan").status_code == 200
+    current = fed.topology.get("yanan").certificate
+    assert current is not None
+    fresh = generate_keys()
+    readmitted = issue_certificate(
+        issuer_key=demo_keys["shaanxi"].signing,
+        issuer="shaanxi",
+        node="yanan",
+        name=current.name,
+        parent="shaanxi",
+        signing_key=fresh.signing_public_b64,
+        encryption_key=fresh.encryption_public_b64,
+        serial=2,
+        not_before=current.not_before,
+        not_after=current.not_after,
+    )
+    response = fed["shaanxi"].client.post(
+        "/api/v1/federation/members",
+        json={"certificate": readmitted.document()},
+        headers=fed["shaanxi"].auth("admin"),
+    )
+    assert response.status_code == 200, response.text
+    topology = fed["shaanxi"].ctx.topology
+    assert not topology.is_revoked("yanan")
+    assert topology.acceptable_signing_keys("yanan", fed.clock.now()) == [fresh.signing_public_b64]
+    # Its old children's certificates were signed by the revoked key: still refused.
+    assert record_from(fed, "huanglong", "shaanxi", "旧链") == "rejected:uncertified_origin"
