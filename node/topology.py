@@ -217,6 +217,10 @@ class Topology:
             f"{', the root key' if certificate.issuer == ROOT_ISSUER else ''})"
         ) from failure
 
+    def issued_by(self, node_id: str) -> str | None:
+        """Which signing key of its parent (or the root key) verified ``node_id``'s certificate."""
+        return self._issued_by.get(node_id)
+
     def revoked_by(self, node_id: str) -> Revocation | None:
         """The revocation that covers ``node_id``'s certificate or an ancestor's, if any."""
         if not self.revocations:

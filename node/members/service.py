@@ -29,7 +29,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -70,7 +70,7 @@ def learn_certificate(
     outcome = ctx.membership.learn(certificate, ctx.clock.now())
     if outcome == "stale":
         return outcome
-    if outcome == "replaced" and certificate.node == ctx.node_id:
+    if certificate.node == ctx.node_id:
         adopt_next_keys(session, ctx, certificate)
     row = session.get(MemberCertificate, certificate.node)
     if row is None or row.serial < certificate.serial:
@@ -166,10 +166,13 @@ def prepare_rotation(keys_dir: Path, node_id: str, now: datetime) -> KeyAnnounce
 
 
 def adopt_next_keys(session: Session, ctx: NodeContext, certificate: NodeCertificate) -> bool:
-    """This node's own certificate was replaced: if it names the next keys ``fedshare keys
-    rotate`` made (``<keys>/next``), sign with them from now on, keep the old ones in
-    ``<keys>/previous`` (their encryption key opens what was sealed before), and re-certify every
-    child with the new key, broadcast in the caller's transaction. Returns whether it switched."""
+    """This node learned its own certificate naming the next keys ``fedshare keys rotate`` made
+    (``<keys>/next``): re-certify every child with the new key and broadcast its own certificate
+    and theirs, in the caller's transaction and still signed with the old key (every node accepts
+    it, and learns the new key before anything signed with it arrives); once that transaction
+    commits, sign with the new keys and keep the old ones in ``<keys>/previous`` (their
+    encryption key opens what was sealed before). Idempotent: a batch rolled back and applied
+    again sends what the rolled-back attempt did not. Returns whether a switch is pending."""
     keys_dir = ctx.settings.keys_dir
     if certificate.signing_key == ctx.keys.signing_public_b64:
         return False
@@ -184,31 +187,44 @@ def adopt_next_keys(session: Session, ctx: NodeContext, certificate: NodeCertifi
     ):
         log.warning("own certificate names other keys than the next ones; not switched")
         return False
-    # Files first: a crash after this leaves the node restarting on its certified keys.
-    write_keys(ctx.keys, keys_dir / PREVIOUS_KEYS_DIR, force=True)
-    write_keys(next_keys, keys_dir, force=True)
-    for name in (keys_dir / NEXT_KEYS_DIR).iterdir():
-        name.unlink()
-    ctx.keys.switch_to(next_keys)
-    log.info("switched to the next keys (%s)", key_id(certificate.signing_key))
+    ctx.outbox.send(
+        session,
+        Kind.MEMBER_CERTIFICATE,
+        certificate_wire(certificate),
+        dest=[BROADCAST],
+        encrypt=False,
+    )
     topology = ctx.topology
     for child in topology.children(ctx.node_id):
         held = topology.get(child).certificate
         if held is None or topology.is_revoked(child):
             continue
-        renewed = issue_certificate(
-            issuer_key=ctx.keys.signing,
-            issuer=ctx.node_id,
-            node=child,
-            name=held.name,
-            parent=ctx.node_id,
-            signing_key=held.signing_key,
-            encryption_key=held.encryption_key,
-            serial=held.serial + 1,
-            not_before=held.not_before,
-            not_after=held.not_after,
-        )
-        announce_certificate(session, ctx, renewed)
+        if topology.issued_by(child) != certificate.signing_key:
+            renewed = issue_certificate(
+                issuer_key=next_keys.signing,
+                issuer=ctx.node_id,
+                node=child,
+                name=held.name,
+                parent=ctx.node_id,
+                signing_key=held.signing_key,
+                encryption_key=held.encryption_key,
+                serial=held.serial + 1,
+                not_before=held.not_before,
+                not_after=held.not_after,
+            )
+            announce_certificate(session, ctx, renewed)
+            continue
+        # Renewed by an attempt whose transaction rolled back: stored and sent again.
+        row = session.get(MemberCertificate, child)
+        if row is None or row.serial < held.serial:
+            learn_certificate(session, ctx, held, source=ctx.node_id)
+            ctx.outbox.send(
+                session,
+                Kind.MEMBER_CERTIFICATE,
+                certificate_wire(held),
+                dest=[BROADCAST],
+                encrypt=False,
+            )
     ctx.audit.append(
         session,
         actor=SYSTEM_ACTOR,
@@ -217,6 +233,17 @@ def adopt_next_keys(session: Session, ctx: NodeContext, certificate: NodeCertifi
         object_id=ctx.node_id,
         reason=f"serial {certificate.serial}: signing key {key_id(certificate.signing_key)}",
     )
+
+    def switch(_session: Session) -> None:
+        # Files first: a crash after this restarts the node on its certified keys.
+        write_keys(ctx.keys, keys_dir / PREVIOUS_KEYS_DIR, force=True)
+        write_keys(next_keys, keys_dir, force=True)
+        for name in (keys_dir / NEXT_KEYS_DIR).iterdir():
+            name.unlink()
+        ctx.keys.switch_to(next_keys)
+        log.info("switched to the next keys (%s)", key_id(certificate.signing_key))
+
+    event.listen(session, "after_commit", switch, once=True)
     return True
 
 

@@ -1,14 +1,19 @@
 """Over real NATS (one nats-server and one API process per node): a node restarted on the
 previous envelope version (``FEDSHARE_ENVELOPE_VERSION=1``) exchanges every class of record both
 ways with the rest of the tree (DESIGN §11, mixed versions); then an ancestor revokes it through
-the admin API and its envelopes are dead-lettered where they arrive (``revoked_origin``)."""
+the admin API and its envelopes are dead-lettered where they arrive (``revoked_origin``). A node
+rotates its keys while records stream to and from it, and nothing is lost or dead-lettered."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
+from node.certificates import issue_certificate, key_id
+from node.crypto import load_keys
+from node.members.service import prepare_rotation
 from tests.support import FederationClient, wait_for
 
 pytestmark = pytest.mark.federation
@@ -92,3 +97,81 @@ def test_previous_version_node_then_its_revocation(demo_federation: FederationCl
     )
     for node in ("central", "shaanxi", "yanan", "yichuan"):
         assert demo_federation.record_version(node, late["id"]) is None
+
+
+def test_a_rotation_while_records_stream_loses_nothing(demo_federation: FederationClient) -> None:
+    """yanan rotates its keys while records flow to and from it (yichuan, central): its parent
+    certifies the announced keys through the admin API, the certificate travels, yanan switches
+    and re-certifies its children, and nothing is lost or dead-lettered."""
+    fed = demo_federation.federation
+    assert fed.topology is not None
+    yanan_dir = Path(fed.nodes["yanan"].data_dir)
+    dead_before = {
+        node: demo_federation.db_rows(node, "SELECT count(*) FROM dead_letters")[0][0]
+        for node in ALL
+    }
+    sent: list[tuple[str, str]] = []
+
+    def stream(label: str) -> None:
+        for origin, other in (("yanan", "central"), ("central", "yanan"), ("yichuan", "yanan")):
+            for body in bodies(origin, other):
+                body = {**body, "title": f"{body['title']} {label}"}
+                sent.append((demo_federation.create_record(origin, body)["id"], other))
+
+    stream("轮换前")
+    announcement = prepare_rotation(yanan_dir / "keys", "yanan", fed.now())
+    current = fed.topology.get("yanan").certificate
+    assert current is not None
+    renewed = issue_certificate(
+        issuer_key=load_keys(Path(fed.nodes["shaanxi"].data_dir) / "keys").signing,
+        issuer="shaanxi",
+        node="yanan",
+        name=current.name,
+        parent="shaanxi",
+        signing_key=announcement.signing_key,
+        encryption_key=announcement.encryption_key,
+        serial=current.serial + 1,
+        not_before=current.not_before,
+        not_after=current.not_after,
+    )
+    posted = demo_federation.post(
+        "shaanxi", "admin", "/api/v1/federation/members", json={"certificate": renewed.document()}
+    )
+    assert posted.status_code == 200, posted.text
+    stream("轮换中")
+
+    def key_at(node: str, member: str) -> str | None:
+        page = demo_federation.get(node, "admin", "/api/v1/federation/members").json()
+        found = {m["id"]: m["signing_key_id"] for m in page["items"]}
+        return found.get(member)
+
+    wait_for(
+        lambda: key_at("yanan", "yanan") == key_id(announcement.signing_key),
+        message="yanan learns its new certificate",
+    )
+    wait_for(
+        lambda: (
+            demo_federation.db_rows(
+                "central", "SELECT serial FROM member_certificates WHERE node_id = 'yichuan'"
+            )
+            == [(2,)]
+        ),
+        message="yanan re-certifies yichuan with its new key",
+    )
+    stream("轮换后")
+    for record_id, receiver in sent:
+        wait_for(
+            lambda r=record_id, n=receiver: demo_federation.record_version(n, r) is not None,
+            message=f"record {record_id} at {receiver}",
+        )
+    kids = {
+        json.loads(bytes(raw)).get("kid")
+        for (raw,) in demo_federation.db_rows("yanan", "SELECT envelope FROM sent_sequence")
+    }
+    assert key_id(announcement.signing_key) in kids
+    assert key_id(current.signing_key) in kids
+    for node in ALL:
+        after = demo_federation.db_rows(
+            node, "SELECT reason, origin, kind FROM dead_letters ORDER BY id"
+        )
+        assert after[dead_before[node] :] == [], node

@@ -102,9 +102,9 @@ def test_records_stream_through_a_rotation_without_loss(
     assert yanan.ctx.keys.previous_encryption
     # yanan's envelopes signed with the old key during the rotation were applied at central
     # after it had learned the new certificate: the overlap.
-    old_kid = key_id(old_signing)
+    # Its own certificate and its child's renewed one went out still signed with the old key.
     sent_old = [e for e in fed.outbox("yanan", pending_only=False) if e.origin == "yanan"]
-    assert {e.document["kid"] for e in sent_old} >= {old_kid, key_id(announcement.signing_key)}
+    assert {e.document["kid"] for e in sent_old} == {key_id(old_signing)}
 
     stream("轮换后")
     [sealed] = [
@@ -116,6 +116,11 @@ def test_records_stream_through_a_rotation_without_loss(
         assert has_record(fed, receiver, record_id), (record_id, receiver)
     for node_id in NODES:
         assert fed.rows(node_id, "SELECT reason FROM dead_letters") == [], node_id
+    sent = [e for e in fed.outbox("yanan", pending_only=False) if e.origin == "yanan"]
+    assert {e.document["kid"] for e in sent} == {
+        key_id(old_signing),
+        key_id(announcement.signing_key),
+    }
     # Sealed after central learned the new certificate: to the new key only.
     assert sealed.payload("yanan", yanan.ctx.keys)
 
@@ -141,3 +146,68 @@ def test_records_stream_through_a_rotation_without_loss(
     assert fed.deliver("central", open_envelope(raw, fed.topology, now=fed.clock.now())) == (
         "rejected:bad_signature"
     )
+
+
+def test_a_batch_rolled_back_and_applied_again_still_renews_and_switches(
+    mini_federation: Callable[..., MiniFederation],
+) -> None:
+    """The certificate arrives in a batch with an envelope that fails: the batch is rolled back
+    and applied envelope by envelope. The renewal of the child and the broadcasts are not lost,
+    and the switch happens once, after the commit."""
+    fed = mini_federation("shaanxi", "yanan", "huanglong")
+    yanan = fed["yanan"]
+    old_signing = yanan.ctx.keys.signing_public_b64
+    announcement = prepare_rotation(yanan.ctx.settings.keys_dir, "yanan", fed.clock.now())
+    current = fed.topology.get("yanan").certificate
+    assert current is not None
+    renewed = issue_certificate(
+        issuer_key=fed.keys["shaanxi"].signing,
+        issuer="shaanxi",
+        node="yanan",
+        name=current.name,
+        parent="shaanxi",
+        signing_key=announcement.signing_key,
+        encryption_key=announcement.encryption_key,
+        serial=current.serial + 1,
+        not_before=current.not_before,
+        not_after=current.not_after,
+    )
+    response = fed["shaanxi"].client.post(
+        "/api/v1/federation/members",
+        json={"certificate": renewed.document()},
+        headers=fed["shaanxi"].auth("admin"),
+    )
+    assert response.status_code == 200, response.text
+    [carrying] = fed.outbox("shaanxi", kind=Kind.MEMBER_CERTIFICATE)
+    _msg, raw = seal_envelope(
+        keys=fed.keys["shaanxi"],
+        topology=fed.topology,
+        origin="shaanxi",
+        kind=Kind.RECORD,
+        dest=["yanan"],
+        ref={"origin": "shaanxi", "record": "x"},
+        payload={"unexpected": True},
+        encrypt=True,
+        now=fed.clock.now(),
+    )
+    failing = open_envelope(raw, fed.topology, now=fed.clock.now())
+    outcomes = fed.deliver_batch("yanan", [carrying, failing])
+    assert outcomes[0] == "applied"
+    assert outcomes[1].startswith("rejected:")
+
+    assert yanan.ctx.keys.signing_public_b64 == announcement.signing_key
+    sent = fed.outbox("yanan", kind=Kind.MEMBER_CERTIFICATE)
+    carried = {(e.ref["node"], e.document["kid"]) for e in sent if e.origin == "yanan"}
+    # Its own certificate and both children's renewed ones, signed with the old key once each.
+    assert carried == {(node, key_id(old_signing)) for node in ("yanan", "huanglong", "yichuan")}
+    assert len([e for e in sent if e.origin == "yanan"]) == 3
+    assert fed.rows(
+        "yanan", "SELECT serial FROM member_certificates WHERE node_id = 'huanglong'"
+    ) == [(2,)]
+    fed.pump()
+    for node_id in ("shaanxi", "huanglong"):
+        topology = fed[node_id].ctx.topology
+        huanglong = topology.get("huanglong").certificate
+        assert huanglong is not None
+        assert huanglong.serial == 2
+        assert topology.issued_by("huanglong") == announcement.signing_key
