@@ -459,9 +459,12 @@ def audit_verify(
     ok = True
     try:
         with make_sessionmaker(engine)() as session:
-            report = verify_chain(
-                session, node=settings.node_id, signing_public_key=keys.signing_public_b64
-            )
+            previous = settings.keys_dir / "previous"
+            signing = [keys.signing_public_b64]
+            if (previous / "signing.key").exists():
+                # Rotated: the head may still carry the old key's signature until the next entry.
+                signing.append(load_keys(previous).signing_public_b64)
+            report = verify_chain(session, node=settings.node_id, signing_public_key=signing)
             typer.echo(f"node {report.node}: {report.entries} entries")
             for problem in report.problems:
                 typer.echo(f"  TAMPERED: {problem}")

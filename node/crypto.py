@@ -64,6 +64,9 @@ class NodeKeys:
     signing: Ed25519PrivateKey
     encryption: X25519PrivateKey
     previous_encryption: tuple[X25519PrivateKey, ...] = ()
+    # Public signing keys used before a rotation: the audit head may still carry a signature
+    # made with one until its next entry.
+    previous_signing_public: tuple[str, ...] = ()
 
     def switch_to(self, next_keys: NodeKeys) -> None:
         """Sign with ``next_keys`` from now on; keep the current encryption key for opening
@@ -71,6 +74,10 @@ class NodeKeys:
         if next_keys.signing_public_b64 == self.signing_public_b64:
             return
         self.previous_encryption = (self.encryption, *self.previous_encryption)[:4]
+        self.previous_signing_public = (
+            self.signing_public_b64,
+            *self.previous_signing_public,
+        )[:4]
         self.encryption = next_keys.encryption
         self.signing = next_keys.signing
 

@@ -156,9 +156,12 @@ def _verify_remote_chain(
     engine = _read_only_engine(database_url)
     try:
         with sessionmaker(bind=engine)() as remote:
-            report = verify_chain(
-                remote, node=node, signing_public_key=topology.get(node).signing_key
-            )
+            info = topology.get(node)
+            # Just after a rotation its head may still be signed with its previous key.
+            keys = [info.signing_key]
+            if info.previous_signing_key is not None:
+                keys.append(info.previous_signing_key)
+            report = verify_chain(remote, node=node, signing_public_key=keys)
             problems = list(report.problems)
             last_seq = remote.scalar(select(func.max(AuditEntry.seq))) or 0
             seqs = [c.seq for c in checkpoints]

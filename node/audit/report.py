@@ -26,7 +26,11 @@ def verify_now(session: Session, ctx: NodeContext, actor: Actor) -> VerifyOut:
     # The walk detaches what it loaded (expunge_all, to bound memory): nothing of this request
     # may be left unflushed in the session when it starts.
     session.flush()
-    report = verify_chain(session, node=ctx.node_id, signing_public_key=ctx.keys.signing_public_b64)
+    report = verify_chain(
+        session,
+        node=ctx.node_id,
+        signing_public_key=[ctx.keys.signing_public_b64, *ctx.keys.previous_signing_public],
+    )
     findings = []
     for line, good in verify_subtree(session, ctx.settings, ctx.topology):
         match = _NODE_LINE.match(line)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -44,8 +44,13 @@ def _entries(session: Session, batch: int = 5000) -> Iterator[AuditEntry]:
         session.expunge_all()
 
 
-def verify_chain(session: Session, *, node: str, signing_public_key: str) -> VerifyReport:
-    """Check every link, the signed head, and our own checkpoints against the stored chain."""
+def verify_chain(
+    session: Session, *, node: str, signing_public_key: str | Sequence[str]
+) -> VerifyReport:
+    """Check every link, the signed head, and our own checkpoints against the stored chain. The
+    head verifies with ``signing_public_key``, or any of them if several are given (the node's
+    current key and the ones it used before a rotation: the head is signed again with the new
+    key at the next entry)."""
     report = VerifyReport(node=node)
     hashes: dict[int, str] = {}
     prev_hash = GENESIS_HASH
@@ -74,11 +79,13 @@ def verify_chain(session: Session, *, node: str, signing_public_key: str) -> Ver
                 "(tail truncated or extended)"
             )
         if head.seq > 0:
-            try:
-                verify_signature(
-                    signing_public_key, head_message(node, head.seq, head.hash), head.signature
-                )
-            except CryptoError:
+            candidates = (
+                [signing_public_key]
+                if isinstance(signing_public_key, str)
+                else list(signing_public_key)
+            )
+            message = head_message(node, head.seq, head.hash)
+            if not any(_head_verifies(key, message, head.signature) for key in candidates):
                 report.problems.append("head signature does not verify (head forged)")
     checkpoints = session.execute(
         select(AuditCheckpoint).where(AuditCheckpoint.node == node).order_by(AuditCheckpoint.seq)
@@ -88,6 +95,14 @@ def verify_chain(session: Session, *, node: str, signing_public_key: str) -> Ver
         if problem:
             report.problems.append(problem)
     return report
+
+
+def _head_verifies(public_b64: str, message: bytes, signature: str) -> bool:
+    try:
+        verify_signature(public_b64, message, signature)
+    except CryptoError:
+        return False
+    return True
 
 
 def check_checkpoint(checkpoint: AuditCheckpoint, hashes: dict[int, str], last_seq: int) -> str:

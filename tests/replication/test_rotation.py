@@ -11,6 +11,7 @@ from __future__ import annotations
 import stat
 from collections.abc import Callable
 
+from node.audit.verify import verify_chain
 from node.certificates import issue_certificate, key_id
 from node.crypto import load_keys
 from node.members.service import NEXT_KEYS_DIR, PREVIOUS_KEYS_DIR, prepare_rotation
@@ -196,6 +197,15 @@ def test_a_batch_rolled_back_and_applied_again_still_renews_and_switches(
     assert outcomes[1].startswith("rejected:")
 
     assert yanan.ctx.keys.signing_public_b64 == announcement.signing_key
+    # The audit chain verifies with the keys the node has used (its head, written in the
+    # rotation's transaction, still carries the old key's signature until the next entry).
+    with yanan.ctx.sessions() as session:
+        keys = [announcement.signing_key, *yanan.ctx.keys.previous_signing_public]
+        report = verify_chain(session, node="yanan", signing_public_key=keys)
+    assert report.problems == []
+    assert keys == [announcement.signing_key, old_signing]
+    actions = fed.rows("yanan", "SELECT action FROM audit_log WHERE action LIKE '%-keys'")
+    assert actions == [("rotate-keys",)]
     sent = fed.outbox("yanan", kind=Kind.MEMBER_CERTIFICATE)
     carried = {(e.ref["node"], e.document["kid"]) for e in sent if e.origin == "yanan"}
     # Its own certificate and both children's renewed ones, signed with the old key once each.
