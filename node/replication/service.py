@@ -554,7 +554,10 @@ class ReplicationService:
             parent = self.ctx.topology.parent(self.me)
             for source in info.sources or []:
                 peer = str(source.name).removeprefix("OUT_")
-                active_ns = source.active
+                # -1 (or nothing): not heard from since the server (re)set the source up.
+                active_ns = (
+                    source.active if source.active is not None and source.active >= 0 else None
+                )
                 peers.append(
                     {
                         "node": peer,
@@ -562,7 +565,7 @@ class ReplicationService:
                         "lag": source.lag,
                         "active_ms_ago": None if active_ns is None else int(active_ns / 1e6),
                         # Sources heartbeat while linked; silence means the leaf link is down.
-                        "link": "up" if active_ns is not None and 0 <= active_ns < 30e9 else "down",
+                        "link": "up" if active_ns is not None and active_ns < 30e9 else "down",
                     }
                 )
         except Exception as exc:  # noqa: BLE001 - status reports, never fails

@@ -119,13 +119,16 @@ def assert_replicated(
         assert_exactly_once_in_order(client, node, origin, expected)
 
 
-def silent_ms(client: FederationClient, node: str, peer: str) -> int:
-    """How long ``node``'s inbound source from ``peer`` has been silent (ms), per its own server."""
+def silent_ms(client: FederationClient, node: str, peer: str) -> float:
+    """How long ``node``'s inbound source from ``peer`` has been silent (ms), per its own server;
+    infinite when it has heard nothing at all since the server set the source up again (a long
+    cut makes the server retry the source, and its activity starts over: ``active_ms_ago`` null)."""
     status = client.get(node, "admin", "/api/v1/federation/status")
     assert status.status_code == 200, status.text
     for entry in status.json()["transport"]["peers"]:
         if entry.get("node") == peer:
-            return int(entry["active_ms_ago"] or 0)
+            active = entry["active_ms_ago"]
+            return float("inf") if active is None else float(active)
     raise AssertionError(f"{node} has no source from {peer}")
 
 
