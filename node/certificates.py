@@ -82,8 +82,30 @@ def key_id(public_b64: str) -> str:
     return hashlib.sha256(b64d(public_b64)).hexdigest()[:16]
 
 
+class SignedDocument:
+    """What the signed documents here share: the fields (``unsigned``) and the signature make
+    the document as it travels; its canonical JSON is its text and its SHA-256 its identity."""
+
+    signature: str
+
+    def unsigned(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def document(self) -> dict[str, Any]:
+        """The document as it travels (in envelopes, the topology file, files on disk)."""
+        return {**self.unsigned(), "sig": self.signature}
+
+    def to_json(self) -> str:
+        return canonical_json(self.document()).decode("utf-8")
+
+    @cached_property
+    def digest(self) -> str:
+        """SHA-256 of the signed document (computed once)."""
+        return hashlib.sha256(canonical_json(self.document())).hexdigest()
+
+
 @dataclass(frozen=True)
-class NodeCertificate:
+class NodeCertificate(SignedDocument):
     node: str
     name: str
     parent: str | None
@@ -108,18 +130,6 @@ class NodeCertificate:
             "not_after": iso(self.not_after),
             "issuer": self.issuer,
         }
-
-    def document(self) -> dict[str, Any]:
-        """The certificate as it travels (in envelopes, the topology file, files on disk)."""
-        return {**self.unsigned(), "sig": self.signature}
-
-    def to_json(self) -> str:
-        return canonical_json(self.document()).decode("utf-8")
-
-    @cached_property
-    def digest(self) -> str:
-        """SHA-256 of the signed document: a certificate's identity (computed once)."""
-        return hashlib.sha256(canonical_json(self.document())).hexdigest()
 
     def status(self, now: datetime) -> str:
         """``valid``, ``expired`` or ``not_yet_valid`` at ``now`` (not_after is exclusive)."""
@@ -319,7 +329,7 @@ MAX_REVOKED_SERIALS = 64
 
 
 @dataclass(frozen=True)
-class Revocation:
+class Revocation(SignedDocument):
     """An ancestor's signed statement that ``node``'s certificates with the ``serials`` listed
     (and every earlier serial) are revoked from ``time`` on, for ``reason``.
 
@@ -347,16 +357,6 @@ class Revocation:
             "reason": self.reason,
             "issuer": self.issuer,
         }
-
-    def document(self) -> dict[str, Any]:
-        return {**self.unsigned(), "sig": self.signature}
-
-    def to_json(self) -> str:
-        return canonical_json(self.document()).decode("utf-8")
-
-    @cached_property
-    def digest(self) -> str:
-        return hashlib.sha256(canonical_json(self.document())).hexdigest()
 
     @classmethod
     def from_document(cls, document: object) -> Revocation:
@@ -444,7 +444,7 @@ ANNOUNCEMENT_FIELDS = ("v", "node", "signing_key", "encryption_key", "time", "si
 
 
 @dataclass(frozen=True)
-class KeyAnnouncement:
+class KeyAnnouncement(SignedDocument):
     """A node's announcement of its next keys, signed by its current (certified) signing key:
     what its parent needs to certify them (``fedshare node certify --announcement``)."""
 
@@ -462,9 +462,6 @@ class KeyAnnouncement:
             "encryption_key": self.encryption_key,
             "time": iso(self.time),
         }
-
-    def document(self) -> dict[str, Any]:
-        return {**self.unsigned(), "sig": self.signature}
 
     @classmethod
     def from_document(cls, document: object) -> KeyAnnouncement:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -104,17 +105,24 @@ def announce_certificate(
     return outcome
 
 
+def _stored_documents(ctx: NodeContext, column: Any, what: str) -> Sequence[str] | None:
+    """The stored documents of ``column``, or None (with a warning) if the database cannot be
+    read: the node still starts on the topology file's certificates; readiness reports the
+    database."""
+    try:
+        with ctx.sessions() as session:
+            return session.execute(select(column)).scalars().all()
+    except SQLAlchemyError as exc:
+        log.warning("stored %s not read: %s", what, type(exc).__name__)
+        return None
+
+
 def restore_learned(ctx: NodeContext) -> int:
     """At start: learn again the certificates stored while running (parents before children);
     those that no longer verify (expired meanwhile) are skipped with a warning. Returns how many
     changed the membership."""
-    try:
-        with ctx.sessions() as session:
-            rows = session.execute(select(MemberCertificate.document)).scalars().all()
-    except SQLAlchemyError as exc:
-        # The node still starts on the topology file's certificates; readiness reports the
-        # database.
-        log.warning("stored member certificates not read: %s", type(exc).__name__)
+    rows = _stored_documents(ctx, MemberCertificate.document, "member certificates")
+    if rows is None:
         return 0
     pending: list[NodeCertificate] = []
     for document in rows:
@@ -376,11 +384,8 @@ def _audit_revocation(
 def restore_revocations(ctx: NodeContext) -> int:
     """At start (after ``restore_learned``): put the stored revocations in force again; those
     that no longer verify are skipped with a warning. Returns how many took effect."""
-    try:
-        with ctx.sessions() as session:
-            rows = session.execute(select(MemberRevocation.document)).scalars().all()
-    except SQLAlchemyError as exc:
-        log.warning("stored revocations not read: %s", type(exc).__name__)
+    rows = _stored_documents(ctx, MemberRevocation.document, "revocations")
+    if rows is None:
         return 0
     added = 0
     for document in rows:
