@@ -12,7 +12,7 @@ import stat
 from collections.abc import Callable
 
 from node.audit.verify import verify_chain
-from node.certificates import issue_certificate, key_id
+from node.certificates import KeyAnnouncement, issue_certificate, key_id
 from node.crypto import load_keys
 from node.members.service import NEXT_KEYS_DIR, PREVIOUS_KEYS_DIR, prepare_rotation
 from node.replication.envelope import BROADCAST, open_envelope, seal_envelope
@@ -38,25 +38,9 @@ def three_classes(fed: MiniFederation, origin: str, to: str, label: str) -> list
     ]
 
 
-def test_records_stream_through_a_rotation_without_loss(
-    mini_federation: Callable[..., MiniFederation],
-) -> None:
-    fed = mini_federation(*NODES)
-    yanan = fed["yanan"]
-    keys_dir = yanan.ctx.settings.keys_dir
-    old_signing = yanan.ctx.keys.signing_public_b64
-    expected: list[tuple[str, str]] = []
-
-    def stream(label: str) -> None:
-        expected.extend((r, "central") for r in three_classes(fed, "yanan", "central", label))
-        expected.extend((r, "yanan") for r in three_classes(fed, "central", "yanan", label))
-
-    stream("轮换前")  # in flight: signed with, and sealed to, yanan's old keys
-    announcement = prepare_rotation(keys_dir, "yanan", fed.clock.now())
-    for name in ("signing.key", "encryption.key"):
-        mode = (keys_dir / NEXT_KEYS_DIR / name).stat().st_mode
-        assert stat.S_IMODE(mode) == 0o600
-    assert yanan.ctx.keys.signing_public_b64 == old_signing  # not switched yet
+def certify_next_keys(fed: MiniFederation, announcement: KeyAnnouncement) -> None:
+    """shaanxi certifies yanan's announced keys (the next serial) and hands the certificate to
+    its own node, which learns and broadcasts it."""
     current = fed.topology.get("yanan").certificate
     assert current is not None
     renewed = issue_certificate(
@@ -77,6 +61,28 @@ def test_records_stream_through_a_rotation_without_loss(
         headers=fed["shaanxi"].auth("admin"),
     )
     assert response.status_code == 200, response.text
+
+
+def test_records_stream_through_a_rotation_without_loss(
+    mini_federation: Callable[..., MiniFederation],
+) -> None:
+    fed = mini_federation(*NODES)
+    yanan = fed["yanan"]
+    keys_dir = yanan.ctx.settings.keys_dir
+    old_signing = yanan.ctx.keys.signing_public_b64
+    expected: list[tuple[str, str]] = []
+
+    def stream(label: str) -> None:
+        expected.extend((r, "central") for r in three_classes(fed, "yanan", "central", label))
+        expected.extend((r, "yanan") for r in three_classes(fed, "central", "yanan", label))
+
+    stream("轮换前")  # in flight: signed with, and sealed to, yanan's old keys
+    announcement = prepare_rotation(keys_dir, "yanan", fed.clock.now())
+    for name in ("signing.key", "encryption.key"):
+        mode = (keys_dir / NEXT_KEYS_DIR / name).stat().st_mode
+        assert stat.S_IMODE(mode) == 0o600
+    assert yanan.ctx.keys.signing_public_b64 == old_signing  # not switched yet
+    certify_next_keys(fed, announcement)
     stream("轮换中")  # still the old keys: the certificate has not reached yanan
     fed.pump()
 
@@ -159,26 +165,7 @@ def test_a_batch_rolled_back_and_applied_again_still_renews_and_switches(
     yanan = fed["yanan"]
     old_signing = yanan.ctx.keys.signing_public_b64
     announcement = prepare_rotation(yanan.ctx.settings.keys_dir, "yanan", fed.clock.now())
-    current = fed.topology.get("yanan").certificate
-    assert current is not None
-    renewed = issue_certificate(
-        issuer_key=fed.keys["shaanxi"].signing,
-        issuer="shaanxi",
-        node="yanan",
-        name=current.name,
-        parent="shaanxi",
-        signing_key=announcement.signing_key,
-        encryption_key=announcement.encryption_key,
-        serial=current.serial + 1,
-        not_before=current.not_before,
-        not_after=current.not_after,
-    )
-    response = fed["shaanxi"].client.post(
-        "/api/v1/federation/members",
-        json={"certificate": renewed.document()},
-        headers=fed["shaanxi"].auth("admin"),
-    )
-    assert response.status_code == 200, response.text
+    certify_next_keys(fed, announcement)
     [carrying] = fed.outbox("shaanxi", kind=Kind.MEMBER_CERTIFICATE)
     _msg, raw = seal_envelope(
         keys=fed.keys["shaanxi"],
