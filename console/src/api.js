@@ -24,20 +24,22 @@ export class ApiError extends Error {
   }
 }
 
-async function request(method, path, { params, body } = {}) {
+async function request(method, path, { params, body, file } = {}) {
   const url = new URL(path, window.location.origin)
   for (const [name, value] of Object.entries(params || {})) {
     if (value !== undefined && value !== null && value !== '') url.searchParams.set(name, value)
   }
   const headers = { Accept: 'application/json' }
   if (body !== undefined) headers['Content-Type'] = 'application/json'
+  // A file is the raw body under its own type: the API checks that type against the bytes.
+  if (file) headers['Content-Type'] = file.type || 'application/octet-stream'
   if (method !== 'GET' && csrfToken) headers['X-CSRF-Token'] = csrfToken
   let response
   try {
     response = await fetch(url, {
       method,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: file ?? (body === undefined ? undefined : JSON.stringify(body)),
       credentials: 'same-origin',
     })
   } catch (error) {
@@ -60,4 +62,6 @@ export const api = {
   post: (path, body) => request('POST', path, { body: body ?? {} }),
   patch: (path, body, params) => request('PATCH', path, { body, params }),
   delete: (path, params) => request('DELETE', path, { params }),
+  /** POST a File (or Blob) as the request body itself, not multipart. */
+  upload: (path, file, params) => request('POST', path, { file, params }),
 }

@@ -92,9 +92,12 @@ export const ERROR_MESSAGES = {
   reporter_not_found: '该记录未登记举报人信息',
   // attachments (附件)
   attachment_to_stub: '只能在记录来源单位为记录添加附件，不能添加到摘要上',
-  empty_file: '文件为空',
-  file_too_large: '文件过大，超过上传限制',
-  content_type_mismatch: '文件内容与声明的文件类型不符',
+  attachment_empty: '文件为空，未上传',
+  attachment_too_large: '文件过大，超过本单位的上传限制',
+  attachment_type_not_allowed: '不支持该文件类型（仅限PDF、图片、Word、Excel、PowerPoint和纯文本文件）',
+  attachment_type_mismatch: '文件内容与其扩展名或声明的类型不符',
+  attachment_incomplete: '附件仍在传输中，请稍后再下载',
+  invalid_filename: '文件名无效',
 }
 
 export function errorMessage(code, detail) {

@@ -54,6 +54,12 @@ export function formatDuration(seconds) {
   return `${Math.round(seconds / 60)}分钟`
 }
 
+/** A file size for people: KB below one MB, MB above. */
+export function formatSize(bytes) {
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MB`
+}
+
 // Relay orders (交办督办): a target's states (DESIGN §6), as the API labels them.
 export const ORDER_STATES = {
   issued: '已下发',

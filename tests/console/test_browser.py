@@ -1,13 +1,16 @@
 """The console in a real headless Chromium, against live nodes: login (wrong password, lock-out),
 records (create, list, document view, filters; records of two origins sharing an id, each opened
 by its origin), a stub's 申请查阅, two approvers deciding in 审批, the requester then reading the
-released record, an order's access request for its addressee in 审批, and logout. Every wait is
+released record, an order's access request for its addressee in 审批, a record's attachments
+(upload, list, download, refusals), and logout. Every wait is
 on a condition (Playwright's auto-waiting locators and ``expect``), never a fixed sleep. A
 screenshot of each screen is written to ``var/screenshots/``."""
 
 from __future__ import annotations
 
 import re
+import struct
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -258,6 +261,68 @@ def test_an_orders_access_request_shows_its_addressee_and_waits_for_the_acknowle
     federation.pump()  # the acknowledgement reaches the origin, which grants
     decider.get_by_role("button", name="刷新").click()
     expect(row).to_contain_text("已批准（授权有效）")
+
+
+def _png(width: int = 4, height: int = 4) -> bytes:
+    """A real, small, grey PNG image."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_an_attachment_is_uploaded_at_the_origin_listed_downloaded_and_bad_files_refused(
+    live_federation: Callable[..., LiveFederation], new_page: Callable[[], Any]
+) -> None:
+    node = live_federation("yanan")["yanan"]
+    name, token = node.add_user("inspector")
+    made = httpx.post(
+        f"{node.url}/api/v1/records",
+        json={"category": "practice", "title": "延安市巡察整改经验材料", "body": "材料附扫描件。"},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    assert made.status_code == 201, made.text
+    png = _png()
+    page = new_page()
+    log_in(page, node.url, name)
+    page.locator("[data-test=records]").get_by_text("延安市巡察整改经验材料").click()
+    section = page.locator("[data-test=attachments]")
+    expect(section).to_contain_text("暂无附件")
+    file_input = section.locator("[data-test=attachment-upload] input[type=file]")
+
+    file_input.set_input_files(
+        {"name": "整改报告扫描件.png", "mimeType": "image/png", "buffer": png}
+    )
+    expect(page.get_by_text("附件“整改报告扫描件.png”已上传")).to_be_visible()
+    rows = section.locator(".el-table__body tr")
+    expect(rows).to_have_count(1)
+    row = rows.first
+    expect(row).to_contain_text("整改报告扫描件.png")
+    expect(row).to_contain_text("image/png")
+    expect(row).to_contain_text("0.1 KB")
+    expect(row).to_contain_text("完整")
+    with page.expect_download() as download:
+        row.get_by_text("下载", exact=True).click()
+    assert download.value.suggested_filename == "整改报告扫描件.png"
+    assert download.value.path().read_bytes() == png
+
+    # Refusals: the API's error in Chinese, nothing added to the list.
+    file_input.set_input_files({"name": "通报.pdf", "mimeType": "application/pdf", "buffer": png})
+    expect(page.get_by_text("文件内容与其扩展名或声明的类型不符")).to_be_visible()
+    file_input.set_input_files({"name": "空白.png", "mimeType": "image/png", "buffer": b""})
+    expect(page.get_by_text("文件为空，未上传")).to_be_visible()
+    expect(rows).to_have_count(1)
+    shot(page, "record-attachments")
 
 
 def test_logout_ends_the_session_for_the_cookie(
