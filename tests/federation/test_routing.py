@@ -96,9 +96,12 @@ def test_federation_status_reports_links_backlog_and_positions(
         status = demo_federation.get("yanan", "admin", "/api/v1/federation/status").json()
         peers = {p["node"]: p for p in status["transport"]["peers"]}
         links_up = all(p["link"] == "up" for p in peers.values())
-        return status if links_up and set(peers) == {"shaanxi", "huanglong", "yichuan"} else None
+        # The backlog drains to nothing (the node's own periodic sends may be in flight).
+        drained = status["outbox_backlog"] == 0
+        linked_all = set(peers) == {"shaanxi", "huanglong", "yichuan"}
+        return status if links_up and linked_all and drained else None
 
-    status = wait_for(linked, message="three linked peers at yanan")
+    status = wait_for(linked, message="three linked peers at yanan, backlog drained")
     peers = {p["node"]: p for p in status["transport"]["peers"]}  # type: ignore[index]
     assert peers["shaanxi"]["relation"] == "parent"
     assert peers["huanglong"]["relation"] == "child"
