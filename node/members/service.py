@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -329,20 +329,20 @@ def revoke_member(
         if held is None:
             raise InvalidInput(f"{node_id} has no certificate", code="revocation_unknown_node")
         serials = [held.serial]
-    try:
-        revocation = issue_revocation(
+    chosen = serials
+    return _put_in_force(
+        session,
+        ctx,
+        actor,
+        lambda: issue_revocation(
             issuer_key=ctx.keys.signing,
             issuer=ctx.node_id,
             node=node_id,
-            serials=serials,
+            serials=chosen,
             time=ctx.clock.now(),
             reason=reason,
-        )
-        outcome = announce_revocation(session, ctx, revocation)
-    except CertificateError as exc:
-        raise InvalidInput(str(exc), code=f"revocation_{exc.reason}") from exc
-    _audit_revocation(session, ctx, actor, revocation, outcome)
-    return revocation, outcome
+        ),
+    )
 
 
 def submit_revocation(
@@ -352,8 +352,16 @@ def submit_revocation(
     and broadcast only if an ancestor of the node signed it (``revocation_<reason>`` if not),
     audited."""
     _require_revoke(ctx, actor)
+    return _put_in_force(session, ctx, actor, lambda: Revocation.from_document(document))
+
+
+def _put_in_force(
+    session: Session, ctx: NodeContext, actor: Actor, make: Callable[[], Revocation]
+) -> tuple[Revocation, RevocationLearned]:
+    """The revocation ``make`` builds, learned, broadcast and audited; a refusal of either step
+    is ``revocation_<reason>``."""
     try:
-        revocation = Revocation.from_document(document)
+        revocation = make()
         outcome = announce_revocation(session, ctx, revocation)
     except CertificateError as exc:
         raise InvalidInput(str(exc), code=f"revocation_{exc.reason}") from exc
