@@ -1,18 +1,16 @@
 """What every domain repeats, written once: load-or-404, the node-level permission check, cursors,
-deadlines and overdue, audited listings, node names and the subtree.
+audited listings, node names and the subtree. (Deadlines and overdue: ``node.deadlines``.)
 
 Domains build on this module and on the context; it imports no domain.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from node.clock import as_aware, to_utc
 from node.context import NodeContext
 from node.db import Base
 from node.errors import InvalidInput, NotFound, PermissionDenied
@@ -20,9 +18,6 @@ from node.ids import is_uuid
 from node.policy import Actor
 
 M = TypeVar("M", bound=Base)
-
-MAX_HORIZON = timedelta(days=3 * 366)
-"""How far ahead a deadline may lie."""
 
 
 # -- loading ------------------------------------------------------------------------------------
@@ -92,29 +87,6 @@ def require(
 
 
 # -- time ---------------------------------------------------------------------------------------
-
-
-def check_deadline(deadline: datetime, now: datetime, *, what: str = "deadline") -> datetime:
-    """A deadline set now: in the future, within ``MAX_HORIZON``, returned as UTC (stored times
-    are UTC: SQLite keeps no offset and compares times as text)."""
-    deadline = to_utc(deadline)
-    if deadline <= now:
-        raise InvalidInput(f"the {what} has passed", code="deadline_past")
-    if deadline > now + MAX_HORIZON:
-        raise InvalidInput(f"the {what} is too far ahead", code="deadline_too_far")
-    return deadline
-
-
-def is_overdue(still_open: bool, deadline: datetime, now: datetime) -> bool:
-    """Work still owed past its deadline."""
-    return still_open and as_aware(deadline) < now
-
-
-def overdue_clause(
-    still_open: ColumnElement[bool], deadline: Any, now: datetime
-) -> ColumnElement[bool]:
-    """SQL twin of ``is_overdue``."""
-    return and_(still_open, deadline < now)
 
 
 def month_of(session: Session, column: Any) -> ColumnElement[str]:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from node import common
 from node.errors import Conflict, NotFound
 from node.ledger.models import LedgerItem
-from node.ledger.state import OWN
+from node.ledger.state import DEADLINES, OWN
 
 
 class LedgerNotFound(NotFound):
@@ -19,9 +19,12 @@ class LedgerNotFound(NotFound):
 
 def overdue_clause(now: datetime) -> ColumnElement[bool]:
     """SQL twin of ``state.is_overdue``."""
-    return common.overdue_clause(
-        LedgerItem.status == "transferred", LedgerItem.feedback_deadline, now
-    )
+    return DEADLINES.overdue_clause(LedgerItem.status, LedgerItem.feedback_deadline, now)
+
+
+def overdue_count(now: datetime) -> ColumnElement[int]:
+    """How many items of a group are overdue (NULL over none)."""
+    return DEADLINES.overdue_count(LedgerItem.status, LedgerItem.feedback_deadline, now)
 
 
 def load_item(session: Session, item_id: str, *, lock: bool = False) -> LedgerItem:
@@ -54,7 +57,7 @@ def ledger_counts(
             LedgerItem.node,
             LedgerItem.status,
             func.count(),
-            func.sum(case((overdue_clause(now), 1), else_=0)),
+            overdue_count(now),
         )
         .where(*common.within(LedgerItem.node, nodes))
         .group_by(LedgerItem.node, LedgerItem.status)

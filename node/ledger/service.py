@@ -15,8 +15,9 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from node.clock import as_aware
-from node.common import audited, check_deadline, require
+from node.common import audited, require
 from node.context import NodeContext
+from node.deadlines import check_deadline
 from node.errors import Conflict, InvalidInput
 from node.ids import is_uuid, uuid7
 from node.ledger.models import LedgerFeedback, LedgerItem

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from node import common
+from node.deadlines import DeadlineModel
 
 STATUS_LABELS = {"transferred": "已移交", "responded": "已反馈", "closed": "已销号"}
+# Owed while no feedback has come: past the feedback deadline, overdue.
+DEADLINES = DeadlineModel.owed_in(("transferred",))
 OWN = "own"
 SUMMARY = "summary"
 
 
 def is_overdue(status: str, deadline: datetime, now: datetime) -> bool:
-    return common.is_overdue(status == "transferred", deadline, now)
+    return DEADLINES.is_overdue(status, deadline, now)

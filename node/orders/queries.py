@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from node import common
 from node.errors import NotFound
 from node.orders.models import Order, OrderTarget
-from node.orders.state import OPEN_STATES, SUMMARY
+from node.orders.state import DEADLINES, SUMMARY
 
 
 class OrderNotFound(NotFound):
@@ -20,7 +20,12 @@ class OrderNotFound(NotFound):
 
 def overdue_clause(now: datetime) -> ColumnElement[bool]:
     """SQL twin of ``state.is_overdue``."""
-    return common.overdue_clause(OrderTarget.state.in_(OPEN_STATES), OrderTarget.deadline, now)
+    return DEADLINES.overdue_clause(OrderTarget.state, OrderTarget.deadline, now)
+
+
+def overdue_count(now: datetime) -> ColumnElement[int]:
+    """How many targets of a group are overdue (NULL over none)."""
+    return DEADLINES.overdue_count(OrderTarget.state, OrderTarget.deadline, now)
 
 
 def load_order(session: Session, order_id: str) -> Order:
@@ -72,7 +77,7 @@ def order_states(
 ) -> list[tuple[str, int, int]]:
     """(state, targets, overdue) for every addressee in ``nodes``."""
     rows = session.execute(
-        select(OrderTarget.state, func.count(), func.sum(case((overdue_clause(now), 1), else_=0)))
+        select(OrderTarget.state, func.count(), overdue_count(now))
         .where(*common.within(OrderTarget.addressee, nodes))
         .group_by(OrderTarget.state)
     ).all()
@@ -119,7 +124,7 @@ def targets_by_month(
             month,
             func.count(),
             func.sum(case((OrderTarget.state == "closed", 1), else_=0)),
-            func.sum(case((overdue_clause(now), 1), else_=0)),
+            overdue_count(now),
         )
         .where(*conditions)
         .group_by(month)

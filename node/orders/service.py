@@ -17,8 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from node.clock import as_aware
-from node.common import audited, check_deadline, require
+from node.common import audited, require
 from node.context import NodeContext
+from node.deadlines import check_deadline
 from node.errors import InvalidInput, PermissionDenied
 from node.ids import is_uuid, uuid7
 from node.models import Grant

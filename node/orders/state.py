@@ -19,8 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from node import common
 from node.clock import as_aware
+from node.deadlines import DeadlineModel
 from node.errors import Conflict
 from node.orders.models import OrderTarget
 
@@ -46,6 +46,7 @@ ACTION_LABELS = {
 }
 # States in which the addressee still owes work: past the deadline, these are overdue.
 OPEN_STATES = ("issued", "received", "acknowledged", "in_progress", "returned")
+DEADLINES = DeadlineModel.owed_in(OPEN_STATES)
 
 ISSUER = "issuer"
 ADDRESSEE = "addressee"
@@ -141,7 +142,7 @@ class IllegalTransition(Conflict):
 
 
 def is_overdue(state: str, deadline: datetime, now: datetime) -> bool:
-    return common.is_overdue(state in OPEN_STATES, deadline, now)
+    return DEADLINES.is_overdue(state, deadline, now)
 
 
 def advance(target: OrderTarget, action: str, now: datetime) -> None:
