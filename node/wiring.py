@@ -33,6 +33,7 @@ from node.orders.service import OrderAccessForRelease
 from node.policy import PolicyEngine
 from node.records import handlers as record_handlers
 from node.records.ports import GRANTED_CONTENT, GRANTED_REPORTER
+from node.rectification import handlers as rectification_handlers
 from node.release import handlers as release_handlers
 from node.release.ports import ORDER_ACCESS
 from node.release.service import ReleasedToReaders
@@ -50,6 +51,7 @@ def wire_domains(ctx: NodeContext) -> None:
         *release_handlers.KINDS,
         *order_handlers.KINDS,
         *ledger_handlers.KINDS,
+        *rectification_handlers.KINDS,
         *checkpoints.KINDS,
         *resend.KINDS,
     ):

@@ -217,7 +217,18 @@ def create_app(settings: Settings | None = None, *, ctx: NodeContext | None = No
     app.include_router(access.router)
     app.include_router(access.grants_router)
     app.include_router(audit.router)
-    from node.api import console, federation, ledger, meta, ops, orders, session, stats, users
+    from node.api import (
+        console,
+        federation,
+        ledger,
+        meta,
+        ops,
+        orders,
+        rectifications,
+        session,
+        stats,
+        users,
+    )
 
     app.include_router(session.router)
     app.include_router(console.router)
@@ -225,6 +236,7 @@ def create_app(settings: Settings | None = None, *, ctx: NodeContext | None = No
     app.include_router(federation.router)
     app.include_router(orders.router)
     app.include_router(ledger.router)
+    app.include_router(rectifications.router)
     app.include_router(stats.router)
     # Last: FastAPI builds a route's dependencies when a request first walks past it, so routes
     # placed early make every other route's first request slower.

@@ -40,6 +40,7 @@ class Kind(StrEnum):
     ORDER_UPDATE = "order-update"
     ORDER_SUMMARY = "order-summary"
     LEDGER_SUMMARY = "ledger-summary"
+    RECTIFICATION_SUMMARY = "rectification-summary"
     RESEND_REQUEST = "resend-request"
     RESEND = "resend"
     SEQUENCE_VOID = "sequence-void"

@@ -86,6 +86,10 @@ def build_workbook(stats: StatsOut) -> Workbook:
             ["台账未销号", ledger.open],
             ["台账逾期未反馈", ledger.overdue],
             ["台账已销号", ledger.closed],
+            ["整改意见总数", stats.rectification.total],
+            ["整改未完成（待整改、退回、回头看）", stats.rectification.open],
+            ["整改逾期", stats.rectification.overdue],
+            ["整改已销号", stats.rectification.closed],
         ],
     )
 
@@ -132,6 +136,17 @@ def build_workbook(stats: StatsOut) -> Workbook:
         book.create_sheet("移交台账"),
         ["单位", "移交总数", "未销号", "逾期未反馈", "已销号"],
         [[n.node_name, n.total, n.open, n.overdue, n.closed] for n in ledger.by_node],
+    )
+    rectification = stats.rectification
+    _table(
+        book.create_sheet("整改-状态"),
+        ["状态", "整改意见数", "其中逾期"],
+        [[s.state_label, s.count, s.overdue] for s in rectification.by_state],
+    )
+    _table(
+        book.create_sheet("整改-巡察机构"),
+        ["巡察机构", "整改意见总数", "未完成", "逾期", "已销号"],
+        [[n.node_name, n.total, n.open, n.overdue, n.closed] for n in rectification.by_node],
     )
     return book
 

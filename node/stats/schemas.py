@@ -65,6 +65,37 @@ class LedgerStatsOut(BaseModel):
     by_node: list[LedgerNodeOut]
 
 
+class RectificationStateOut(BaseModel):
+    state: str
+    state_label: str
+    count: int
+    overdue: int
+
+
+class RectificationNodeOut(BaseModel):
+    """Demands made by one inspecting node."""
+
+    node: str
+    node_name: str
+    total: int
+    open: int
+    overdue: int
+    closed: int
+
+
+class RectificationStatsOut(BaseModel):
+    """Rectification demands (整改意见) of inspecting nodes in the subtree: ``open`` are those the
+    unit still owes a report on (待整改, 退回整改, 回头看复查), ``overdue`` those of them past the
+    deadline."""
+
+    total: int
+    open: int
+    overdue: int
+    closed: int
+    by_state: list[RectificationStateOut]
+    by_node: list[RectificationNodeOut]
+
+
 class StatsOut(BaseModel):
     node: str
     node_name: str
@@ -73,3 +104,4 @@ class StatsOut(BaseModel):
     records: RecordStatsOut
     orders: OrderStatsOut
     ledger: LedgerStatsOut
+    rectification: RectificationStatsOut

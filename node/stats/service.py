@@ -7,6 +7,8 @@
   the subtree, by state, with overdue counts, by month of issue (within the months asked for),
   and the median time from issue to acknowledgement.
 - Ledger: items of nodes in the subtree, open / overdue / closed, per node.
+- Rectification: demands of inspecting nodes in the subtree, by state with overdue counts, and
+  open / overdue / closed per node.
 
 Statistics read the other domains' state and query modules, never their services.
 """
@@ -25,6 +27,9 @@ from node.orders.queries import median_ack_seconds, order_states, targets_by_mon
 from node.orders.state import OPEN_STATES, STATE_LABELS
 from node.policy import Actor
 from node.policy.categories import CLASS_LABELS
+from node.rectification.queries import rectification_counts
+from node.rectification.state import OPEN_STATES as RECTIFICATION_OPEN
+from node.rectification.state import STATE_LABELS as RECTIFICATION_LABELS
 from node.stats.queries import CountRow, RecordQuery, record_counts
 from node.stats.schemas import (
     LedgerNodeOut,
@@ -33,6 +38,9 @@ from node.stats.schemas import (
     OrderStateOut,
     OrderStatsOut,
     RecordStatsOut,
+    RectificationNodeOut,
+    RectificationStateOut,
+    RectificationStatsOut,
     StatsOut,
 )
 
@@ -122,6 +130,8 @@ def compute_stats(
             entry.open += n
     ledger_nodes = [per_node[k] for k in sorted(per_node)]
 
+    rectification = _rectification_stats(ctx, rectification_counts(session, nodes, now))
+
     audited(session, ctx, actor, audit_action, object_type="stats")
     return StatsOut(
         node=ctx.node_id,
@@ -148,4 +158,54 @@ def compute_stats(
             closed=sum(n.closed for n in ledger_nodes),
             by_node=ledger_nodes,
         ),
+        rectification=rectification,
+    )
+
+
+def _rectification_stats(
+    ctx: NodeContext, counts: list[tuple[str, str, int, int]]
+) -> RectificationStatsOut:
+    states: dict[str, list[int]] = {}
+    per_node: dict[str, RectificationNodeOut] = {}
+    for node_id, state, n, late in counts:
+        total = states.setdefault(state, [0, 0])
+        total[0] += n
+        total[1] += late
+        entry = per_node.setdefault(
+            node_id,
+            RectificationNodeOut(
+                node=node_id,
+                node_name=node_name(ctx, node_id),
+                total=0,
+                open=0,
+                overdue=0,
+                closed=0,
+            ),
+        )
+        entry.total += n
+        entry.overdue += late
+        if state == "closed":
+            entry.closed += n
+        elif state in RECTIFICATION_OPEN:
+            entry.open += n
+    order = list(RECTIFICATION_LABELS)
+    by_state = [
+        RectificationStateOut(
+            state=state,
+            state_label=RECTIFICATION_LABELS.get(state, state),
+            count=n,
+            overdue=late,
+        )
+        for state, (n, late) in sorted(
+            states.items(), key=lambda s: order.index(s[0]) if s[0] in order else len(order)
+        )
+    ]
+    nodes = [per_node[k] for k in sorted(per_node)]
+    return RectificationStatsOut(
+        total=sum(s.count for s in by_state),
+        open=sum(n.open for n in nodes),
+        overdue=sum(s.overdue for s in by_state),
+        closed=sum(n.closed for n in nodes),
+        by_state=by_state,
+        by_node=nodes,
     )
