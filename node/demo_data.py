@@ -2,8 +2,10 @@
 
 ``fedshare demo`` (``--seed-size year``, the default) fills the five-node demo with several hundred
 records over every category and class, relay orders that stopped in every state (some overdue),
-ledger items with deadlines, feedback and 销号, and access requests that ended every way a request
-ends (pending, denied, expired undecided, granted and read, expired, revoked). ``small`` is the same
+ledger items with deadlines, feedback and 销号, rectification demands (整改意见) from findings
+(reported, returned, accepted, closed off with evidence, reopened by 回头看, some overdue), and
+access requests that ended every way a request ends (pending, denied, expired undecided, granted
+and read, expired, revoked). ``small`` is the same
 story over three months with fewer records, for tests.
 
 Why through the API, and how a year passes in a minute:
@@ -60,11 +62,28 @@ class SeedSize:
     orders: int
     ledger_items: int
     access_requests: int
+    rectifications: int = 0
 
 
 SIZES: dict[str, SeedSize] = {
-    "small": SeedSize("small", days=91, records=44, orders=10, ledger_items=5, access_requests=8),
-    "year": SeedSize("year", days=365, records=300, orders=36, ledger_items=30, access_requests=26),
+    "small": SeedSize(
+        "small",
+        days=91,
+        records=44,
+        orders=10,
+        ledger_items=5,
+        access_requests=8,
+        rectifications=3,
+    ),
+    "year": SeedSize(
+        "year",
+        days=365,
+        records=300,
+        orders=36,
+        ledger_items=30,
+        access_requests=26,
+        rectifications=12,
+    ),
 }
 SEED = 20_240_601
 WAIT_AT_MOST = timedelta(days=1)
@@ -306,6 +325,26 @@ class PlannedLedgerItem:
 
 
 @dataclass
+class PlannedDemand:
+    content: str
+    responsible: str
+    deadline: datetime
+    outcome: str  # issued | overdue | reported | returned | accepted | closed | reopened
+    steps: list[tuple[datetime, str]]  # (moment, report | return | accept | close | reopen)
+    reopen_deadline: datetime | None = None
+
+
+@dataclass
+class PlannedRectification:
+    node: str
+    at: datetime
+    unit: str
+    finding_title: str
+    finding_body: str
+    demands: list[PlannedDemand]
+
+
+@dataclass
 class SeedReport:
     size: str
     seconds: float
@@ -318,6 +357,7 @@ class SeedReport:
     targets: Counter[str] = field(default_factory=Counter)
     overdue: int = 0
     ledger: Counter[str] = field(default_factory=Counter)
+    rectification: Counter[str] = field(default_factory=Counter)
     access: Counter[str] = field(default_factory=Counter)
     reads: int = 0
     waits: int = 0
@@ -334,6 +374,8 @@ class SeedReport:
             f"{', '.join(f'{k} {v}' for k, v in sorted(self.targets.items()))}; "
             f"{self.overdue} overdue",
             f"  ledger: {', '.join(f'{k} {v}' for k, v in sorted(self.ledger.items()))}",
+            "  rectification demands: "
+            f"{', '.join(f'{k} {v}' for k, v in sorted(self.rectification.items()))}",
             f"  access requests: {', '.join(f'{k} {v}' for k, v in sorted(self.access.items()))}"
             f"; {self.reads} reads of released content",
         ]
@@ -509,6 +551,8 @@ class Seeder:
         stories += [self.ledger_story(item) for item in self.plan_ledger()]
         stories += self.plan_access()
         stories += [self.record_story(r) for r in self.records]
+        # Planned last, with their own random source: the plans above stay as they were.
+        stories += [self.rectification_story(r) for r in self.plan_rectifications()]
         self.simulate(stories)
         self.settle(self.eventually, what="the last effects")
         self.federation.set_clock(SystemClock().now())
@@ -1232,6 +1276,186 @@ class Seeder:
                 return []
 
             yield Step(item.close_at, close, blocking=False)
+
+    # -- rectification ----------------------------------------------------------------------------
+
+    def plan_rectifications(self) -> list[PlannedRectification]:
+        """Findings turned into demands (整改意见) to an inspected unit; each demand stops in one
+        state: reported, returned, accepted, closed off with evidence, reopened by 回头看, still
+        issued, or overdue (no report by its deadline)."""
+        rng = random.Random(SEED + 13)
+        nodes = [n for n in self.nodes if self.topology.parent(n) is not None]
+        weights = [{"county": 5, "city": 3, "province": 1}[self.kind[n]] for n in nodes]
+        showcase = [
+            ["closed", "overdue", "reported"],
+            ["closed", "returned", "issued"],
+            ["reopened", "accepted", "overdue"],
+        ]
+        pool = [
+            "closed",
+            "closed",
+            "closed",
+            "overdue",
+            "reported",
+            "accepted",
+            "returned",
+            "issued",
+        ]
+        plans = []
+        for index in range(self.size.rectifications):
+            (node,) = rng.choices(nodes, weights=weights)
+            kind = self.kind[node]
+            unit = rng.choice(UNITS[kind])
+            outcomes = (
+                showcase[index]
+                if index < len(showcase)
+                else [rng.choice(pool) for _ in range(rng.randint(1, 3))]
+            )
+            low, high = self.start + timedelta(days=5), self.end - timedelta(days=50)
+            at = self.office_time(self.random_day(low, max(high, low + timedelta(days=1))))
+            demands = [self._plan_demand(rng, at, outcome, unit) for outcome in outcomes]
+            areas = rng.sample(FINDING_AREAS, k=min(len(FINDING_AREAS), len(demands) + 1))
+            plans.append(
+                PlannedRectification(
+                    node=node,
+                    at=at,
+                    unit=unit,
+                    finding_title=f"{GROUP[kind]}关于{unit}的巡察反馈问题",
+                    finding_body="巡察发现的主要问题："
+                    + "；".join(f"{a}方面存在不足" for a in areas),
+                    demands=demands,
+                )
+            )
+        return plans
+
+    def _plan_demand(
+        self, rng: random.Random, at: datetime, outcome: str, unit: str
+    ) -> PlannedDemand:
+        def after(moment: datetime, low: float, high: float) -> datetime:
+            return self.office_time(moment + timedelta(days=rng.uniform(low, high)))
+
+        area = rng.choice(FINDING_AREAS)
+        content = f"针对{area}方面的问题，{unit}要制定整改方案、明确时限，逐项整改并报送整改情况"
+        steps: list[tuple[datetime, str]] = []
+        if outcome == "overdue":
+            deadline = at + timedelta(days=rng.uniform(15, 30))
+        elif outcome in ("issued", "returned"):
+            deadline = self.end + timedelta(days=rng.uniform(10, 40))
+        else:
+            deadline = at + timedelta(days=rng.uniform(25, 45))
+        reopen_deadline = None
+        if outcome not in ("issued", "overdue"):
+            reported = after(at, 4, 12)
+            steps.append((reported, "report"))
+            if outcome == "returned":
+                steps.append((after(reported, 2, 6), "return"))
+            elif outcome != "reported":
+                accepted = after(reported, 2, 7)
+                steps.append((accepted, "accept"))
+                if outcome in ("closed", "reopened"):
+                    closed = after(accepted, 1, 5)
+                    steps.append((closed, "close"))
+                    if outcome == "reopened":
+                        steps.append((after(closed, 4, 12), "reopen"))
+                        reopen_deadline = self.end + timedelta(days=rng.uniform(20, 40))
+        return PlannedDemand(
+            content=content,
+            responsible=f"{unit}主要负责人 {rng.choice(PERSONS)}",
+            deadline=deadline,
+            outcome=outcome,
+            steps=steps,
+            reopen_deadline=reopen_deadline,
+        )
+
+    def rectification_story(self, plan: PlannedRectification) -> Story:
+        node = plan.node
+        parent = self.topology.parent(node)
+        ids: list[str] = []
+        reports: dict[int, str] = {}
+
+        def create() -> list[Expect]:
+            finding = self.api.call(
+                "POST",
+                node,
+                "inspector",
+                "/api/v1/records",
+                body={
+                    "category": "inspection_finding",
+                    "title": plan.finding_title,
+                    "body": plan.finding_body,
+                    "parties": [parent],
+                },
+            )
+            made = self.api.call(
+                "POST",
+                node,
+                "inspector",
+                "/api/v1/rectifications",
+                body={
+                    "finding_record_id": finding["id"],
+                    "unit_name": plan.unit,
+                    "demands": [
+                        {
+                            "content": d.content,
+                            "responsible": d.responsible,
+                            "deadline": d.deadline.isoformat(),
+                        }
+                        for d in plan.demands
+                    ],
+                },
+            )
+            ids.extend(item["id"] for item in made["items"])
+            for demand in plan.demands:
+                self.report.rectification[demand.outcome] += 1
+            return []
+
+        def step(index: int, action: str) -> Callable[[], list[Expect]]:
+            demand = plan.demands[index]
+
+            def run() -> list[Expect]:
+                path = f"/api/v1/rectifications/{ids[index]}/{action}"
+                if action == "report":
+                    body: dict[str, Any] = {
+                        "title": f"{plan.unit}关于巡察反馈问题整改情况的报告",
+                        "body": f"已对照整改意见逐项整改：{demand.content}。整改措施已落实到位。",
+                    }
+                    made = self.api.call("POST", node, "inspector", path, body=body)
+                    reports[index] = made["report_record_id"]
+                elif action == "return":
+                    note = {"note": "整改措施不够具体，请补充完善后重新报送"}
+                    self.api.call("POST", node, "inspector", path, body=note)
+                elif action == "accept":
+                    note = {"note": "整改到位，评估通过"}
+                    self.api.call("POST", node, "approver", path, body=note)
+                elif action == "close":
+                    body = {
+                        "evidence": [{"record_id": reports[index], "record_origin": node}],
+                        "note": "整改材料齐全，予以销号",
+                    }
+                    self.api.call("POST", node, "inspector", path, body=body)
+                else:
+                    assert demand.reopen_deadline is not None
+                    body = {
+                        "unit_name": plan.unit,
+                        "ids": [ids[index]],
+                        "deadline": demand.reopen_deadline.isoformat(),
+                        "note": "开展整改回头看，复查整改成效",
+                    }
+                    self.api.call(
+                        "POST", node, "inspector", "/api/v1/rectifications/lookback", body=body
+                    )
+                return []
+
+            return run
+
+        yield Step(plan.at, create, blocking=False)
+        planned = sorted(
+            (at, index, action)
+            for index, demand in enumerate(plan.demands)
+            for at, action in demand.steps
+        )
+        for at, index, action in planned:
+            yield Step(at, step(index, action), blocking=False)
 
     # -- access requests --------------------------------------------------------------------------
 

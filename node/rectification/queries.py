@@ -44,7 +44,7 @@ def load_own(session: Session, item_id: str) -> Rectification:
     item = load_demand(session, item_id, lock=True)
     if item.held_as != OWN:
         raise Conflict(
-            "only the inspecting node acts on its rectification demands", code="not_owner"
+            "only the inspecting node acts on its rectification demands", code="not_inspecting_node"
         )
     return item
 

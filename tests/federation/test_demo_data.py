@@ -208,6 +208,29 @@ def test_ledger_items_with_feedback_and_closing(
     assert any(i["clue_record_id"] for i in items)
 
 
+def test_rectification_demands_closed_off_and_overdue(
+    seeded: tuple[FederationClient, SeedReport],
+) -> None:
+    client, report = seeded
+    own = [
+        i
+        for node in client.federation.nodes
+        for i in listing(client, node, "inspector", "/api/v1/rectifications", scope="own")
+    ]
+    assert len(own) == sum(report.rectification.values())
+    assert {i["state"] for i in own} >= {"closed", "reported", "returned", "reopened", "issued"}
+    assert any(i["overdue"] for i in own)
+    closed = next(i for i in own if i["state"] == "closed")
+    detail = client.get(closed["node"], "inspector", f"/api/v1/rectifications/{closed['id']}")
+    assert detail.json()["events"][-1]["evidence"], "closed off with evidence"
+
+    def counted_above() -> bool:
+        figures = client.get("central", "inspector", "/api/v1/stats").json()["rectification"]
+        return bool(figures["total"] == len(own) and figures["overdue"] > 0 and figures["closed"])
+
+    wait_for(counted_above, timeout=60, interval=0.5, message="rectification counted at the centre")
+
+
 def test_grants_ended_every_way_with_reads(seeded: tuple[FederationClient, SeedReport]) -> None:
     client, _report = seeded
     grants = client.get("central", "security_officer", "/api/v1/grants", params={"limit": 500})

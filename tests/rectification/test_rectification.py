@@ -183,7 +183,7 @@ def test_finding_to_closure_and_overdue_seen_above(mini_federation: MakeFederati
         }
         assert [(n["node"], n["overdue"]) for n in stats["by_node"]] == [("huanglong", 1)]
         # Acting belongs to the inspecting node.
-        error(act(fed, short["id"], "report", report_body(), node=node), 409, "not_owner")
+        error(act(fed, short["id"], "report", report_body(), node=node), 409, "not_inspecting_node")
     export = call(fed["shaanxi"], "GET", "/api/v1/stats/export.xlsx")
     book = load_workbook(BytesIO(export.content))
     assert list(book["整改-状态"].iter_rows(values_only=True)) == [
