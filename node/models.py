@@ -16,6 +16,7 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -331,3 +332,59 @@ class InboundSequenceReceived(Base):
     channel: Mapped[str] = mapped_column(String(64), primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ResyncEnvelope(Base):
+    """An envelope this node sent or relayed down towards a child, kept for resyncing that child
+    (``replication.resync_store``): the origin's signed bytes, unchanged. One row per
+    destination below (``*`` for a broadcast); a record's latest version only, every other kind
+    each envelope."""
+
+    __tablename__ = "resync_envelopes"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    dest: Mapped[str] = mapped_column(String(64))
+    origin: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(40))
+    object_key: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    rank: Mapped[int] = mapped_column(Integer)
+    msg_id: Mapped[str] = mapped_column(String(36))
+    envelope: Mapped[bytes] = mapped_column(LargeBinary)
+    stored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        UniqueConstraint("dest", "origin", "kind", "object_key", name="uq_resync_envelopes_key"),
+        Index("ix_resync_envelopes_page", "dest", "rank", "id"),
+        Index("ix_resync_envelopes_object", "kind", "object_key"),
+        Index("ix_resync_envelopes_stored", "kind", "stored_at"),
+    )
+
+
+class ResyncSession(Base):
+    """A resync this node asked its parent for, and how far it got."""
+
+    __tablename__ = "resync_sessions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    parent: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    trigger: Mapped[str] = mapped_column(String(16))
+    requested_by: Mapped[str] = mapped_column(String(100))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    cursor: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    total: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    pages: Mapped[int] = mapped_column(Integer, default=0)
+    received: Mapped[int] = mapped_column(Integer, default=0)
+    applied: Mapped[int] = mapped_column(Integer, default=0)
+    held: Mapped[int] = mapped_column(Integer, default=0)
+    refused: Mapped[int] = mapped_column(Integer, default=0)
+    voided: Mapped[int] = mapped_column(Integer, default=0)
+    requests: Mapped[int] = mapped_column(Integer, default=0)
+    # The highest number of each followed channel among the envelopes received, as JSON
+    # {"<origin> <channel>": n}: gaps below it are reconciled when the resync completes.
+    channels: Mapped[str] = mapped_column(Text, default="{}")
+
+    __table_args__ = (Index("ix_resync_sessions_state", "state", "started_at"),)

@@ -108,6 +108,16 @@ class Settings(BaseSettings):
     sequence_gap_grace_s: float = Field(default=30.0, gt=0)
     sequence_retention_s: float = Field(default=24 * 3600.0, gt=0)
     sequence_check_interval_s: float = Field(default=5.0, gt=0)
+    # How long the JetStream streams keep a message (limits retention; DESIGN §3): a node offline
+    # for longer misses what expired and asks its parent for a resync. Shortened in tests.
+    stream_retention_s: float = Field(default=7 * 24 * 3600.0, gt=0)
+    # Resync (DESIGN §11): a page carries at most this many envelopes and bytes of them; the
+    # parent answers a request with up to ``resync_window`` pages; a requester that hears nothing
+    # for ``resync_stall_s`` asks again from where it is.
+    resync_page_envelopes: int = Field(default=500, ge=1, le=5000)
+    resync_page_bytes: int = Field(default=1024**2, ge=4096, le=2 * 1024**2)
+    resync_window: int = Field(default=4, ge=1, le=32)
+    resync_stall_s: float = Field(default=30.0, gt=0)
     # Console sessions: ended after this long unused, and at the latest this long after login.
     session_idle_timeout_s: float = Field(default=30 * 60, gt=0)
     session_lifetime_s: float = Field(default=12 * 3600, gt=0)

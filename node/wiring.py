@@ -37,7 +37,7 @@ from node.rectification import handlers as rectification_handlers
 from node.release import handlers as release_handlers
 from node.release.ports import ORDER_ACCESS
 from node.release.service import ReleasedToReaders
-from node.replication import resend
+from node.replication import resend, resync
 from node.settings import Settings
 from node.storage import secure_data_dir
 from node.topology import NodeInfo, Topology, TopologyError, load_topology
@@ -54,6 +54,7 @@ def wire_domains(ctx: NodeContext) -> None:
         *rectification_handlers.KINDS,
         *checkpoints.KINDS,
         *resend.KINDS,
+        *resync.KINDS,
     ):
         ctx.kinds.register(spec)
     released = ReleasedToReaders()

@@ -27,6 +27,7 @@ from node.members.service import restore_learned, restore_revocations
 from node.metrics import Metrics
 from node.release.tasks import expiry_loop
 from node.replication.resend import sequence_loop
+from node.replication.resync import resync_loop
 from node.settings import Settings
 from node.wiring import build_context
 
@@ -170,6 +171,7 @@ def create_app(settings: Settings | None = None, *, ctx: NodeContext | None = No
             asyncio.create_task(checkpoint_loop(context, stop_background), name="checkpoints"),
             asyncio.create_task(expiry_loop(context, stop_background), name="release-expiry"),
             asyncio.create_task(sequence_loop(context, stop_background), name="sequences"),
+            asyncio.create_task(resync_loop(context, stop_background), name="resync"),
             asyncio.create_task(
                 denial_flush_loop(
                     denials, context.settings.audit_flush_interval_s, stop_background

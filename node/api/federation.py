@@ -1,5 +1,6 @@
 """``/api/v1/federation/status``: peers, link state, outbox backlog, last applied, dead letters,
-per-origin sequence positions and gaps; ``/members``: the certified members of this subtree."""
+per-origin sequence positions and gaps, the latest resync; ``/members``: the certified members
+of this subtree; ``/resync``: start a resync from the parent, and its progress."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from node.members.service import (
     submit_certificate,
     submit_revocation,
 )
+from node.replication import resync
 from node.replication.schemas import DeadLetterPage
 from node.replication.service import (
     authorize_status,
@@ -50,6 +52,7 @@ async def federation_status(
     }
     result.update(database_status(session))
     result.update(sequence_status(session, ctx))
+    result["resync"] = resync.status(session)
     replication = request.app.state.replication
     result["transport"] = await replication.status() if replication else {"enabled": False}
     request.app.state.metrics.outbox_backlog.set(result["outbox_backlog"])
@@ -185,3 +188,26 @@ def federation_tree(ctx: ContextDep, actor: CurrentActor) -> list[TreeNode]:
             )
         )
     return result
+
+
+@router.post(
+    "/resync",
+    status_code=202,
+    summary="重新同步 Ask the parent for a resync (admins)",
+)
+def start_resync(session: SessionDep, ctx: ContextDep, actor: CurrentActor) -> dict[str, Any]:
+    """Ask this node's parent for everything this node is entitled to (after an outage longer
+    than the streams keep messages, or a restore from an old backup), in pages, each envelope
+    verified and applied as if it had streamed. Audited. ``409 resync_under_way`` if one is;
+    ``422 resync_no_parent`` at the root. Progress: ``GET /resync`` or the status's ``resync``."""
+    return resync.start_by(session, ctx, actor)
+
+
+@router.get("/resync", summary="同步进度 The latest resync and its progress (admins)")
+def resync_progress(session: SessionDep, ctx: ContextDep, actor: CurrentActor) -> dict[str, Any]:
+    """The latest resync: state (requested, receiving, complete), pages and envelopes received,
+    the parent's count of what it holds for this node (``total``), ``progress`` (0-1), and how
+    many were applied, already held, refused (dead-lettered) and sequence numbers closed as
+    void. ``{"state": null}`` if none was ever asked for."""
+    resync.authorize(ctx, actor)
+    return resync.status(session) or {"state": None}

@@ -179,5 +179,7 @@ class BatchApplier:
                 subjects,
                 kind=envelope.kind,
                 ref=envelope.ref,
+                origin=envelope.origin,
+                dest=envelope.dest,
             )
             self.metrics.relayed.inc(len(subjects))

@@ -210,8 +210,10 @@ def process(
         row = session.get(InboxMessage, envelope.msg_id)
         seen_seq = row.stream_seq if row is not None else None
     if seen_seq is not None:
-        if seen_seq == stream_seq:
-            return Outcome("duplicate")  # a redelivery of the same stream message
+        if seen_seq == stream_seq or seen_seq == 0:
+            # A redelivery of the same stream message, or the stream's copy of one applied
+            # already from a resend or a resync (position 0): nothing to do either way.
+            return Outcome("duplicate")
         raise EnvelopeRejected(
             "replay", msg_id=envelope.msg_id, origin=envelope.origin, kind=envelope.kind
         )

@@ -44,6 +44,8 @@ class Kind(StrEnum):
     RESEND_REQUEST = "resend-request"
     RESEND = "resend"
     SEQUENCE_VOID = "sequence-void"
+    RESYNC_REQUEST = "resync-request"
+    RESYNC_PAGE = "resync-page"
 
 
 class WireModel(BaseModel):

@@ -29,7 +29,7 @@ from node.crypto import NodeKeys
 from node.db import mark_purged
 from node.membership import Membership
 from node.models import OutboxMessage, OutboxStats
-from node.replication import sequence
+from node.replication import resync_store, sequence
 from node.replication.envelope import BROADCAST, VERSION, BodyKey, seal_envelope
 from node.replication.kinds import KindRegistry, WireModel
 from node.replication.routing import next_hops
@@ -143,6 +143,19 @@ class Outbox:
         self._add_rows(
             session, msg_id, raw, subjects, kind, self.object_of(kind, wire.envelope_ref())
         )
+        resync_store.keep(
+            session,
+            topology,
+            self.node_id,
+            origin=self.node_id,
+            kind=kind,
+            dest=dest,
+            ref=ref,
+            msg_id=msg_id,
+            raw=raw,
+            subjects=subjects,
+            now=now,
+        )
         return msg_id
 
     def forward(
@@ -154,11 +167,28 @@ class Outbox:
         *,
         kind: str | None = None,
         ref: Mapping[str, Any] | None = None,
+        origin: str | None = None,
+        dest: list[str] | None = None,
     ) -> None:
         """Add rows relaying another node's envelope (of ``kind``, reference ``ref``), unchanged,
-        to ``subjects``."""
+        to ``subjects``; given its ``origin`` and ``dest``, what goes down to a child is also kept
+        for resyncing it (``resync_store.keep``)."""
         object_id = self.object_of(kind, ref or {}) if kind is not None else None
         self._add_rows(session, msg_id, raw, subjects, kind, object_id)
+        if kind is not None and origin is not None and dest is not None:
+            resync_store.keep(
+                session,
+                self.topology,
+                self.node_id,
+                origin=origin,
+                kind=kind,
+                dest=dest,
+                ref=dict(ref or {}),
+                msg_id=msg_id,
+                raw=raw,
+                subjects=subjects,
+                now=self.clock.now(),
+            )
 
     def _add_rows(
         self,
@@ -230,5 +260,6 @@ class Outbox:
         )
         # Kept for resending: gone too (a later request for its number is answered with a void).
         sequence.purge_object(session, kind, object_id)
+        resync_store.purge_object(session, kind, object_id)
         mark_purged(session)
         return int(getattr(deleted, "rowcount", 0) or 0)

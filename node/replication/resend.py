@@ -36,8 +36,7 @@ from sqlalchemy.orm import Session
 from node.clock import iso
 from node.context import NodeContext
 from node.ids import CanonicalUuid
-from node.models import InboxMessage
-from node.replication import inbox, sequence
+from node.replication import inbox, resync_store, sequence
 from node.replication.envelope import (
     BROADCAST,
     MAX_ENVELOPE_BYTES,
@@ -216,7 +215,11 @@ def apply_resend(
         or original.seq.get(wire.channel) != wire.seq
     ):
         raise envelope.reject("resend_mismatch")
-    if session.get(InboxMessage, original.msg_id) is None:
+    if resync_store.held(session, original):
+        # Here already (applied, or a later version of its record from a resync): its numbers
+        # arrived all the same.
+        sequence.note_received(session, original, me, ctx.clock.now())
+    else:
         inbox.extend_prefetch(session, ctx, [original])
         # Stream position 0: the original has none here; should it still come the usual way
         # later, the inbox refuses it as a replay.
@@ -269,6 +272,8 @@ def request_missing(ctx: NodeContext) -> int:
     wait = grace(ctx)
     sent = 0
     with ctx.sessions() as session, session.begin():
+        if resync_store.active(session) is not None:
+            return 0  # the resync brings what is missing, and reconciles the numbers at its end
         for position in sequence.positions(session):
             overdue = position.overdue(now, wait)
             asked = position.resend_requested_at

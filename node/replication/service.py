@@ -71,6 +71,8 @@ def consumer_name(node: str) -> str:
     return f"apply_{node}"
 
 
+# How long the streams keep a message by default (``Settings.stream_retention_s``); a node
+# offline for longer asks its parent for a resync (``node.replication.resync``).
 RETENTION_S = 7 * 24 * 3600.0
 DUPLICATE_WINDOW_S = 3600.0
 BATCH = 256
@@ -229,7 +231,7 @@ class ReplicationService:
                 subjects=[out_subjects(self.me)],
                 retention=api.RetentionPolicy.LIMITS,
                 storage=api.StorageType.FILE,
-                max_age=RETENTION_S,
+                max_age=limits.stream_retention_s,
                 duplicate_window=DUPLICATE_WINDOW_S,
                 # Full: the publish is refused and the outbox row stays unsent and is retried,
                 # so nothing is dropped silently (discard old would drop what a peer has not
@@ -250,7 +252,7 @@ class ReplicationService:
             name=in_stream(self.me),
             retention=api.RetentionPolicy.LIMITS,
             storage=api.StorageType.FILE,
-            max_age=RETENTION_S,
+            max_age=limits.stream_retention_s,
             duplicate_window=DUPLICATE_WINDOW_S,
             sources=sources,
             # Discard old: what goes first is normally long applied (discard new would stop
