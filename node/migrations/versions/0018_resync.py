@@ -4,15 +4,15 @@
 (a record's latest version, each envelope of the other kinds kept), one row per destination below
 it (``*`` for a broadcast); ``resync_sessions`` the resyncs a node asked its parent for.
 
-Revision ID: 0017_resync
-Revises: 0016_revocations
+Revision ID: 0018_resync
+Revises: 0017_rectifications
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0017_resync"
-down_revision = "0016_revocations"
+revision = "0018_resync"
+down_revision = "0017_rectifications"
 branch_labels = None
 depends_on = None
 
