@@ -127,11 +127,18 @@ def audited(
 
 
 def audit_listing(
-    session: Session, ctx: NodeContext, actor: Actor, object_type: str, count: int
+    session: Session,
+    ctx: NodeContext,
+    actor: Actor,
+    object_type: str,
+    count: int,
+    *,
+    action: str = "list",
 ) -> None:
-    """A listing is audited as one entry (what was listed and how many), never per row."""
+    """A listing (or a search: ``action``) is audited as one entry (what was listed and how
+    many), never per row and never with the search text."""
     ctx.audit.append(
-        session, actor=actor, action="list", object_type=object_type, reason=f"{count} items"
+        session, actor=actor, action=action, object_type=object_type, reason=f"{count} items"
     )
 
 

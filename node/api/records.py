@@ -66,6 +66,14 @@ def list_records(
     updated_since: UtcDateTime | None = None,
     updated_before: UtcDateTime | None = None,
     include_deleted: bool = False,
+    q: Annotated[
+        str | None,
+        Query(
+            description="search titles and bodies: words separated by spaces, each at least 2 "
+            "characters, all required; up to 100 characters and 8 words (422 query_too_short, "
+            "query_too_long, invalid_query). Only records whose content the user may read match.",
+        ),
+    ] = None,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> RecordPage:
@@ -76,6 +84,7 @@ def list_records(
         updated_since=updated_since,
         updated_before=updated_before,
         include_deleted=include_deleted,
+        text=q,
     )
     return service.list_records(session, ctx, actor, filters, cursor=cursor, limit=limit)
 

@@ -113,6 +113,19 @@ class PolicyEngine:
             result[cls] = (readable, or_(readable, rules_clause(stub, actor, now)))
         return result
 
+    def readable_by_class(self, actor: Actor, now: datetime) -> dict[str, ColumnElement[bool]]:
+        """For each class the role may read the content of under some scope, that scope
+        condition; classes left out hold nothing the actor may read (search matches only these).
+
+        Guarantee: for a row of class ``cls``, ``result[cls]`` holds exactly when
+        ``record_clause(actor, "read", now)`` does (``cls`` absent: it never holds)."""
+        result: dict[str, ColumnElement[bool]] = {}
+        for cls in CLASSES:
+            read = self._scopes_for(actor.role, "read", cls)
+            if read:
+                result[cls] = rules_clause(read, actor, now)
+        return result
+
     def _scopes_for(self, role: str, action: str, cls: str) -> list[tuple[str, str]]:
         """The rules of ``role`` for ``action`` that cover class ``cls``, as class-free rules."""
         return [

@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
 from node.context import NodeContext, Port
 from node.models import Record
 from node.policy import Actor
+from node.records.search import SearchQuery
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,13 @@ class GrantedContent(Protocol):
     ) -> Mapping[tuple[str, str], ReleasedText]:
         """(origin, record id) -> content released to ``actor`` under an active grant; each one
         returned is a read, recorded and reported (the caller audits it with the grant id)."""
+        ...
+
+    def released_matching(
+        self, ctx: NodeContext, actor: Actor, query: SearchQuery, now: datetime
+    ) -> Select[str, str]:
+        """(origin, record id) of the records whose content released to ``actor`` under an
+        active grant matches ``query`` (a search; reading what it finds is ``read_released``)."""
         ...
 
 

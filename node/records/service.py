@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, case, select, union_all
+from sqlalchemy import ColumnElement, Select, and_, case, literal, or_, select, tuple_, union_all
 from sqlalchemy.orm import Session, aliased
 
 from node.clock import as_aware, to_utc
@@ -22,7 +23,7 @@ from node.models import Record, RecordParty
 from node.policy import Actor
 from node.policy.categories import CLASSES
 from node.policy.scopes import active_grant_clause
-from node.records import attachment_store, reporter
+from node.records import attachment_store, reporter, search
 from node.records.ports import GRANTED_CONTENT
 from node.records.schemas import (
     RecordCreate,
@@ -43,6 +44,8 @@ class RecordFilters:
     updated_since: datetime | None = None
     updated_before: datetime | None = None
     include_deleted: bool = False
+    # ``q``: search titles and bodies (``node.records.search``); None: no search.
+    text: str | None = None
 
 
 def to_out(ctx: NodeContext, record: Record, *, full: bool) -> RecordOut:
@@ -293,8 +296,10 @@ def list_records(
     cursor: str | None,
     limit: int,
 ) -> RecordPage:
-    """One page, newest first, filtered in SQL by conditions derived from the policy."""
+    """One page, newest first, filtered in SQL by conditions derived from the policy; with
+    ``filters.text``, only records whose content the actor may read and that match it."""
     now = ctx.clock.now()
+    query = search.parse_query(filters.text) if filters.text is not None else None
     conditions: list[ColumnElement[bool]] = []
     if filters.classification is not None:
         if filters.classification not in CLASSES:
@@ -318,9 +323,21 @@ def list_records(
     after = uuid_cursor(cursor)
     if after is not None:
         conditions.append(Record.id < after)
-    rows = _visible_rows(
-        session, ctx, actor, now, conditions, limit=limit + 1, only_class=filters.classification
-    )
+    if query is None:
+        rows = _visible_rows(
+            session, ctx, actor, now, conditions, limit=limit + 1, only_class=filters.classification
+        )
+    else:
+        rows = _matching_rows(
+            session,
+            ctx,
+            actor,
+            now,
+            conditions,
+            query,
+            limit=limit + 1,
+            only_class=filters.classification,
+        )
     page = [(row[0], bool(row[1])) for row in rows[:limit]]
     # A readable stub is one under an active grant: show what was released for it, if anything.
     released = ctx.port(GRANTED_CONTENT).read_released(
@@ -334,7 +351,9 @@ def list_records(
         else:
             items.append(to_out(ctx, record, full=can and not record.is_stub))
     next_cursor = rows[limit - 1][0].id if len(rows) > limit else None
-    audit_listing(session, ctx, actor, "record", len(items))
+    audit_listing(
+        session, ctx, actor, "record", len(items), action="list" if query is None else "search"
+    )
     for (_origin, record_id), hit in released.items():
         audited(
             session,
@@ -365,7 +384,7 @@ def _visible_rows(
     that starts with the class, so the cost of a page does not grow with the rows the actor may
     not see (one query over all classes scans every invisible row that matches the filters).
     """
-    branches = []
+    branches: list[Select[Record, bool]] = []
     for cls, (readable, visible) in ctx.policy.visibility_by_class(actor, now).items():
         if only_class is not None and cls != only_class:
             continue
@@ -374,8 +393,13 @@ def _visible_rows(
             .where(Record.classification == cls, visible, *conditions)
             .order_by(Record.id.desc())
             .limit(limit)
-            .subquery()
         )
+    return _newest(session, [branch.subquery() for branch in branches], limit)
+
+
+def _newest(session: Session, branches: list[Any], limit: int) -> list[tuple[Record, bool]]:
+    """The newest ``limit`` rows of ``branches`` (subqueries of (record, can_read), each
+    already newest first and limited), merged."""
     if not branches:
         return []
     merged = (
@@ -388,6 +412,71 @@ def _visible_rows(
         select(record, merged.c.can_read).order_by(merged.c.id.desc()).limit(limit)
     ).all()
     return [(row[0], bool(row[1])) for row in rows]
+
+
+def _matching_rows(
+    session: Session,
+    ctx: NodeContext,
+    actor: Actor,
+    now: datetime,
+    conditions: list[ColumnElement[bool]],
+    query: search.SearchQuery,
+    *,
+    limit: int,
+    only_class: str | None,
+) -> list[tuple[Record, bool]]:
+    """The newest ``limit`` records whose content the actor may read and that match ``query``
+    (all readable). Never a row the policy's ``read`` condition refuses: a stub the actor may only
+    see does not match by content (it has none here, or none that is theirs to read).
+
+    Three sources, merged newest first:
+    - the records table's own content, through the trigram index: on SQLite, when the FTS5
+      index finds few matches (``search.INDEX_DRIVEN_MATCHES``), one query reads those matches
+      and keeps the readable ones; otherwise (many matches, or only two-character terms) one
+      branch per readable class walks that class newest first and tests each row's text, as a
+      listing does (a frequent term fills a page quickly). PostgreSQL's planner makes the same
+      choice itself between the ``pg_trgm`` index and the ordered walk;
+    - content released to the actor for a stub under an active grant (``released_matching``).
+    """
+    dialect = session.get_bind().dialect.name
+    readable = {
+        cls: clause
+        for cls, clause in ctx.policy.readable_by_class(actor, now).items()
+        if only_class is None or cls == only_class
+    }
+    if not readable:
+        return []
+    can_read = literal(True).label("can_read")
+    read_any = or_(*(and_(Record.classification == c, clause) for c, clause in readable.items()))
+    branches: list[Select[Record, bool]] = []
+    if (
+        dialect == "sqlite"
+        and query.indexed
+        and search.index_matches_at_most(session, query, search.INDEX_DRIVEN_MATCHES)
+    ):
+        own = search.content_condition(session, query, dialect, index_driven=True)
+        branches.append(select(Record, can_read).where(own, read_any, *conditions))
+    else:
+        own = search.content_condition(session, query, dialect, index_driven=False)
+        branches.extend(
+            select(Record, can_read).where(Record.classification == cls, clause, own, *conditions)
+            for cls, clause in readable.items()
+        )
+    released = ctx.port(GRANTED_CONTENT).released_matching(ctx, actor, query, now)
+    branches.append(
+        select(Record, can_read).where(
+            Record.is_stub.is_(True),
+            Record.deleted.is_(False),
+            tuple_(Record.origin, Record.id).in_(released),
+            read_any,
+            *conditions,
+        )
+    )
+    return _newest(
+        session,
+        [branch.order_by(Record.id.desc()).limit(limit).subquery() for branch in branches],
+        limit,
+    )
 
 
 def check_change(ctx: NodeContext, actor: Actor, record: Record, action: str) -> None:

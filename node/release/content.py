@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, and_, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from node.audit.chain import SYSTEM_ACTOR
@@ -36,6 +36,7 @@ from node.models import Grant, Record
 from node.policy import Actor
 from node.records import attachment_store
 from node.records.reporter import released_aad
+from node.records.search import SearchQuery, text_matches
 from node.release.models import ReleasedContent, ReleasedReporter
 from node.replication.kinds import Kind
 
@@ -69,6 +70,25 @@ def released_for(
         .order_by(Grant.expires_at)
     ).all()
     return {(grant.record_origin, grant.record_id): (grant, content) for grant, content in rows}
+
+
+def released_matching(
+    actor: Actor, query: SearchQuery, now: datetime, dialect: str
+) -> Select[str, str]:
+    """(origin, record id) of the records whose content released to ``actor`` under one of
+    their active grants holds every term of ``query``: the conditions of ``released_for``, so a
+    search finds exactly the released content a listing would show. Matched by ``LIKE`` over
+    these few rows; released content is never indexed (it must not outlive its grant)."""
+    return (
+        select(Grant.record_origin, Grant.record_id)
+        .join(ReleasedContent, ReleasedContent.grant_id == Grant.id)
+        .where(
+            Grant.grantee_id == actor.user_id,
+            Grant.grantee_node == actor.node,
+            grant_active(now),
+            text_matches(ReleasedContent.title, ReleasedContent.body, query, dialect),
+        )
+    )
 
 
 def store(

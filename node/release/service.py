@@ -32,7 +32,7 @@ import unicodedata
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from node.audit.chain import SYSTEM_ACTOR
@@ -45,6 +45,7 @@ from node.models import Grant, Record
 from node.policy import Actor
 from node.records import attachment_store, reporter
 from node.records.ports import ReleasedReporterText, ReleasedText
+from node.records.search import SearchQuery
 from node.records.service import find_record, get_record, load_record
 from node.release import content
 from node.release.models import AccessDecision, AccessRequest, GrantRead
@@ -919,6 +920,11 @@ class ReleasedToReaders:
         now: datetime,
     ) -> dict[tuple[str, str], ReleasedText]:
         return read_released(session, ctx, actor, records, now)
+
+    def released_matching(
+        self, ctx: NodeContext, actor: Actor, query: SearchQuery, now: datetime
+    ) -> Select[str, str]:
+        return content.released_matching(actor, query, now, ctx.engine.dialect.name)
 
     def read_released_reporter(
         self, session: Session, ctx: NodeContext, actor: Actor, record: Record, now: datetime
