@@ -7,7 +7,7 @@ the origin of a restricted record sees its stub in a listing but its words never
 record the user may not see at all never shows. Content released to the user under an active grant
 matches as the stub it was released for. The reporter is sealed and never searched.
 
-What is indexed where (migration 0018): the titles and bodies the ``records`` table holds in clear
+What is indexed where (migration 0019): the titles and bodies the ``records`` table holds in clear
 at this node, which is only what this node is entitled to (DESIGN §2). Released content is searched
 by ``LIKE`` over the user's own active grants' rows, never indexed.
 
@@ -64,7 +64,7 @@ TextColumn = (
 
 _WHITESPACE = re.compile(r"\s+")
 
-# The FTS5 index and its stable keys (migration 0018; SQLite only). Lightweight table clauses:
+# The FTS5 index and its stable keys (migration 0019; SQLite only). Lightweight table clauses:
 # they are no part of the ORM metadata, as the virtual table cannot be.
 _FTS = table("records_fts", column("rowid"), column("records_fts"))
 _KEYS = table("record_search_keys", column("key"), column("record_origin"), column("record_id"))

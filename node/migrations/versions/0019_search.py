@@ -18,14 +18,14 @@ change or a tombstone deletes the old terms with the old values, as FTS5 require
 PostgreSQL: ``pg_trgm`` and one GIN trigram index over ``title`` and ``body``; ``ILIKE`` on
 either column uses it.
 
-Revision ID: 0018_search
-Revises: 0017_rectifications
+Revision ID: 0019_search
+Revises: 0018_resync
 """
 
 from alembic import op
 
-revision = "0018_search"
-down_revision = "0017_rectifications"
+revision = "0019_search"
+down_revision = "0018_resync"
 branch_labels = None
 depends_on = None
 
