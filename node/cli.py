@@ -690,6 +690,86 @@ def node_revoke(
     )
 
 
+@node_app.command("resync")
+def node_resync(
+    api: Annotated[
+        str, typer.Option("--api", help="The running node's API address (http://host:port).")
+    ],
+    token: Annotated[
+        str,
+        typer.Option(
+            "--token", envvar="FEDSHARE_TOKEN", help="An admin's bearer token of that node."
+        ),
+    ],
+    wait: Annotated[
+        bool, typer.Option("--wait/--no-wait", help="Follow the progress until it completes.")
+    ] = True,
+    timeout: Annotated[
+        float, typer.Option(help="Give up following after this many seconds.")
+    ] = 3600,
+    interval: Annotated[float, typer.Option(help="Seconds between progress lines.")] = 2.0,
+) -> None:
+    """Ask the node's parent for a resync (after an outage longer than the streams keep
+    messages, or a restore from an old backup): everything the node is entitled to, in pages,
+    verified and applied as if it had streamed. Shows the progress until it completes."""
+    import time
+
+    import httpx
+
+    headers = {"Authorization": f"Bearer {token}"}
+    url = api.rstrip("/") + "/api/v1/federation/resync"
+    try:
+        with httpx.Client(timeout=30) as http:
+            started = http.post(url, headers=headers)
+            if started.status_code != 202:
+                body = (
+                    started.json()
+                    if started.headers.get("content-type", "").startswith("application/json")
+                    else {}
+                )
+                raise fail(
+                    f"resync refused ({started.status_code} {body.get('error', '')}): "
+                    f"{body.get('detail', started.text[:200])}"
+                )
+            progress = started.json()
+            typer.echo(f"resync {progress['id']} from {progress['parent']}: asked")
+            deadline = time.monotonic() + timeout
+            while wait and progress.get("state") != "complete":
+                if time.monotonic() > deadline:
+                    raise fail(f"resync {progress['id']} not complete after {timeout:g}s")
+                time.sleep(interval)
+                try:
+                    response = http.get(url, headers=headers)
+                except httpx.TimeoutException:
+                    typer.echo("  (the node is busy; asking again)")
+                    continue
+                if response.status_code == 503:
+                    continue  # its database was busy for a moment
+                if response.status_code != 200:
+                    raise fail(f"progress unavailable ({response.status_code})")
+                progress = response.json()
+                typer.echo(_resync_line(progress))
+    except httpx.HTTPError as exc:
+        raise fail(f"{api}: {type(exc).__name__}: {exc}") from exc
+    if wait:
+        typer.echo(
+            f"resync complete: {progress['applied']} applied, {progress['held']} already held, "
+            f"{progress['refused']} refused, {progress['voided']} sequence numbers closed"
+        )
+
+
+def _resync_line(progress: dict[str, object]) -> str:
+    total = progress.get("total")
+    share = progress.get("progress")
+    of = f"/{total}" if total is not None else ""
+    percent = f" ({float(share) * 100:.0f}%)" if isinstance(share, int | float) else ""
+    return (
+        f"  {progress.get('state')}: {progress.get('received')}{of} envelopes{percent} in "
+        f"{progress.get('pages')} pages; applied {progress.get('applied')}, held "
+        f"{progress.get('held')}, refused {progress.get('refused')}"
+    )
+
+
 @topology_app.command("add")
 def topology_add(
     path: Annotated[Path, typer.Argument(help="Topology file (made if missing).")],
@@ -910,6 +990,21 @@ def bench_attachments(
     from bench.attachments_bench import run
 
     sys.exit(run(size_mib=size_mib, runs=runs))
+
+
+@bench_app.command("onboarding")
+def bench_onboarding(
+    records: Annotated[int, typer.Option(help="Records the county misses and resyncs.")] = 2000,
+    page_envelopes: Annotated[
+        list[int] | None,
+        typer.Option("--page-envelopes", help="Envelopes per resync page (repeatable)."),
+    ] = None,
+    window: Annotated[int, typer.Option(help="Pages per resync request.")] = 4,
+) -> None:
+    """Join to first record at the root; resync throughput against steady-state replication."""
+    from bench.onboarding import run
+
+    sys.exit(run(records=records, page_envelopes=page_envelopes or [500], window=window))
 
 
 @bench_app.command("restart")

@@ -232,7 +232,7 @@ class ReplicationService:
                 retention=api.RetentionPolicy.LIMITS,
                 storage=api.StorageType.FILE,
                 max_age=limits.stream_retention_s,
-                duplicate_window=DUPLICATE_WINDOW_S,
+                duplicate_window=min(DUPLICATE_WINDOW_S, limits.stream_retention_s),
                 # Full: the publish is refused and the outbox row stays unsent and is retried,
                 # so nothing is dropped silently (discard old would drop what a peer has not
                 # sourced yet).
@@ -253,7 +253,7 @@ class ReplicationService:
             retention=api.RetentionPolicy.LIMITS,
             storage=api.StorageType.FILE,
             max_age=limits.stream_retention_s,
-            duplicate_window=DUPLICATE_WINDOW_S,
+            duplicate_window=min(DUPLICATE_WINDOW_S, limits.stream_retention_s),
             sources=sources,
             # Discard old: what goes first is normally long applied (discard new would stop
             # every source once a week's traffic filled it). Each neighbour has exactly one
