@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 from importlib.resources import files
 from pathlib import Path
 
@@ -133,6 +133,11 @@ class Settings(BaseSettings):
     # Key rotation: how long the previous signing key of a node whose certificate was replaced
     # with new keys is still accepted (its envelopes, its children's certificates).
     key_overlap_s: float = Field(default=24 * 3600.0, gt=0)
+    # The inspection term whose coverage (全覆盖) is reported: both dates or neither (then the
+    # five-year term containing today, terms counted from ``term_anchor_year``).
+    term_start: date | None = None
+    term_end: date | None = None
+    term_anchor_year: int = Field(default=2021, ge=1949, le=2999)
     # Test-only: the node's clock runs ahead of real time by the seconds written in this file.
     test_clock_file: Path | None = None
 
@@ -174,6 +179,11 @@ class Settings(BaseSettings):
     def _defaults(self) -> Settings:
         if not self.database_url:
             self.database_url = f"sqlite:///{(self.data_dir / 'node.db').resolve()}"
+        if (self.term_start is None) != (self.term_end is None):
+            raise ValueError("set both term_start and term_end, or neither")
+        if self.term_start is not None and self.term_end is not None:
+            if self.term_end < self.term_start:
+                raise ValueError("term_end is before term_start")
         if not (self.policies_dir / "model.conf").is_file():
             raise ValueError(f"policies directory {self.policies_dir} has no model.conf")
         return self

@@ -38,6 +38,7 @@ from node.release import handlers as release_handlers
 from node.release.ports import ORDER_ACCESS
 from node.release.service import ReleasedToReaders
 from node.replication import resend, resync
+from node.rounds import handlers as round_handlers
 from node.settings import Settings
 from node.storage import secure_data_dir
 from node.topology import NodeInfo, Topology, TopologyError, load_topology
@@ -52,6 +53,7 @@ def wire_domains(ctx: NodeContext) -> None:
         *order_handlers.KINDS,
         *ledger_handlers.KINDS,
         *rectification_handlers.KINDS,
+        *round_handlers.KINDS,
         *checkpoints.KINDS,
         *resend.KINDS,
         *resync.KINDS,

@@ -227,6 +227,7 @@ def create_app(settings: Settings | None = None, *, ctx: NodeContext | None = No
         ops,
         orders,
         rectifications,
+        rounds,
         session,
         stats,
         users,
@@ -239,6 +240,8 @@ def create_app(settings: Settings | None = None, *, ctx: NodeContext | None = No
     app.include_router(orders.router)
     app.include_router(ledger.router)
     app.include_router(rectifications.router)
+    app.include_router(rounds.units_router)
+    app.include_router(rounds.router)
     app.include_router(stats.router)
     # Last: FastAPI builds a route's dependencies when a request first walks past it, so routes
     # placed early make every other route's first request slower.

@@ -90,6 +90,13 @@ def build_workbook(stats: StatsOut) -> Workbook:
             ["整改未完成（待整改、退回、回头看）", stats.rectification.open],
             ["整改逾期", stats.rectification.overdue],
             ["整改已销号", stats.rectification.closed],
+            ["本届任期", f"{stats.rounds.term_start} 至 {stats.rounds.term_end}"],
+            ["巡察轮次（本届）", stats.rounds.total],
+            ["发现问题（本届）", stats.rounds.problems_found],
+            ["被巡察单位", stats.rounds.coverage.units_total],
+            ["已巡察单位", stats.rounds.coverage.units_inspected],
+            ["同步巡察下发", stats.rounds.launches.launched],
+            ["同步巡察未按期启动", stats.rounds.launches.late],
         ],
     )
 
@@ -147,6 +154,27 @@ def build_workbook(stats: StatsOut) -> Workbook:
         book.create_sheet("整改-巡察机构"),
         ["巡察机构", "整改意见总数", "未完成", "逾期", "已销号"],
         [[n.node_name, n.total, n.open, n.overdue, n.closed] for n in rectification.by_node],
+    )
+    _table(
+        book.create_sheet("巡察-全覆盖"),
+        ["单位", "被巡察单位", "已巡察", "已计划未巡察", "覆盖率", "轮次", "发现问题"],
+        [
+            [
+                n.node_name,
+                n.units_total,
+                n.units_inspected,
+                n.units_planned,
+                n.coverage,
+                n.rounds,
+                n.problems_found,
+            ]
+            for n in stats.rounds.coverage_by_node
+        ],
+    )
+    _table(
+        book.create_sheet("巡察-轮次"),
+        ["巡察方式", "状态", "轮次", "发现问题"],
+        [[r.kind_label, r.state_label, r.count, r.problems_found] for r in stats.rounds.by_kind],
     )
     return book
 

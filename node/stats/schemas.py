@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from pydantic import BaseModel
+
+from node.rounds.schemas import CoverageFigures, NodeCoverageOut
 
 
 class RecordStatsOut(BaseModel):
@@ -96,6 +98,42 @@ class RectificationStatsOut(BaseModel):
     by_node: list[RectificationNodeOut]
 
 
+class RoundKindStateOut(BaseModel):
+    kind: str
+    kind_label: str
+    state: str
+    state_label: str
+    count: int
+    problems_found: int
+
+
+class LaunchStatsOut(BaseModel):
+    """Synchronised rounds launched here: addressees' parts by state, late and overdue."""
+
+    launched: int
+    targets: int
+    started: int
+    late: int
+    overdue: int
+    problems_found: int
+
+
+class RoundStatsOut(BaseModel):
+    """Inspection rounds of the term over the subtree, and coverage (全覆盖) of the term."""
+
+    term_start: date
+    term_end: date
+    total: int
+    planned: int
+    in_progress: int
+    completed: int
+    problems_found: int
+    by_kind: list[RoundKindStateOut]
+    coverage: CoverageFigures
+    coverage_by_node: list[NodeCoverageOut]
+    launches: LaunchStatsOut
+
+
 class StatsOut(BaseModel):
     node: str
     node_name: str
@@ -105,3 +143,4 @@ class StatsOut(BaseModel):
     orders: OrderStatsOut
     ledger: LedgerStatsOut
     rectification: RectificationStatsOut
+    rounds: RoundStatsOut

@@ -9,6 +9,9 @@
 - Ledger: items of nodes in the subtree, open / overdue / closed, per node.
 - Rectification: demands of inspecting nodes in the subtree, by state with overdue counts, and
   open / overdue / closed per node.
+- Rounds: the rounds of the term (this node's and summaries from below) by kind and state,
+  problems found, coverage of the term per node and in total, and the synchronised rounds
+  launched here (addressees started, late, overdue, problems found).
 
 Statistics read the other domains' state and query modules, never their services.
 """
@@ -30,8 +33,12 @@ from node.policy.categories import CLASS_LABELS
 from node.rectification.queries import rectification_counts
 from node.rectification.state import OPEN_STATES as RECTIFICATION_OPEN
 from node.rectification.state import STATE_LABELS as RECTIFICATION_LABELS
+from node.rounds.queries import Term, launch_count, launch_target_counts, round_counts
+from node.rounds.state import ROUND_KIND_LABELS, ROUND_STATE_LABELS
+from node.rounds.views import coverage, term_of
 from node.stats.queries import CountRow, RecordQuery, record_counts
 from node.stats.schemas import (
+    LaunchStatsOut,
     LedgerNodeOut,
     LedgerStatsOut,
     OrderMonthOut,
@@ -41,6 +48,8 @@ from node.stats.schemas import (
     RectificationNodeOut,
     RectificationStateOut,
     RectificationStatsOut,
+    RoundKindStateOut,
+    RoundStatsOut,
     StatsOut,
 )
 
@@ -71,6 +80,52 @@ def _record_stats(ctx: NodeContext, query: RecordQuery, rows: Sequence[CountRow]
         columns=[*query.dimensions, "count", "stubs"],
         rows=[list(row) for row in rows],
         labels=labels,
+    )
+
+
+def _round_stats(session: Session, ctx: NodeContext, nodes: list[str] | None) -> RoundStatsOut:
+    now = ctx.clock.now()
+    term: Term = term_of(ctx)
+    rows = sorted(
+        round_counts(session, nodes, term),
+        key=lambda r: (list(ROUND_KIND_LABELS).index(r[0]), list(ROUND_STATE_LABELS).index(r[1])),
+    )
+    by_kind = [
+        RoundKindStateOut(
+            kind=kind,
+            kind_label=ROUND_KIND_LABELS.get(kind, kind),
+            state=state,
+            state_label=ROUND_STATE_LABELS.get(state, state),
+            count=n,
+            problems_found=problems,
+        )
+        for kind, state, n, problems in rows
+    ]
+    targets = launch_target_counts(session, ctx.node_id, now)
+    total, by_node = coverage(session, ctx, term)
+
+    def in_state(state: str) -> int:
+        return sum(r.count for r in by_kind if r.state == state)
+
+    return RoundStatsOut(
+        term_start=term.start,
+        term_end=term.end,
+        total=sum(r.count for r in by_kind),
+        planned=in_state("planned"),
+        in_progress=in_state("in_progress"),
+        completed=in_state("completed"),
+        problems_found=sum(r.problems_found for r in by_kind),
+        by_kind=by_kind,
+        coverage=total,
+        coverage_by_node=by_node,
+        launches=LaunchStatsOut(
+            launched=launch_count(session, ctx.node_id),
+            targets=sum(t[1] for t in targets),
+            started=sum(t[1] for t in targets if t[0] in ("started", "completed")),
+            late=sum(t[2] for t in targets),
+            overdue=sum(t[3] for t in targets),
+            problems_found=sum(t[4] for t in targets),
+        ),
     )
 
 
@@ -159,6 +214,7 @@ def compute_stats(
             by_node=ledger_nodes,
         ),
         rectification=rectification,
+        rounds=_round_stats(session, ctx, nodes),
     )
 
 

@@ -54,6 +54,8 @@ def test_the_excel_export_holds_the_statistics(mini_federation: MakeFederation) 
         "移交台账",
         "整改-状态",
         "整改-巡察机构",
+        "巡察-全覆盖",
+        "巡察-轮次",
     ]
     overview = {row[0]: row[1] for row in book["概览"].iter_rows(min_row=2, values_only=True)}
     assert overview["统计单位"] == "陕西省"

@@ -1,0 +1,5 @@
+from __future__ import annotations
+
+from tests.inprocess import mini_federation
+
+__all__ = ["mini_federation"]
