@@ -49,6 +49,7 @@ RANKS: dict[str, int] = {
     "order-update": 2,
     "order-summary": 2,
     "ledger-summary": 2,
+    "round-launch": 2,
     "access-request": 2,
     "grant-event": 2,
     "release": 3,
