@@ -3,7 +3,10 @@
 ``fedshare demo`` (``--seed-size year``, the default) fills the five-node demo with several hundred
 records over every category and class, relay orders that stopped in every state (some overdue),
 ledger items with deadlines, feedback and 销号, rectification demands (整改意见) from findings
-(reported, returned, accepted, closed off with evidence, reopened by 回头看, some overdue), and
+(reported, returned, accepted, closed off with evidence, reopened by 回头看, some overdue), each
+node's inspected units (被巡察单位) and rounds (常规, 专项, 回头看; completed, in progress,
+planned) so that coverage of the term (全覆盖) shows, a synchronised round (同步展开) the province
+launched for its counties (one started and reporting problems, one late), and
 access requests that ended every way a request ends (pending, denied, expired undecided, granted
 and read, expired, revoked). ``small`` is the same
 story over three months with fewer records, for tests.
@@ -358,6 +361,9 @@ class SeedReport:
     overdue: int = 0
     ledger: Counter[str] = field(default_factory=Counter)
     rectification: Counter[str] = field(default_factory=Counter)
+    units: int = 0
+    rounds: Counter[str] = field(default_factory=Counter)
+    launches: int = 0
     access: Counter[str] = field(default_factory=Counter)
     reads: int = 0
     waits: int = 0
@@ -376,6 +382,9 @@ class SeedReport:
             f"  ledger: {', '.join(f'{k} {v}' for k, v in sorted(self.ledger.items()))}",
             "  rectification demands: "
             f"{', '.join(f'{k} {v}' for k, v in sorted(self.rectification.items()))}",
+            f"  inspected units: {self.units}; rounds: "
+            f"{', '.join(f'{k} {v}' for k, v in sorted(self.rounds.items()))}; "
+            f"{self.launches} synchronised launches",
             f"  access requests: {', '.join(f'{k} {v}' for k, v in sorted(self.access.items()))}"
             f"; {self.reads} reads of released content",
         ]
@@ -553,6 +562,7 @@ class Seeder:
         stories += [self.record_story(r) for r in self.records]
         # Planned last, with their own random source: the plans above stay as they were.
         stories += [self.rectification_story(r) for r in self.plan_rectifications()]
+        stories += self.plan_rounds()
         self.simulate(stories)
         self.settle(self.eventually, what="the last effects")
         self.federation.set_clock(SystemClock().now())
@@ -1457,6 +1467,240 @@ class Seeder:
         for at, index, action in planned:
             yield Step(at, step(index, action), blocking=False)
 
+    # -- inspected units, rounds and a synchronised launch ----------------------------------------
+
+    def plan_rounds(self) -> list[Story]:
+        """Each node lists its inspected units and runs rounds on them: a regular round completed
+        with problems found, a special round in progress, the next regular round planned, a
+        look-back (回头看) at a county; the province launches a synchronised special round for
+        its counties: the first starts it in time and reports problems, the second links a round
+        but has not started it past the start date (late)."""
+        rng = random.Random(SEED + 17)
+        units: dict[str, dict[str, str]] = {n: {} for n in self.nodes}
+        stories: list[Story] = [self.units_story(node, units[node]) for node in self.nodes]
+        span = self.end - self.start
+        for node in self.nodes:
+            names = UNITS[self.kind[node]]
+            first = names[: max(1, len(names) * 2 // 5)]
+            second = names[len(first) : len(first) + max(1, len(names) // 4)]
+            third = names[len(first) + len(second) :] or names[-1:]
+            group = GROUP[self.kind[node]]
+            word = "巡视" if self.kind[node] in ("province", "central") else "巡察"
+            regular_at = self.office_time(self.start + span * rng.uniform(0.22, 0.3))
+            stories.append(
+                self.round_story(
+                    node,
+                    units[node],
+                    first,
+                    kind="regular",
+                    title=f"{_round_name(regular_at)}常规{word}",
+                    theme="落实全面从严治党主体责任和党中央决策部署情况",
+                    group=f"{group.removesuffix('组')}第一组",
+                    at=regular_at,
+                    steps=[(5, "start"), (18, "progress"), (40, "complete")],
+                    problems=rng.randint(6, 24),
+                )
+            )
+            theme = rng.choice(THEMES)
+            special_at = self.office_time(self.start + span * rng.uniform(0.55, 0.62))
+            stories.append(
+                self.round_story(
+                    node,
+                    units[node],
+                    second,
+                    kind="special",
+                    title=f"{theme}领域专项{word}",
+                    theme=f"{theme}领域突出问题",
+                    group=f"{group.removesuffix('组')}第二组",
+                    at=special_at,
+                    steps=[(4, "start"), (12, "progress")],
+                    problems=rng.randint(2, 9),
+                )
+            )
+            next_at = self.office_time(self.end - timedelta(days=rng.uniform(6, 10)))
+            stories.append(
+                self.round_story(
+                    node,
+                    units[node],
+                    third,
+                    kind="regular",
+                    title=f"下一轮常规{word}",
+                    theme="落实全面从严治党主体责任和党中央决策部署情况",
+                    group=f"{group.removesuffix('组')}第三组",
+                    at=next_at,
+                    steps=[],
+                    problems=0,
+                    begins=self.end + timedelta(days=15),
+                )
+            )
+            if self.kind[node] == "county":
+                lookback_at = self.office_time(regular_at + timedelta(days=55))
+                stories.append(
+                    self.round_story(
+                        node,
+                        units[node],
+                        first[:2],
+                        kind="lookback",
+                        title="巡察整改“回头看”",
+                        theme="上一轮巡察反馈问题整改落实情况",
+                        group=f"{group.removesuffix('组')}第一组",
+                        at=lookback_at,
+                        steps=[(3, "start"), (16, "complete")],
+                        problems=rng.randint(0, 3),
+                    )
+                )
+        stories += self.launch_stories(rng, units)
+        return stories
+
+    def units_story(self, node: str, ids: dict[str, str]) -> Story:
+        def create() -> list[Expect]:
+            for name in UNITS[self.kind[node]]:
+                body = {"name": name, "kind": _unit_kind(name), "sector": _unit_sector(name)}
+                made = self.api.call(
+                    "POST", node, "inspector", "/api/v1/inspected-units", body=body
+                )
+                ids[name] = made["id"]
+                self.report.units += 1
+            parent = self.topology.parent(node)
+            if parent is None:
+                return []
+            count = len(ids)
+
+            def holds(data: Any) -> bool:
+                found = [n for n in (data or {}).get("by_node", []) if n["node"] == node]
+                return bool(found) and found[0]["units_total"] == count
+
+            path = "/api/v1/inspection-rounds/coverage"
+            return [Expect(parent, "inspector", path, holds, f"{node}'s units at {parent}")]
+
+        yield Step(self.office_time(self.start + timedelta(days=1)), create, blocking=False)
+
+    def round_story(
+        self,
+        node: str,
+        ids: dict[str, str],
+        names: list[str],
+        *,
+        kind: str,
+        title: str,
+        theme: str,
+        group: str,
+        at: datetime,
+        steps: list[tuple[float, str]],
+        problems: int,
+        begins: datetime | None = None,
+        launch: dict[str, str] | None = None,
+    ) -> Story:
+        """One round at ``node``: planned at ``at`` (its period from ``begins``, default then),
+        then each (days after ``at``, action) that falls within the history."""
+        state: dict[str, str] = {}
+        start_day = (begins or at).astimezone(CST).date()
+
+        def plan() -> list[Expect]:
+            body: dict[str, Any] = {
+                "kind": kind,
+                "title": title,
+                "theme": theme,
+                "inspection_group": group,
+                "period_start": start_day.isoformat(),
+                "period_end": (start_day + timedelta(days=45)).isoformat(),
+                "unit_ids": [ids[n] for n in names],
+            }
+            if launch is not None:
+                body["launch_id"] = launch["id"]
+            made = self.api.call("POST", node, "inspector", "/api/v1/inspection-rounds", body=body)
+            state["id"] = made["id"]
+            state["state"] = "planned"
+            self.report.rounds[f"{kind} planned"] += 1
+            return []
+
+        def act(action: str, found: int) -> Callable[[], list[Expect]]:
+            def run() -> list[Expect]:
+                path = f"/api/v1/inspection-rounds/{state['id']}/{action}"
+                body = None if action == "start" else {"problems_found": found}
+                self.api.call("POST", node, "inspector", path, body=body)
+                before = state["state"]
+                state["state"] = {"start": "in_progress", "complete": "completed"}.get(
+                    action, before
+                )
+                self.report.rounds[f"{kind} {before}"] -= 1
+                self.report.rounds[f"{kind} {state['state']}"] += 1
+                return []
+
+            return run
+
+        yield Step(at, plan, blocking=False)
+        for index, (days, action) in enumerate(steps):
+            moment = self.office_time(at + timedelta(days=days))
+            if moment >= self.end - timedelta(hours=1):
+                break
+            found = problems if action == "complete" else problems * (index + 1) // (len(steps) + 1)
+            yield Step(moment, act(action, found), blocking=False)
+
+    def launch_stories(self, rng: random.Random, units: dict[str, dict[str, str]]) -> list[Story]:
+        provinces = [n for n in self.nodes if self.kind[n] == "province"]
+        if not provinces:
+            return []
+        launcher = provinces[0]
+        counties = [
+            n
+            for n in self.nodes
+            if self.kind[n] == "county" and launcher in self.topology.ancestors(n)
+        ][:2]
+        if not counties:
+            return []
+        span = self.end - self.start
+        at = self.office_time(self.end - span * 0.35)
+        start_by = at + span * 0.1
+        theme = "乡村振兴领域资金使用和干部作风"
+        launch: dict[str, str] = {}
+
+        def launched() -> list[Expect]:
+            body = {
+                "kind": "special",
+                "title": f"{self.name[launcher]}乡村振兴领域专项巡察同步展开",
+                "theme": theme,
+                "requirements": "各县（市、区）同步开展专项巡察，按期启动并报送发现问题情况",
+                "addressees": counties,
+                "start_by": start_by.isoformat(),
+                "deadline": (at + span * 0.6).isoformat(),
+            }
+            path = "/api/v1/inspection-rounds/launches"
+            made = self.api.call("POST", launcher, "inspector", path, body=body)
+            launch["id"] = made["id"]
+            self.report.launches += 1
+
+            def held(data: Any) -> bool:
+                return any(item["id"] == launch["id"] for item in (data or {}).get("items", []))
+
+            received = "/api/v1/inspection-rounds/launches?box=received"
+            return [Expect(c, "inspector", received, held, f"launch at {c}") for c in counties]
+
+        def forks() -> list[Story]:
+            stories = []
+            for index, county in enumerate(counties):
+                names = UNITS[self.kind[county]][-3:]
+                on_time = index == 0
+                plan_at = self.office_time(at + (timedelta(days=2) if on_time else span * 0.15))
+                stories.append(
+                    self.round_story(
+                        county,
+                        units[county],
+                        names,
+                        kind="special",
+                        title="乡村振兴领域专项巡察（同步）",
+                        theme=theme,
+                        group=f"{GROUP['county'].removesuffix('组')}第三组",
+                        at=plan_at,
+                        steps=[(3, "start"), (20, "progress")] if on_time else [],
+                        problems=rng.randint(4, 10),
+                        launch=launch,
+                    )
+                )
+            return stories
+
+        return [iter([Step(at, launched, blocking=True, forks=forks)])]
+
     # -- access requests --------------------------------------------------------------------------
 
     def plan_access(self) -> list[Story]:
@@ -1652,6 +1896,44 @@ def _round_name(moment: datetime) -> str:
     if month <= 2:
         return f"{year - 1}年第四轮"
     return f"{year}年第{'一二三四'[min(3, (month - 3) // 3)]}轮"
+
+
+def _unit_kind(name: str) -> str:
+    """The kind of a demo unit, from its name."""
+    if "村" in name:
+        return "village"
+    if "镇" in name or "乡" in name:
+        return "township"
+    if any(word in name for word in ("公司", "集团", "企业")):
+        return "state_enterprise"
+    return "party_organ"
+
+
+UNIT_SECTORS = [
+    ("水", "水利"),
+    ("自然资源", "自然资源"),
+    ("住建", "住房城乡建设"),
+    ("教育", "教育"),
+    ("卫健", "卫生健康"),
+    ("农业农村", "农业农村"),
+    ("财政", "财政"),
+    ("民政", "民政"),
+    ("交通", "交通运输"),
+    ("林业", "林业"),
+    ("市场监管", "市场监管"),
+    ("医保", "医疗保障"),
+    ("人社", "人力资源社会保障"),
+    ("国资", "国有资产监管"),
+    ("城投", "国有企业"),
+    ("企业", "国有企业"),
+    ("村", "村（社区）"),
+    ("镇", "乡镇"),
+    ("乡", "乡镇"),
+]
+
+
+def _unit_sector(name: str) -> str:
+    return next((sector for word, sector in UNIT_SECTORS if word in name), "中央和国家机关")
 
 
 # -- texts --------------------------------------------------------------------------------------

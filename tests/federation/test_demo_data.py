@@ -231,6 +231,39 @@ def test_rectification_demands_closed_off_and_overdue(
     wait_for(counted_above, timeout=60, interval=0.5, message="rectification counted at the centre")
 
 
+def test_units_rounds_coverage_and_a_synchronised_launch(
+    seeded: tuple[FederationClient, SeedReport],
+) -> None:
+    client, report = seeded
+    assert report.units > 0
+    assert report.launches == 1
+    rounds = listing(client, "huanglong", "inspector", "/api/v1/inspection-rounds", scope="own")
+    assert {r["state"] for r in rounds} == {"planned", "in_progress", "completed"}
+    assert {r["kind"] for r in rounds} >= {"regular", "special"}
+    coverage = client.get("shaanxi", "inspector", "/api/v1/inspection-rounds/coverage").json()
+    county = next(n for n in coverage["by_node"] if n["node"] == "huanglong")
+    assert 0 < county["units_inspected"] < county["units_total"]
+    assert coverage["total"]["problems_found"] > 0
+    [launch] = listing(
+        client, "shaanxi", "inspector", "/api/v1/inspection-rounds/launches", box="launched"
+    )
+
+    def reported() -> bool:
+        found = client.get(
+            "shaanxi", "inspector", f"/api/v1/inspection-rounds/launches/{launch['id']}"
+        ).json()
+        states = {t["addressee"]: (t["state"], t["late"]) for t in found["targets"]}
+        return states == {
+            "huanglong": ("started", False),
+            "yichuan": ("linked", True),
+        } and bool(found["problems_found"])
+
+    wait_for(reported, timeout=60, interval=0.5, message="the launch's parts at the province")
+    stats = client.get("central", "inspector", "/api/v1/stats").json()["rounds"]
+    assert stats["coverage"]["units_inspected"] > 0
+    assert stats["total"] >= len(rounds)
+
+
 def test_grants_ended_every_way_with_reads(seeded: tuple[FederationClient, SeedReport]) -> None:
     client, _report = seeded
     grants = client.get("central", "security_officer", "/api/v1/grants", params={"limit": 500})
