@@ -81,6 +81,17 @@ export const ERROR_MESSAGES = {
   feedback_required: '请填写反馈内容',
   clue_not_found: '问题线索记录不存在',
   not_owner: '只有登记单位可以修改该台账条目',
+  // rectification (整改落实)
+  rectification_not_found: '整改意见不存在或本单位未保存',
+  finding_not_found: '巡察发现问题记录不存在或本单位未保存',
+  not_a_finding: '整改意见须依据巡视巡察类记录提出',
+  evidence_required: '销号须提供整改佐证（记录或附件）',
+  evidence_not_found: '销号依据的记录或附件不存在或本单位未保存',
+  deadline_not_allowed: '只有退回整改时可以调整期限',
+  not_inspecting_node: '只有提出整改意见的巡察机构可以办理，上级单位只能查看',
+  nothing_to_reopen: '该单位没有已销号的整改意见，无需回头看',
+  no_superior: '本单位没有上级单位，整改情况报告无法指定知悉单位',
+  unit_mismatch: '所选整改意见不属于该被巡察单位',
   // statistics and audit
   unknown_dimension: '未知的统计维度',
   nothing_to_checkpoint: '审计日志自上次检查点以来没有变化',

@@ -86,6 +86,24 @@ export const ORDER_STATE_TAGS = {
 export const LEDGER_STATUS = { transferred: '已移交', responded: '已反馈', closed: '已销号' }
 export const LEDGER_STATUS_TAGS = { transferred: 'warning', responded: 'primary', closed: 'success' }
 
+// Rectification to closure (整改落实): a demand's states, as the API labels them.
+export const RECTIFICATION_STATES = {
+  issued: '待整改',
+  reported: '已报送整改情况',
+  accepted: '评估通过',
+  returned: '退回整改',
+  closed: '已销号',
+  reopened: '回头看复查',
+}
+export const RECTIFICATION_STATE_TAGS = {
+  issued: 'warning',
+  reported: 'primary',
+  accepted: 'success',
+  returned: 'danger',
+  closed: 'success',
+  reopened: 'warning',
+}
+
 // Audit actions as the chain records them; an action missing here shows its code.
 export const AUDIT_ACTIONS = {
   read: '查阅',
@@ -127,6 +145,18 @@ export const AUDIT_ACTIONS = {
   'ledger-transfer': '登记移交',
   'ledger-feedback': '登记反馈',
   'ledger-close': '销号',
+  'create-rectification': '提出整改意见',
+  'report-rectification': '报送整改情况',
+  'evaluate-rectification': '评估整改情况',
+  'close-rectification': '整改销号',
+  'read-rectification': '查看整改',
+  'rectification-issue': '提出整改意见',
+  'rectification-report': '报送整改情况',
+  'rectification-accept': '整改评估通过',
+  'rectification-return': '退回整改',
+  'rectification-close': '整改销号',
+  'rectification-reopen': '整改回头看',
+  'cite-evidence': '引用销号依据',
   'order-issue': '下发交办',
   'order-acknowledge': '确认交办',
   'order-progress': '报送进展',
@@ -159,6 +189,7 @@ export const AUDIT_OBJECTS = {
   order: '交办',
   ledger_item: '台账',
   ledger: '移交台账',
+  rectification: '整改',
   stats: '统计',
   audit_log: '审计日志',
   audit_checkpoint: '审计检查点',

@@ -49,6 +49,12 @@ export const routes = [
         meta: { title: '移交台账', menu: true, roles: ['inspector', 'approver', 'security_officer'] },
       },
       {
+        path: 'rectifications',
+        name: 'rectifications',
+        component: () => import('./views/RectificationsView.vue'),
+        meta: { title: '整改落实', menu: true, roles: ['inspector', 'approver', 'security_officer'] },
+      },
+      {
         path: 'stats',
         name: 'stats',
         component: () => import('./views/StatsView.vue'),

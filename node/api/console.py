@@ -51,6 +51,7 @@ CLIENT_ROUTES = (
     "approvals",
     "orders",
     "ledger",
+    "rectifications",
     "stats",
     "security",
     "federation",

@@ -333,6 +333,7 @@ SCREENS = {
     "审批": Screen("approvals", "[data-test=queue] .el-table__row"),
     "交办督办": Screen("orders", "[data-test=orders] .el-table__row"),
     "移交台账": Screen("ledger", "[data-test=ledger] .el-table__row"),
+    "整改落实": Screen("rectifications", "[data-test=rectifications] .el-table__row"),
     "统计": Screen("stats", "[data-test=chart-origin] canvas"),
     "安全审计": Screen("security-grants", "[data-test=grants] .el-table__row"),
     "联邦": Screen("federation", "[data-test=links] .el-table__row"),
@@ -348,15 +349,15 @@ SUBTREE_ORDERS = Screen("orders", "[data-test=targets] .el-table__row", tab="辖
 # Per role: its menu, and the screens that show that role something else.
 TOURS: dict[str, tuple[tuple[str, ...], dict[str, Screen]]] = {
     "inspector": (
-        ("信息记录", "审批", "交办督办", "移交台账", "统计"),
+        ("信息记录", "审批", "交办督办", "移交台账", "整改落实", "统计"),
         {"审批": Screen("approvals", "[data-test=mine] .el-table__row")},
     ),
     "approver": (
-        ("信息记录", "审批", "交办督办", "移交台账", "统计"),
+        ("信息记录", "审批", "交办督办", "移交台账", "整改落实", "统计"),
         {"交办督办": SUBTREE_ORDERS},
     ),
     "security_officer": (
-        ("信息记录", "审批", "交办督办", "移交台账", "统计", "安全审计", "联邦"),
+        ("信息记录", "审批", "交办督办", "移交台账", "整改落实", "统计", "安全审计", "联邦"),
         {
             # Security officers decide only requests that name a reporter; the demo has none.
             "审批": Screen("approvals", None, "暂无待审批的申请"),
@@ -407,7 +408,7 @@ def visit_records(page: Any, node: DemoNode, role: str) -> None:
 def visit_stats(page: Any) -> None:
     figures = page.locator("[data-test=figures]")
     expect(figures).to_contain_text("信息记录")
-    for chart in ("origin", "category", "month", "orders", "ledger"):
+    for chart in ("origin", "category", "month", "orders", "ledger", "rectification"):
         expect(page.locator(f"[data-test=chart-{chart}] canvas").first).to_be_visible()
     # Charts with data: the records counted are the demo's, not zero.
     count = figures.locator(".el-statistic__content").first.inner_text()

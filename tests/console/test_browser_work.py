@@ -2,7 +2,8 @@
 province issues an order to a county from the tree picker, with a case-secret attachment whose
 access request the form explains; the county acknowledges, reports progress and its findings; the
 province accepts and closes; an order past its deadline is flagged on both sides), 移交台账
-(transfer, feedback, 销号), 统计 (ECharts charts drawn; the Excel export opened with openpyxl),
+(transfer, feedback, 销号), 整改落实 (a finding becomes a demand, reported, evaluated, closed off
+only with evidence), 统计 (ECharts charts drawn; the Excel export opened with openpyxl),
 安全审计 (a grant with its approvers and reads, the audit trail filtered, the chain verified, a
 dead letter) and 联邦 (the tree with each link's state). Menus follow the role. Every wait is on
 a condition; the node clock is moved, never slept on. Screenshots go to ``var/screenshots/``."""
@@ -187,6 +188,73 @@ def test_a_ledger_item_is_transferred_answered_and_closed_off(
     shot(page, "ledger")
 
 
+def test_a_finding_becomes_demands_reported_evaluated_and_closed_off(
+    live_federation: Callable[..., LiveFederation], new_page: Callable[[], Any]
+) -> None:
+    federation = live_federation("yanan", "huanglong")
+    node = federation["huanglong"]
+    user, token = node.add_user("inspector")
+    api(
+        node,
+        token,
+        "POST",
+        "/api/v1/records",
+        json={
+            "category": "inspection_finding",
+            "title": "县水利局巡察反馈问题清单",
+            "body": "工程招投标管理不规范",
+            "parties": ["yanan"],
+        },
+    )
+    page = new_page()
+    log_in(page, node.url, user)
+    menu(page, "整改落实")
+    page.locator("[data-test=new-rectification]").click()
+    dialog = page.get_by_role("dialog", name="提出整改意见")
+    dialog.locator("[data-test=finding]").click()
+    page.get_by_role("option", name="县水利局巡察反馈问题清单").click()
+    dialog.locator("[data-test=unit]").fill("县水利局")
+    dialog.locator("[data-test=demand-content-0]").fill(
+        "全面排查工程招投标项目，建立问题台账逐项整改"
+    )
+    dialog.locator("[data-test=demand-responsible-0]").fill("县水利局局长 李某")
+    shot(page, "rectification-new")
+    dialog.locator("[data-test=rectification-create]").click()
+    expect(page.get_by_text("整改意见已提出")).to_be_visible()
+    detail = page.get_by_role("dialog", name="整改详情")
+    state = detail.locator("[data-test=rectification-state]")
+    expect(state).to_have_text("待整改")
+    detail.locator("[data-test=rectification-report]").click()
+    page.locator("[data-test=report-body]").fill("已排查项目37个，整改问题12个")
+    page.locator("[data-test=rectification-submit]").click()
+    expect(page.get_by_text("整改情况已报送")).to_be_visible()
+    expect(state).to_have_text("已报送整改情况")
+    detail.locator("[data-test=rectification-accept]").click()
+    page.locator("[data-test=rectification-note]").fill("整改到位")
+    page.locator("[data-test=rectification-submit]").click()
+    expect(page.get_by_text("已评估通过")).to_be_visible()
+    expect(state).to_have_text("评估通过")
+    # 销号 without evidence is refused, in Chinese; with the report as evidence it is done.
+    detail.locator("[data-test=rectification-close]").click()
+    evidence = page.locator("[data-test=evidence-record]")
+    expect(evidence).not_to_have_value("")
+    report_id = evidence.input_value()
+    evidence.fill("")
+    page.locator("[data-test=rectification-submit]").click()
+    expect(page.get_by_text("销号须提供整改佐证").first).to_be_visible()
+    evidence.fill(report_id)
+    page.locator("[data-test=rectification-submit]").click()
+    expect(state).to_have_text("已销号")
+    events = detail.locator("[data-test=rectification-events]")
+    expect(events).to_contain_text("销号依据")
+    expect(events).to_contain_text("报送整改情况")
+    shot(page, "rectification-detail")
+    page.keyboard.press("Escape")
+    expect(page.locator("[data-test=rectifications]")).to_contain_text("县水利局")
+    expect(page.locator("[data-test=rectifications]")).to_contain_text("已销号")
+    shot(page, "rectifications")
+
+
 def test_statistics_are_drawn_as_charts_and_export_to_a_workbook(
     live_federation: Callable[..., LiveFederation], new_page: Callable[[], Any]
 ) -> None:
@@ -326,7 +394,7 @@ def test_the_admin_sees_the_tree_with_link_states_and_only_its_menus(
     page = new_page()
     log_in(page, node.url, admin)
     expect(page.get_by_role("menuitem", name="联邦")).to_be_visible()
-    for hidden in ("审批", "交办督办", "移交台账", "统计", "安全审计"):
+    for hidden in ("审批", "交办督办", "移交台账", "整改落实", "统计", "安全审计"):
         expect(page.get_by_role("menuitem", name=hidden)).to_have_count(0)
     menu(page, "联邦")
     tree = page.locator("[data-test=fed-tree]")
