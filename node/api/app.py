@@ -220,6 +220,7 @@ def create_app(settings: Settings | None = None, *, ctx: NodeContext | None = No
     app.include_router(access.grants_router)
     app.include_router(audit.router)
     from node.api import (
+        bulletins,
         console,
         federation,
         ledger,
@@ -243,6 +244,7 @@ def create_app(settings: Settings | None = None, *, ctx: NodeContext | None = No
     app.include_router(rounds.units_router)
     app.include_router(rounds.router)
     app.include_router(stats.router)
+    app.include_router(bulletins.router)
     # Last: FastAPI builds a route's dependencies when a request first walks past it, so routes
     # placed early make every other route's first request slower.
     app.include_router(users.router)

@@ -14,12 +14,18 @@ from datetime import datetime
 from typing import Any
 from typing import cast as typed
 
-from sqlalchemy import BigInteger, ColumnElement, case, cast, func, select
+from sqlalchemy import BigInteger, ColumnElement, and_, case, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from node.common import month_of, within
 from node.errors import InvalidInput
+from node.ledger.models import LedgerItem
+from node.ledger.queries import overdue_clause as ledger_overdue_clause
+from node.ledger.queries import overdue_count as ledger_overdue_count
 from node.models import Record
+from node.orders.models import OrderTarget
+from node.orders.queries import overdue_clause as order_overdue_clause
+from node.orders.queries import overdue_count as order_overdue_count
 from node.stats.models import RecordStat
 
 DIMENSIONS = ("origin", "classification", "category", "status", "month")
@@ -125,3 +131,135 @@ def record_counts_from_records(session: Session, nodes: list[str] | None) -> Seq
         )
         .all(),
     )
+
+
+# -- the bulletin (检查通报): the work of a period, by month of issue --------------------------
+
+
+def _in_months(session: Session, column: Any, since: str, until: str) -> ColumnElement[bool]:
+    return month_of(session, column).between(since, until)
+
+
+def bulletin_order_counts(
+    session: Session, nodes: list[str] | None, since: str, until: str, now: datetime
+) -> list[tuple[str, str, int, int]]:
+    """(addressee, state, targets, overdue now) of orders issued in the months given."""
+    rows = session.execute(
+        select(OrderTarget.addressee, OrderTarget.state, func.count(), order_overdue_count(now))
+        .where(
+            *within(OrderTarget.addressee, nodes),
+            _in_months(session, OrderTarget.issued_at, since, until),
+        )
+        .group_by(OrderTarget.addressee, OrderTarget.state)
+    ).all()
+    return [(r[0], r[1], int(r[2]), int(r[3] or 0)) for r in rows]
+
+
+def bulletin_overdue_orders(
+    session: Session,
+    nodes: list[str] | None,
+    since: str,
+    until: str,
+    now: datetime,
+    *,
+    limit: int,
+) -> list[tuple[str, str, str, datetime, datetime]]:
+    """(addressee, issuer, state, issued at, deadline) of the overdue targets of orders issued in
+    the months given, longest overdue first. Summary columns only: no title, focus or note."""
+    rows = session.execute(
+        select(
+            OrderTarget.addressee,
+            OrderTarget.issuer,
+            OrderTarget.state,
+            OrderTarget.issued_at,
+            OrderTarget.deadline,
+        )
+        .where(
+            *within(OrderTarget.addressee, nodes),
+            _in_months(session, OrderTarget.issued_at, since, until),
+            order_overdue_clause(now),
+        )
+        .order_by(OrderTarget.deadline, OrderTarget.addressee, OrderTarget.order_id)
+        .limit(limit)
+    ).all()
+    return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+
+def bulletin_ledger_counts(
+    session: Session, nodes: list[str] | None, since: str, until: str, now: datetime
+) -> list[tuple[str, str, int, int]]:
+    """(node, status, items, overdue now) of clues transferred in the months given."""
+    rows = session.execute(
+        select(LedgerItem.node, LedgerItem.status, func.count(), ledger_overdue_count(now))
+        .where(
+            *within(LedgerItem.node, nodes),
+            _in_months(session, LedgerItem.created_at, since, until),
+        )
+        .group_by(LedgerItem.node, LedgerItem.status)
+    ).all()
+    return [(r[0], r[1], int(r[2]), int(r[3] or 0)) for r in rows]
+
+
+def bulletin_overdue_ledger(
+    session: Session,
+    nodes: list[str] | None,
+    since: str,
+    until: str,
+    now: datetime,
+    *,
+    limit: int,
+) -> list[tuple[str, str, str, datetime, datetime]]:
+    """(node, department, status, transferred at, feedback deadline) of the overdue items
+    transferred in the months given. Summary columns only: no title, clue or feedback."""
+    rows = session.execute(
+        select(
+            LedgerItem.node,
+            LedgerItem.department,
+            LedgerItem.status,
+            LedgerItem.created_at,
+            LedgerItem.feedback_deadline,
+        )
+        .where(
+            *within(LedgerItem.node, nodes),
+            _in_months(session, LedgerItem.created_at, since, until),
+            ledger_overdue_clause(now),
+        )
+        .order_by(LedgerItem.feedback_deadline, LedgerItem.node, LedgerItem.id)
+        .limit(limit)
+    ).all()
+    return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+
+def bulletin_readable_titles(
+    session: Session,
+    readable: dict[str, ColumnElement[bool]],
+    nodes: list[str] | None,
+    category: str,
+    since: str,
+    until: str,
+    *,
+    limit: int,
+) -> tuple[list[tuple[str, str, str | None, datetime]], int]:
+    """(origin, class, title, created at) of the live, non-stub records of ``category`` created in
+    the months given whose content the reader may read (``readable``: per class, the listing's
+    policy clause), oldest first, and how many there are. Only the classes in ``readable`` are
+    read; never a body."""
+    if not readable:
+        return [], 0
+    allowed = or_(*(and_(Record.classification == cls, clause) for cls, clause in readable.items()))
+    conditions = [
+        *within(Record.origin, nodes),
+        Record.category == category,
+        Record.is_stub.is_(False),
+        Record.deleted.is_(False),
+        _in_months(session, Record.created_at, since, until),
+        allowed,
+    ]
+    total = int(session.scalar(select(func.count()).select_from(Record).where(*conditions)) or 0)
+    rows = session.execute(
+        select(Record.origin, Record.classification, Record.title, Record.created_at)
+        .where(*conditions)
+        .order_by(Record.created_at, Record.origin, Record.id)
+        .limit(limit)
+    ).all()
+    return [(r[0], r[1], r[2], r[3]) for r in rows], total

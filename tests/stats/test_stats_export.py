@@ -48,6 +48,7 @@ def test_the_excel_export_holds_the_statistics(mini_federation: MakeFederation) 
         "概览",
         "记录-来源与分级",
         "记录-类别",
+        "记录-明细",
         "记录-月份",
         "交办-状态",
         "交办-月份",

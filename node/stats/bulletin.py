@@ -1,0 +1,392 @@
+"""检查通报: the rectification status bulletin of a period over a subtree (DOMAIN: "the upper tier
+publishes rectification status").
+
+What goes in, and why nothing else can:
+- figures (records by class, orders by state and unit, the clue-transfer ledger, overdue lists with
+  deadlines) counted in SQL from what this node holds: the same rows ``/api/v1/stats`` counts
+  (order and ledger *summaries* of the nodes below: ids, nodes, states, deadlines, departments;
+  never a title, focus issue, note or feedback text; case-secret stubs count, their content does
+  not exist here);
+- the titles of inspection findings the requester may read, selected by the very policy clause
+  record listings use (``PolicyEngine.visibility_by_class``), and only of the general and
+  restricted classes: a case-secret record is counted, never named, even for a reader entitled to
+  it (a bulletin is a file that outlives any grant), a stub or released copy is never read, and
+  no body and no reporter is ever selected.
+
+One permission (``issue-bulletin``), one audit entry per bulletin (action ``bulletin``, the period
+and subtree in its reason). The document itself is rendered by ``node.stats.document``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from node.clock import as_aware
+from node.common import audited, node_name, require
+from node.context import NodeContext
+from node.errors import InvalidInput
+from node.ledger.state import STATUS_LABELS as LEDGER_LABELS
+from node.orders.state import OPEN_STATES, STATE_LABELS
+from node.policy import Actor
+from node.policy.categories import CLASS_LABELS
+from node.stats import queries
+from node.stats.queries import RecordQuery, record_counts
+
+MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+MAX_LISTED = 500
+"""The longest list a bulletin prints (overdue items, findings); the figures count them all."""
+FINDING_CATEGORY = "inspection_finding"
+NAMED_CLASSES = ("general", "restricted")
+"""The classes whose titles a bulletin may print (to a reader entitled to them)."""
+
+
+class InvalidMonth(InvalidInput):
+    code = "invalid_month"
+
+
+class InvalidPeriod(InvalidInput):
+    code = "invalid_period"
+
+
+class UnknownNode(InvalidInput):
+    code = "unknown_node"
+
+
+class NodeNotInSubtree(InvalidInput):
+    code = "node_not_in_subtree"
+
+
+@dataclass(frozen=True)
+class Period:
+    """Whole months, both ends included (UTC, ``YYYY-MM``)."""
+
+    since: str
+    until: str
+
+    @property
+    def label(self) -> str:
+        def words(month: str) -> str:
+            return f"{int(month[:4])}年{int(month[5:])}月"
+
+        if self.since == self.until:
+            return words(self.since)
+        return f"{words(self.since)}至{words(self.until)}"
+
+
+def parse_period(since: str | None, until: str | None, now: datetime) -> Period:
+    """The period asked for: by default January of this year to this month. 422 ``invalid_month``
+    for a month not written ``YYYY-MM``, ``invalid_period`` if it ends before it starts."""
+    for value, name in ((since, "from"), (until, "to")):
+        if value is not None and not MONTH.match(value):
+            raise InvalidMonth(f"{name} must be a month, YYYY-MM")
+    this_month = f"{now.year:04d}-{now.month:02d}"
+    until = until or this_month
+    since = since or f"{until[:4]}-01"
+    if since > until:
+        raise InvalidPeriod("the period ends before it starts (from > to)")
+    return Period(since, until)
+
+
+def subtree_of(ctx: NodeContext, subtree: str | None) -> tuple[str, list[str] | None]:
+    """(the node whose subtree the bulletin covers, its nodes; None: no filter, at the root).
+    The node must be this one or below it: a node knows nothing of other subtrees."""
+    root = ctx.node_id if subtree is None else subtree
+    if root not in ctx.topology:
+        raise UnknownNode("no such node in the federation")
+    if not ctx.topology.is_in_subtree(root, ctx.node_id):
+        raise NodeNotInSubtree("a bulletin covers this node's subtree or a part of it")
+    if root == ctx.node_id and ctx.topology.parent(root) is None:
+        return root, None
+    return root, sorted(ctx.topology.subtree(root))
+
+
+class StateCount(BaseModel):
+    state: str
+    label: str
+    count: int
+    overdue: int
+
+
+class UnitCount(BaseModel):
+    """One node's (or one inspected unit's) part."""
+
+    node: str
+    name: str
+    total: int
+    open: int
+    overdue: int
+    closed: int
+
+
+class OverdueItem(BaseModel):
+    """A piece of work past its deadline: who owes it, to whom, since when. Never its text."""
+
+    unit: str
+    counterpart: str
+    state_label: str
+    issued_at: datetime
+    deadline: datetime
+    days_overdue: int
+
+
+class FindingItem(BaseModel):
+    origin_name: str
+    classification_label: str
+    title: str
+    created_at: datetime
+
+
+class RecordFigures(BaseModel):
+    total: int
+    stubs: int
+    by_class: dict[str, int]
+    findings: int
+
+
+class WorkFigures(BaseModel):
+    """Orders' or ledger items' figures: totals, by state, by unit, the overdue list."""
+
+    total: int
+    open: int
+    overdue: int
+    closed: int
+    by_state: list[StateCount]
+    by_unit: list[UnitCount]
+    overdue_items: list[OverdueItem]
+
+
+class Bulletin(BaseModel):
+    node: str
+    node_name: str
+    subtree: str
+    subtree_name: str
+    subtree_size: int
+    since: str
+    until: str
+    period_label: str
+    generated_at: datetime
+    records: RecordFigures
+    orders: WorkFigures
+    ledger: WorkFigures
+    findings: list[FindingItem]
+    findings_readable: int
+
+
+def _days_late(deadline: datetime, now: datetime) -> int:
+    return max(0, (now - as_aware(deadline)).days)
+
+
+def _record_figures(
+    session: Session, nodes: list[str] | None, period: Period, category: str
+) -> RecordFigures:
+    query = RecordQuery(
+        dimensions=("classification", "category"), since=period.since, until=period.until
+    )
+    rows = record_counts(session, nodes, query)
+    by_class = dict.fromkeys(CLASS_LABELS, 0)
+    for cls, _category, n, _stubs in rows:
+        by_class[str(cls)] = by_class.get(str(cls), 0) + int(n)
+    return RecordFigures(
+        total=sum(int(r[-2]) for r in rows),
+        stubs=sum(int(r[-1]) for r in rows),
+        by_class=by_class,
+        findings=sum(int(r[-2]) for r in rows if r[1] == category),
+    )
+
+
+def _order_figures(
+    session: Session, ctx: NodeContext, nodes: list[str] | None, period: Period, now: datetime
+) -> WorkFigures:
+    per_unit: dict[str, UnitCount] = {}
+    states: dict[str, list[int]] = {}
+    for addressee, state, n, late in queries.bulletin_order_counts(
+        session, nodes, period.since, period.until, now
+    ):
+        entry = per_unit.setdefault(addressee, _unit(ctx, addressee))
+        entry.total += n
+        entry.overdue += late
+        if state == "closed":
+            entry.closed += n
+        elif state in OPEN_STATES:
+            entry.open += n
+        figures = states.setdefault(state, [0, 0])
+        figures[0] += n
+        figures[1] += late
+    order = list(STATE_LABELS)
+    by_state = [
+        StateCount(state=s, label=STATE_LABELS.get(s, s), count=n, overdue=late)
+        for s, (n, late) in sorted(
+            states.items(), key=lambda i: order.index(i[0]) if i[0] in order else len(order)
+        )
+    ]
+    overdue = [
+        OverdueItem(
+            unit=node_name(ctx, addressee),
+            counterpart=node_name(ctx, issuer),
+            state_label=STATE_LABELS.get(state, state),
+            issued_at=as_aware(issued_at),
+            deadline=as_aware(deadline),
+            days_overdue=_days_late(deadline, now),
+        )
+        for addressee, issuer, state, issued_at, deadline in queries.bulletin_overdue_orders(
+            session, nodes, period.since, period.until, now, limit=MAX_LISTED
+        )
+    ]
+    return _work(by_state, per_unit, overdue, open_states=OPEN_STATES)
+
+
+def _ledger_figures(
+    session: Session, ctx: NodeContext, nodes: list[str] | None, period: Period, now: datetime
+) -> WorkFigures:
+    per_unit: dict[str, UnitCount] = {}
+    states: dict[str, list[int]] = {}
+    for node_id, status, n, late in queries.bulletin_ledger_counts(
+        session, nodes, period.since, period.until, now
+    ):
+        entry = per_unit.setdefault(node_id, _unit(ctx, node_id))
+        entry.total += n
+        entry.overdue += late
+        if status == "closed":
+            entry.closed += n
+        elif status in LEDGER_LABELS:
+            entry.open += n
+        figures = states.setdefault(status, [0, 0])
+        figures[0] += n
+        figures[1] += late
+    order = list(LEDGER_LABELS)
+    by_state = [
+        StateCount(state=s, label=LEDGER_LABELS.get(s, s), count=n, overdue=late)
+        for s, (n, late) in sorted(
+            states.items(), key=lambda i: order.index(i[0]) if i[0] in order else len(order)
+        )
+    ]
+    overdue = [
+        OverdueItem(
+            unit=node_name(ctx, node_id),
+            counterpart=department,
+            state_label=LEDGER_LABELS.get(status, status),
+            issued_at=as_aware(created_at),
+            deadline=as_aware(deadline),
+            days_overdue=_days_late(deadline, now),
+        )
+        for node_id, department, status, created_at, deadline in queries.bulletin_overdue_ledger(
+            session, nodes, period.since, period.until, now, limit=MAX_LISTED
+        )
+    ]
+    open_states = tuple(s for s in LEDGER_LABELS if s != "closed")
+    return _work(by_state, per_unit, overdue, open_states=open_states)
+
+
+def _unit(ctx: NodeContext, node_id: str) -> UnitCount:
+    return UnitCount(
+        node=node_id, name=node_name(ctx, node_id), total=0, open=0, overdue=0, closed=0
+    )
+
+
+def _work(
+    by_state: list[StateCount],
+    per_unit: dict[str, UnitCount],
+    overdue: list[OverdueItem],
+    *,
+    open_states: tuple[str, ...],
+) -> WorkFigures:
+    units = [per_unit[k] for k in sorted(per_unit)]
+    return WorkFigures(
+        total=sum(s.count for s in by_state),
+        open=sum(s.count for s in by_state if s.state in open_states),
+        overdue=sum(s.overdue for s in by_state),
+        closed=sum(s.count for s in by_state if s.state == "closed"),
+        by_state=by_state,
+        by_unit=units,
+        overdue_items=overdue,
+    )
+
+
+def _findings(
+    session: Session,
+    ctx: NodeContext,
+    actor: Actor,
+    nodes: list[str] | None,
+    period: Period,
+    now: datetime,
+) -> tuple[list[FindingItem], int]:
+    """Inspection findings of the period the actor may read, general and restricted only."""
+    readable = {
+        cls: clause
+        for cls, (clause, _visible) in ctx.policy.visibility_by_class(actor, now).items()
+        if cls in NAMED_CLASSES
+    }
+    rows, total = queries.bulletin_readable_titles(
+        session,
+        readable,
+        nodes,
+        FINDING_CATEGORY,
+        period.since,
+        period.until,
+        limit=MAX_LISTED,
+    )
+    items = [
+        FindingItem(
+            origin_name=node_name(ctx, origin),
+            classification_label=CLASS_LABELS.get(cls, cls),
+            title=title or "",
+            created_at=as_aware(created_at),
+        )
+        for origin, cls, title, created_at in rows
+    ]
+    return items, total
+
+
+def rectification_bulletin(
+    session: Session,
+    ctx: NodeContext,
+    actor: Actor,
+    *,
+    since: str | None = None,
+    until: str | None = None,
+    subtree: str | None = None,
+) -> Bulletin:
+    """The bulletin's content for ``actor``: figures of the period over ``subtree`` (default this
+    node's), and the findings the actor may read. Audited as ``bulletin``."""
+    require(
+        ctx,
+        actor,
+        "issue-bulletin",
+        object_type="bulletin",
+        message=f"role {actor.role} may not issue bulletins",
+    )
+    now = ctx.clock.now()
+    period = parse_period(since, until, now)
+    root, nodes = subtree_of(ctx, subtree)
+    findings, readable = _findings(session, ctx, actor, nodes, period, now)
+    bulletin = Bulletin(
+        node=ctx.node_id,
+        node_name=node_name(ctx, ctx.node_id),
+        subtree=root,
+        subtree_name=node_name(ctx, root),
+        subtree_size=len(ctx.topology.subtree(root)),
+        since=period.since,
+        until=period.until,
+        period_label=period.label,
+        generated_at=now,
+        records=_record_figures(session, nodes, period, FINDING_CATEGORY),
+        orders=_order_figures(session, ctx, nodes, period, now),
+        ledger=_ledger_figures(session, ctx, nodes, period, now),
+        findings=findings,
+        findings_readable=readable,
+    )
+    audited(
+        session,
+        ctx,
+        actor,
+        "bulletin",
+        object_type="bulletin",
+        object_id=root,
+        reason=f"rectification {period.since}..{period.until}",
+    )
+    return bulletin

@@ -1,0 +1,383 @@
+"""The rectification status bulletin (检查通报, ``/api/v1/bulletins/rectification.docx``): a Word
+document whose figures and tables are those of ``/api/v1/stats`` for the same subtree and months,
+naming only what the requester may read; bad parameters and roles refused with stable codes;
+every bulletin audited. And the statistics workbook: one sheet per table of ``/api/v1/stats``."""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from io import BytesIO
+from typing import Any
+
+import pytest
+from docx import Document
+from docx.document import Document as DocumentType
+from docx.oxml.ns import qn
+from openpyxl import load_workbook
+
+from node.stats.export import TABLE_SHEETS
+from tests.helpers import call, error, later, ok, order_body
+from tests.inprocess import MiniFederation
+
+MakeFederation = Callable[..., MiniFederation]
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+BULLETIN = "/api/v1/bulletins/rectification.docx"
+# Mid-month, so that the clock moves of a test stay in one month; after the demo certificates'
+# not_before.
+START = datetime(2027, 3, 10, 9, 0, tzinfo=UTC)
+MONTH = "2027-03"
+
+
+def docx_of(response: Any) -> DocumentType:
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == DOCX
+    assert "attachment" in response.headers["content-disposition"]
+    document: DocumentType = Document(BytesIO(response.content))
+    return document
+
+
+def tables(document: DocumentType) -> dict[str, list[list[str]]]:
+    """Every table by its caption (the bold paragraph before it, ``表N　<caption>``)."""
+    found: dict[str, list[list[str]]] = {}
+    caption = ""
+    for element in document.element.body.iterchildren():
+        if element.tag == qn("w:p"):
+            text = "".join(t.text or "" for t in element.iter(qn("w:t")))
+            if text.startswith("表"):
+                caption = text.split("　", 1)[1]
+        elif element.tag == qn("w:tbl"):
+            rows = [
+                [
+                    "".join(t.text or "" for t in cell.iter(qn("w:t")))
+                    for cell in row.iter(qn("w:tc"))
+                ]
+                for row in element.iter(qn("w:tr"))
+            ]
+            found[caption] = rows
+    return found
+
+
+def text_of(document: DocumentType) -> str:
+    return "\n".join(p.text for p in document.paragraphs)
+
+
+def xml_parts(content: bytes) -> Iterator[str]:
+    """Every part of an OOXML package (DOCX, XLSX) as text: where a leak would sit."""
+    with zipfile.ZipFile(BytesIO(content)) as package:
+        for name in package.namelist():
+            yield package.read(name).decode("utf-8", errors="replace")
+
+
+def record(node: Any, role: str = "inspector", **body: Any) -> dict[str, Any]:
+    return ok(call(node, "POST", "/api/v1/records", role=role, json=body), 201)
+
+
+def transfer(node: Any, deadline_s: float) -> dict[str, Any]:
+    body = {
+        "title": "县水利局负责人违规插手工程项目问题线索",
+        "department": "纪委监委第三监督检查室",
+        "responsible": "张明",
+        "feedback_deadline": later(deadline_s, now=node.clock.now()),
+    }
+    return ok(call(node, "POST", "/api/v1/ledger", json=body), 201)
+
+
+@pytest.fixture
+def fed(mini_federation: MakeFederation) -> MiniFederation:
+    federation = mini_federation("shaanxi", "yanan", "huanglong")
+    federation.clock.set(START)
+    return federation
+
+
+def seed_work(fed: MiniFederation) -> None:
+    """Orders to the city and the county (one of them overdue later), clues transferred by the
+    county (one overdue later), findings and a case-secret clue at the county."""
+    province, county = fed["shaanxi"], fed["huanglong"]
+    now = province.clock.now()
+    ok(
+        call(province, "POST", "/api/v1/orders", json=order_body("yanan", "huanglong", now=now)),
+        201,
+    )
+    ok(
+        call(
+            province,
+            "POST",
+            "/api/v1/orders",
+            json=order_body("huanglong", deadline_s=86400, now=now),
+        ),
+        201,
+    )
+    transfer(county, 3600)
+    transfer(county, 30 * 86400)
+    record(county, category="inspection_finding", title="县水利局项目管理问题", parties=["shaanxi"])
+    record(county, category="problem_clue", title="线索")
+    record(province, category="policy", title="关于加强巡察整改的通知")
+    fed.pump()
+    fed.clock.advance(2 * 86400)
+
+
+def test_the_bulletin_holds_the_statistics(fed: MiniFederation) -> None:
+    seed_work(fed)
+    province = fed["shaanxi"]
+    stats = ok(call(province, "GET", f"/api/v1/stats?since={MONTH}&until={MONTH}"))
+    document = docx_of(call(province, "GET", f"{BULLETIN}?from={MONTH}&to={MONTH}"))
+    text = text_of(document)
+    assert "陕西省巡视巡察整改落实情况通报" in text
+    assert "发布单位：陕西省" in text
+    assert "2027年3月" in text
+    assert "陕西省及所辖" in text
+    records, orders, ledger = stats["records"], stats["orders"], stats["ledger"]
+    assert records["total"] == 3
+    assert f"共登记信息记录{records['total']}条" in text
+    assert f"仅以摘要计数{records['stubs']}条" in text
+    assert (orders["total"], orders["overdue"]) == (3, 1)
+    assert f"交办事项共{orders['total']}件次" in text
+    assert f"逾期未办结{orders['overdue']}件次" in text
+    assert (ledger["total"], ledger["overdue"]) == (2, 1)
+    assert f"问题线索共{ledger['total']}件" in text
+    assert f"逾期未反馈{ledger['overdue']}件" in text
+
+    found = tables(document)
+    assert found["交办事项按状态统计"][0] == ["状态", "件数", "其中逾期"]
+    assert found["交办事项按状态统计"][1:] == [
+        [s["state_label"], str(s["count"]), str(s["overdue"])] for s in orders["by_state"]
+    ]
+    assert found["移交线索按单位统计"][1:] == [
+        [n["node_name"], str(n["total"]), str(n["open"]), str(n["overdue"]), str(n["closed"])]
+        for n in ledger["by_node"]
+    ]
+    [late_order] = found["逾期交办事项清单"][1:]
+    assert late_order[:3] == ["黄龙县", "陕西省", "已接收"]
+    assert late_order[4] == "2027-03-11"
+    assert late_order[5] == "1"
+    [late_clue] = found["逾期移交线索清单"][1:]
+    assert late_clue[:3] == ["黄龙县", "纪委监委第三监督检查室", "已移交"]
+    assert late_clue[4] == "2027-03-10"
+    # The finding naming the province is readable there; the case-secret clue only counted.
+    assert [row[1:] for row in found["巡视巡察发现问题（标题）"][1:]] == [
+        ["限定知悉范围信息", "2027-03-10", "县水利局项目管理问题"]
+    ]
+    # Chinese fonts on the East Asian slot: 宋体 for the body, 黑体 for headings.
+    styles = document.styles
+    normal = styles["Normal"].element.rPr.rFonts
+    assert normal.get(qn("w:eastAsia")) == "宋体"
+    assert styles["Heading 1"].element.rPr.rFonts.get(qn("w:eastAsia")) == "黑体"
+    assert styles["Title"].element.rPr.rFonts.get(qn("w:eastAsia")) == "黑体"
+    # One audit entry per bulletin, with its period and subtree.
+    assert fed.rows(
+        "shaanxi",
+        "SELECT action, object_id, reason FROM audit_log WHERE object_type = 'bulletin'",
+    ) == [("bulletin", "shaanxi", f"rectification {MONTH}..{MONTH}")]
+
+
+def test_a_bulletin_of_part_of_the_subtree_and_of_other_months(fed: MiniFederation) -> None:
+    seed_work(fed)
+    province = fed["shaanxi"]
+    county = ok(call(fed["huanglong"], "GET", "/api/v1/stats"))
+    document = docx_of(
+        call(province, "GET", f"{BULLETIN}?from={MONTH}&to={MONTH}&subtree=huanglong")
+    )
+    text = text_of(document)
+    assert "黄龙县巡视巡察整改落实情况通报" in text
+    assert "发布单位：陕西省" in text
+    assert "统计范围：黄龙县\n" in text
+    # The county's own figures (two orders to it, one overdue), not the city's order.
+    assert county["orders"]["total"] == 2
+    assert f"交办事项共{county['orders']['total']}件次" in text
+    assert [row[0] for row in tables(document)["交办事项按单位统计"][1:]] == ["黄龙县"]
+    # A period before anything happened: all zero, tables marked empty.
+    empty = text_of(docx_of(call(province, "GET", f"{BULLETIN}?from=2026-12&to=2027-02")))
+    assert "2026年12月至2027年2月" in empty
+    assert "交办事项共0件次" in empty
+    assert "（本期无。）" in empty
+    # Defaults: January to this month.
+    default = text_of(docx_of(call(province, "GET", BULLETIN)))
+    assert "2027年1月至2027年3月" in default
+    assert "交办事项共3件次" in default
+
+
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [
+        ("from=2027-13", "invalid_month"),
+        ("to=2027-3", "invalid_month"),
+        ("from=27-03", "invalid_month"),
+        ("from=2027-04&to=2027-03", "invalid_period"),
+        ("subtree=nowhere", "unknown_node"),
+        ("subtree=central", "node_not_in_subtree"),
+        ("subtree=shaanxi", "node_not_in_subtree"),
+        ("from=2027-03-01", "invalid_input"),
+    ],
+)
+def test_bad_parameters_are_refused(mini_federation: MakeFederation, query: str, code: str) -> None:
+    fed = mini_federation("yanan")
+    error(call(fed["yanan"], "GET", f"{BULLETIN}?{query}"), 422, code)
+    assert fed.rows("yanan", "SELECT count(*) FROM audit_log WHERE action = 'bulletin'") == [(0,)]
+
+
+@pytest.mark.parametrize("role", ["admin", "security_officer"])
+def test_only_inspectors_and_approvers_issue_bulletins(
+    mini_federation: MakeFederation, role: str
+) -> None:
+    fed = mini_federation("shaanxi")
+    node = fed["shaanxi"]
+    error(call(node, "GET", BULLETIN, role=role), 403, "forbidden")
+    assert fed.rows(
+        "shaanxi",
+        "SELECT action, decision FROM audit_log WHERE object_type = 'bulletin'",
+    ) == [("issue-bulletin", "deny")]
+    docx_of(call(node, "GET", BULLETIN, role="approver"))
+
+
+def test_a_bulletin_never_holds_what_its_reader_may_not_read(fed: MiniFederation) -> None:
+    """Restricted and case-secret titles, bodies and reporters carry unique markers; every XML
+    part of every bulletin and workbook is scanned for them. Titles the reader may read are
+    found by the same scan, so the scan can fail."""
+    province, city, county = fed["shaanxi"], fed["yanan"], fed["huanglong"]
+    secret: list[str] = []
+
+    def marker(name: str) -> str:
+        value = f"XQ{name}{len(secret):02d}ZK"
+        secret.append(value)
+        return value
+
+    # At the county: a finding naming only the city (the province never holds it)...
+    for_city = "VISIBLE-CITY"
+    record(
+        county,
+        category="inspection_finding",
+        title=f"县财政局问题{for_city}",
+        body=f"正文{marker('BODYCITY')}",
+        parties=["yanan"],
+    )
+    # ...a case-secret finding (released below to a province inspector) and a clue naming a
+    # reporter, both read by the county's own staff.
+    released = record(
+        county,
+        category="inspection_finding",
+        classification="secret",
+        title=f"涉案发现{marker('SECRETTITLE')}",
+        body=f"正文{marker('SECRETBODY')}",
+    )
+    record(
+        county,
+        category="problem_clue",
+        title=f"线索{marker('CLUETITLE')}",
+        body=f"正文{marker('CLUEBODY')}",
+        reporter={"name": f"举报人{marker('REPORTER')}", "contact": marker("CONTACT")},
+    )
+    # At the province: its own restricted finding (title readable there, body never printed),
+    # and its own case-secret finding (never named, even to its readers).
+    for_province = "VISIBLE-PROVINCE"
+    record(
+        province,
+        category="inspection_finding",
+        title=f"省直单位问题{for_province}",
+        body=f"正文{marker('OWNBODY')}",
+        parties=["yanan"],
+    )
+    record(
+        province,
+        category="inspection_finding",
+        classification="secret",
+        title=f"省级涉案{marker('OWNSECRET')}",
+    )
+    fed.pump()
+    # The county's case-secret finding released to the province's inspector.
+    asked = ok(
+        call(
+            province,
+            "POST",
+            "/api/v1/access-requests",
+            json={
+                "record_id": released["id"],
+                "reason": "省委巡视组核查该问题涉及的省管干部",
+                "duration_s": 3600,
+            },
+        ),
+        201,
+    )
+    fed.pump()
+    ok(
+        call(
+            county,
+            "POST",
+            f"/api/v1/access-requests/{asked['id']}/approve",
+            role="approver",
+            json={"comment": "同意调阅"},
+        )
+    )
+    fed.pump()
+    shown = ok(call(province, "GET", f"/api/v1/records/{released['id']}"))
+    assert "涉案发现" in shown["title"]
+
+    def scanned(node: Any, role: str, path: str) -> str:
+        response = call(node, "GET", path, role=role)
+        assert response.status_code == 200, response.text
+        whole = "\n".join(xml_parts(response.content))
+        leaked = [m for m in secret if m in whole]
+        assert leaked == [], f"{path} as {node.ctx.node_id} {role} holds {leaked}"
+        return whole
+
+    query = f"{BULLETIN}?from={MONTH}&to={MONTH}"
+    for node, visible in ((province, for_province), (city, for_city), (county, for_city)):
+        for role in ("inspector", "approver"):
+            whole = scanned(node, role, query)
+            assert visible in whole
+            scanned(node, role, "/api/v1/stats/export.xlsx")
+    assert for_city not in scanned(province, "inspector", query)
+    assert for_province not in scanned(county, "inspector", query)
+    # The province's bulletin over the county names nothing of the county's (it holds none
+    # readable), whoever asks.
+    scanned(province, "inspector", f"{query}&subtree=huanglong")
+
+
+def test_the_workbook_has_one_sheet_per_statistics_table(fed: MiniFederation) -> None:
+    seed_work(fed)
+    province = fed["shaanxi"]
+    stats = ok(call(province, "GET", f"/api/v1/stats?since={MONTH}&until={MONTH}"))
+    response = call(province, "GET", f"/api/v1/stats/export.xlsx?since={MONTH}&until={MONTH}")
+    assert response.status_code == 200, response.text
+    book = load_workbook(BytesIO(response.content))
+
+    def walk(value: Any, path: str) -> Iterator[tuple[str, list[Any]]]:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                yield from walk(inner, f"{path}.{key}" if path else key)
+        elif isinstance(value, list) and value and isinstance(value[0], dict | list):
+            yield path, value
+
+    def figures(row: Any) -> list[float]:
+        cells = row.values() if isinstance(row, dict) else row
+        return [c for c in cells if isinstance(c, int | float) and not isinstance(c, bool)]
+
+    found = dict(walk(stats, ""))
+    assert set(found) == {"records.rows", "orders.by_state", "orders.by_month", "ledger.by_node"}
+    assert set(found) <= set(TABLE_SHEETS), "a table of /api/v1/stats has no sheet"
+    for path, rows in found.items():
+        sheet = list(book[TABLE_SHEETS[path]].iter_rows(min_row=2, values_only=True))
+        assert len(sheet) == len(rows), path
+        for api_row, sheet_row in zip(rows, sheet, strict=True):
+            assert figures(api_row) == figures(sheet_row), (path, api_row, sheet_row)
+    detail = list(book["记录-明细"].iter_rows(values_only=True))
+    assert detail[0] == (
+        "来源单位",
+        "信息分级",
+        "信息类别",
+        "状态",
+        "月份",
+        "记录数",
+        "其中保密摘要",
+    )
+    assert ("黄龙县", "涉案类保密信息", "问题线索", "有效", MONTH, 1, 1) in detail
+
+
+def test_bulletin_api_is_documented(mini_federation: MakeFederation) -> None:
+    fed = mini_federation("shaanxi")
+    schema = ok(call(fed["shaanxi"], "GET", "/openapi.json"))
+    parameters = {p["name"] for p in schema["paths"][BULLETIN]["get"]["parameters"]}
+    assert parameters == {"from", "to", "subtree"}
+    assert re.search(r"检查通报", schema["paths"][BULLETIN]["get"]["summary"])
