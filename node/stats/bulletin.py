@@ -34,6 +34,8 @@ from node.ledger.state import STATUS_LABELS as LEDGER_LABELS
 from node.orders.state import OPEN_STATES, STATE_LABELS
 from node.policy import Actor
 from node.policy.categories import CLASS_LABELS
+from node.rectification.state import OPEN_STATES as RECTIFICATION_OPEN
+from node.rectification.state import STATE_LABELS as RECTIFICATION_LABELS
 from node.stats import queries
 from node.stats.queries import RecordQuery, record_counts
 
@@ -160,6 +162,34 @@ class WorkFigures(BaseModel):
     overdue_items: list[OverdueItem]
 
 
+class InspectedUnitCount(BaseModel):
+    """One inspected unit's demands from one inspecting node."""
+
+    unit: str
+    inspecting: str
+    total: int
+    open: int
+    overdue: int
+    closed: int
+
+
+class ClosureItem(BaseModel):
+    unit: str
+    inspecting: str
+    issued_at: datetime
+    closed_at: datetime
+
+
+class RectificationFigures(WorkFigures):
+    """Rectification demands issued in the period: ``open`` are those the unit still owes a
+    report on; ``by_unit`` per inspected unit; ``closures`` closed off (销号) in the period."""
+
+    units: int
+    by_inspected_unit: list[InspectedUnitCount]
+    closures: list[ClosureItem]
+    closures_total: int
+
+
 class Bulletin(BaseModel):
     node: str
     node_name: str
@@ -173,6 +203,7 @@ class Bulletin(BaseModel):
     records: RecordFigures
     orders: WorkFigures
     ledger: WorkFigures
+    rectification: RectificationFigures
     findings: list[FindingItem]
     findings_readable: int
 
@@ -282,6 +313,81 @@ def _ledger_figures(
     return _work(by_state, per_unit, overdue, open_states=open_states)
 
 
+def _rectification_figures(
+    session: Session, ctx: NodeContext, nodes: list[str] | None, period: Period, now: datetime
+) -> RectificationFigures:
+    per_node: dict[str, UnitCount] = {}
+    per_unit: dict[tuple[str, str], InspectedUnitCount] = {}
+    states: dict[str, list[int]] = {}
+    for node_id, unit_name, state, n, late in queries.bulletin_rectification_counts(
+        session, nodes, period.since, period.until, now
+    ):
+        entry = per_node.setdefault(node_id, _unit(ctx, node_id))
+        unit = per_unit.setdefault(
+            (node_id, unit_name),
+            InspectedUnitCount(
+                unit=unit_name,
+                inspecting=node_name(ctx, node_id),
+                total=0,
+                open=0,
+                overdue=0,
+                closed=0,
+            ),
+        )
+        for counted in (entry, unit):
+            counted.total += n
+            counted.overdue += late
+            if state == "closed":
+                counted.closed += n
+            elif state in RECTIFICATION_OPEN:
+                counted.open += n
+        figures = states.setdefault(state, [0, 0])
+        figures[0] += n
+        figures[1] += late
+    order = list(RECTIFICATION_LABELS)
+    by_state = [
+        StateCount(state=s, label=RECTIFICATION_LABELS.get(s, s), count=n, overdue=late)
+        for s, (n, late) in sorted(
+            states.items(), key=lambda i: order.index(i[0]) if i[0] in order else len(order)
+        )
+    ]
+    overdue = [
+        OverdueItem(
+            unit=unit_name,
+            counterpart=node_name(ctx, node_id),
+            state_label=RECTIFICATION_LABELS.get(state, state),
+            issued_at=as_aware(issued_at),
+            deadline=as_aware(deadline),
+            days_overdue=_days_late(deadline, now),
+        )
+        for node_id, unit_name, state, issued_at, deadline in (
+            queries.bulletin_overdue_rectifications(
+                session, nodes, period.since, period.until, now, limit=MAX_LISTED
+            )
+        )
+    ]
+    closed, closed_total = queries.bulletin_closed_rectifications(
+        session, nodes, period.since, period.until, limit=MAX_LISTED
+    )
+    work = _work(by_state, per_node, overdue, open_states=RECTIFICATION_OPEN)
+    return RectificationFigures(
+        **work.model_dump(),
+        units=len({unit for _node, unit in per_unit}),
+        by_inspected_unit=[per_unit[k] for k in sorted(per_unit)],
+        closures=[
+            ClosureItem(
+                unit=unit_name,
+                inspecting=node_name(ctx, node_id),
+                issued_at=as_aware(issued_at),
+                closed_at=as_aware(closed_at),
+            )
+            for node_id, unit_name, issued_at, closed_at in closed
+            if closed_at is not None
+        ],
+        closures_total=closed_total,
+    )
+
+
 def _unit(ctx: NodeContext, node_id: str) -> UnitCount:
     return UnitCount(
         node=node_id, name=node_name(ctx, node_id), total=0, open=0, overdue=0, closed=0
@@ -377,6 +483,7 @@ def rectification_bulletin(
         records=_record_figures(session, nodes, period, FINDING_CATEGORY),
         orders=_order_figures(session, ctx, nodes, period, now),
         ledger=_ledger_figures(session, ctx, nodes, period, now),
+        rectification=_rectification_figures(session, ctx, nodes, period, now),
         findings=findings,
         findings_readable=readable,
     )

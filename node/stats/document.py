@@ -22,7 +22,14 @@ from docx.styles.style import ParagraphStyle
 from docx.table import Table
 
 from node.policy.categories import CLASS_LABELS
-from node.stats.bulletin import Bulletin, OverdueItem, StateCount, UnitCount, WorkFigures
+from node.stats.bulletin import (
+    Bulletin,
+    OverdueItem,
+    RectificationFigures,
+    StateCount,
+    UnitCount,
+    WorkFigures,
+)
 
 MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 BODY_FONT = ("SimSun", "宋体")
@@ -158,6 +165,39 @@ def _work_section(
         writer.paragraph(note)
 
 
+def _rectification_section(writer: _Writer, work: RectificationFigures) -> None:
+    writer.table("整改意见按状态统计", STATE_HEADINGS, _states(work.by_state))
+    writer.table(
+        "整改意见按巡察机构统计",
+        ["巡察机构", "整改意见数", "未完成", "逾期", "已销号"],
+        _units(work.by_unit),
+    )
+    writer.table(
+        "整改意见按被巡察单位统计",
+        ["被巡察单位", "巡察机构", "整改意见数", "未完成", "逾期", "已销号"],
+        [
+            [u.unit, u.inspecting, u.total, u.open, u.overdue, u.closed]
+            for u in work.by_inspected_unit
+        ],
+    )
+    writer.table(
+        "逾期未报送整改情况清单（按被巡察单位）",
+        ["被巡察单位", "巡察机构", "状态", "提出日期", "整改期限", "逾期天数"],
+        _overdue(work.overdue_items),
+    )
+    note = _listed(work.overdue, len(work.overdue_items))
+    if note:
+        writer.paragraph(note)
+    writer.table(
+        "本期销号的整改意见",
+        ["被巡察单位", "巡察机构", "提出日期", "销号日期"],
+        [[c.unit, c.inspecting, _day(c.issued_at), _day(c.closed_at)] for c in work.closures],
+    )
+    note = _listed(work.closures_total, len(work.closures))
+    if note:
+        writer.paragraph(note)
+
+
 def render_bulletin(bulletin: Bulletin) -> bytes:
     """The bulletin as DOCX bytes."""
     b = bulletin
@@ -174,13 +214,20 @@ def render_bulletin(bulletin: Bulletin) -> bytes:
     writer.paragraph(f"状态截至：{_date(b.generated_at)}（UTC {b.generated_at:%H:%M}）")
 
     writer.heading("总体情况")
-    records, orders, ledger = b.records, b.orders, b.ledger
+    records, orders, ledger, rectification = b.records, b.orders, b.ledger, b.rectification
     by_class = "，".join(
         f"{CLASS_LABELS.get(cls, cls)}{n}条" for cls, n in records.by_class.items()
     )
     writer.paragraph(
         f"{b.period_label}，{scope}共登记信息记录{records.total}条（{by_class}；其中涉案类"
         f"保密信息仅以摘要计数{records.stubs}条），其中巡视巡察发现问题记录{records.findings}条。"
+    )
+    awaiting = sum(s.count for s in rectification.by_state if s.state in ("reported", "accepted"))
+    writer.paragraph(
+        f"整改落实方面，期间{scope}提出整改意见{rectification.total}条，涉及被巡察单位"
+        f"{rectification.units}个；已销号{rectification.closed}条，已报送整改情况待评估或待销号"
+        f"{awaiting}条，尚待整改{rectification.open}条，其中逾期未报送整改情况"
+        f"{rectification.overdue}条。本期共销号整改意见{rectification.closures_total}条。"
     )
     writer.paragraph(
         f"交办督办方面，期间下发至{scope}的交办事项共{orders.total}件次（按承办单位计），"
@@ -190,11 +237,14 @@ def render_bulletin(bulletin: Bulletin) -> bytes:
         f"问题线索移交方面，期间移交纪检监察、组织人事等部门的问题线索共{ledger.total}件，"
         f"已销号{ledger.closed}件，待反馈或办理中{ledger.open}件，其中逾期未反馈{ledger.overdue}件。"
     )
-    if orders.overdue or ledger.overdue:
+    if orders.overdue or ledger.overdue or rectification.overdue:
         writer.paragraph(
-            "对逾期未办结、逾期未反馈的事项，请相关单位抓紧办理，按期报送办理情况；"
-            "逾期事项清单见下文各表。"
+            "对逾期未整改、逾期未办结、逾期未反馈的事项，请相关单位抓紧办理，按期报送整改和"
+            "办理情况；逾期事项清单见下文各表。"
         )
+
+    writer.heading("整改落实情况")
+    _rectification_section(writer, rectification)
 
     writer.heading("交办督办落实情况")
     _work_section(writer, orders, noun="交办事项", counterpart="交办单位", issued="下发日期")

@@ -30,6 +30,8 @@ TABLE_SHEETS = {
     "orders.by_state": "交办-状态",
     "orders.by_month": "交办-月份",
     "ledger.by_node": "移交台账",
+    "rectification.by_state": "整改-状态",
+    "rectification.by_node": "整改-巡察机构",
 }
 """Every table of ``/api/v1/stats`` (a list of rows, by its path in the answer) and the sheet that
 holds it row for row, with the same figures in the same order (tests hold every table to one)."""
@@ -169,28 +171,28 @@ def build_workbook(stats: StatsOut) -> Workbook:
     )
 
     _table(
-        book.create_sheet("交办-状态"),
+        book.create_sheet(TABLE_SHEETS["orders.by_state"]),
         ["状态", "承办单位数", "其中逾期"],
         [[s.state_label, s.count, s.overdue] for s in orders.by_state],
     )
     _table(
-        book.create_sheet("交办-月份"),
+        book.create_sheet(TABLE_SHEETS["orders.by_month"]),
         ["下发月份", "承办单位数", "已办结", "当前逾期"],
         [[m.month, m.issued, m.closed, m.overdue] for m in orders.by_month],
     )
     _table(
-        book.create_sheet("移交台账"),
+        book.create_sheet(TABLE_SHEETS["ledger.by_node"]),
         ["单位", "移交总数", "未销号", "逾期未反馈", "已销号"],
         [[n.node_name, n.total, n.open, n.overdue, n.closed] for n in ledger.by_node],
     )
     rectification = stats.rectification
     _table(
-        book.create_sheet("整改-状态"),
+        book.create_sheet(TABLE_SHEETS["rectification.by_state"]),
         ["状态", "整改意见数", "其中逾期"],
         [[s.state_label, s.count, s.overdue] for s in rectification.by_state],
     )
     _table(
-        book.create_sheet("整改-巡察机构"),
+        book.create_sheet(TABLE_SHEETS["rectification.by_node"]),
         ["巡察机构", "整改意见总数", "未完成", "逾期", "已销号"],
         [[n.node_name, n.total, n.open, n.overdue, n.closed] for n in rectification.by_node],
     )

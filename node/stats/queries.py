@@ -26,6 +26,9 @@ from node.models import Record
 from node.orders.models import OrderTarget
 from node.orders.queries import overdue_clause as order_overdue_clause
 from node.orders.queries import overdue_count as order_overdue_count
+from node.rectification.models import Rectification
+from node.rectification.queries import overdue_clause as rectification_overdue_clause
+from node.rectification.queries import overdue_count as rectification_overdue_count
 from node.stats.models import RecordStat
 
 DIMENSIONS = ("origin", "classification", "category", "status", "month")
@@ -260,6 +263,90 @@ def bulletin_readable_titles(
         select(Record.origin, Record.classification, Record.title, Record.created_at)
         .where(*conditions)
         .order_by(Record.created_at, Record.origin, Record.id)
+        .limit(limit)
+    ).all()
+    return [(r[0], r[1], r[2], r[3]) for r in rows], total
+
+
+def bulletin_rectification_counts(
+    session: Session, nodes: list[str] | None, since: str, until: str, now: datetime
+) -> list[tuple[str, str, str, int, int]]:
+    """(inspecting node, inspected unit, state, demands, overdue now) of the rectification
+    demands issued in the months given."""
+    rows = session.execute(
+        select(
+            Rectification.node,
+            Rectification.unit_name,
+            Rectification.state,
+            func.count(),
+            rectification_overdue_count(now),
+        )
+        .where(
+            *within(Rectification.node, nodes),
+            _in_months(session, Rectification.issued_at, since, until),
+        )
+        .group_by(Rectification.node, Rectification.unit_name, Rectification.state)
+    ).all()
+    return [(r[0], r[1], r[2], int(r[3]), int(r[4] or 0)) for r in rows]
+
+
+def bulletin_overdue_rectifications(
+    session: Session,
+    nodes: list[str] | None,
+    since: str,
+    until: str,
+    now: datetime,
+    *,
+    limit: int,
+) -> list[tuple[str, str, str, datetime, datetime]]:
+    """(inspecting node, inspected unit, state, issued at, deadline) of the overdue demands
+    issued in the months given, by unit. Summary columns only: no finding, text or person."""
+    rows = session.execute(
+        select(
+            Rectification.node,
+            Rectification.unit_name,
+            Rectification.state,
+            Rectification.issued_at,
+            Rectification.deadline,
+        )
+        .where(
+            *within(Rectification.node, nodes),
+            _in_months(session, Rectification.issued_at, since, until),
+            rectification_overdue_clause(now),
+        )
+        .order_by(
+            Rectification.node, Rectification.unit_name, Rectification.deadline, Rectification.id
+        )
+        .limit(limit)
+    ).all()
+    return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+
+def bulletin_closed_rectifications(
+    session: Session, nodes: list[str] | None, since: str, until: str, *, limit: int
+) -> tuple[list[tuple[str, str, datetime, datetime | None]], int]:
+    """(inspecting node, inspected unit, issued at, closed at) of the demands closed off (销号)
+    in the months given and still closed, by unit, and how many there are."""
+    conditions = [
+        *within(Rectification.node, nodes),
+        Rectification.state == "closed",
+        Rectification.closed_at.is_not(None),
+        _in_months(session, Rectification.closed_at, since, until),
+    ]
+    total = int(
+        session.scalar(select(func.count()).select_from(Rectification).where(*conditions)) or 0
+    )
+    rows = session.execute(
+        select(
+            Rectification.node,
+            Rectification.unit_name,
+            Rectification.issued_at,
+            Rectification.closed_at,
+        )
+        .where(*conditions)
+        .order_by(
+            Rectification.node, Rectification.unit_name, Rectification.closed_at, Rectification.id
+        )
         .limit(limit)
     ).all()
     return [(r[0], r[1], r[2], r[3]) for r in rows], total

@@ -92,9 +92,46 @@ def fed(mini_federation: MakeFederation) -> MiniFederation:
     return federation
 
 
+RECTIFICATIONS = "/api/v1/rectifications"
+
+
+def demands(
+    node: Any,
+    finding_id: str,
+    unit: str,
+    *deadlines_s: float,
+    content: str = "针对工程项目招投标管理不规范问题建立台账逐项整改",
+    responsible: str = "李某",
+) -> list[dict[str, Any]]:
+    body = {
+        "finding_record_id": finding_id,
+        "unit_name": unit,
+        "demands": [
+            {
+                "content": content,
+                "deadline": later(deadline_s, now=node.clock.now()),
+                "responsible": responsible,
+            }
+            for deadline_s in deadlines_s
+        ],
+    }
+    items: list[dict[str, Any]] = ok(call(node, "POST", RECTIFICATIONS, json=body), 201)["items"]
+    return items
+
+
+def close_off(node: Any, demand_id: str, report_body: str = "已完成排查，修订制度5项") -> None:
+    path = f"{RECTIFICATIONS}/{demand_id}"
+    report = {"title": "关于巡察反馈问题整改情况的报告", "body": report_body}
+    reported = ok(call(node, "POST", f"{path}/report", json=report))
+    ok(call(node, "POST", f"{path}/accept", role="approver", json={"note": "整改到位"}))
+    evidence = {"evidence": [{"record_id": reported["report_record_id"]}], "note": "同意销号"}
+    ok(call(node, "POST", f"{path}/close", json=evidence))
+
+
 def seed_work(fed: MiniFederation) -> None:
     """Orders to the city and the county (one of them overdue later), clues transferred by the
-    county (one overdue later), findings and a case-secret clue at the county."""
+    county (one overdue later), findings and a case-secret clue at the county, and the county's
+    rectification demands to two units (one closed off, one overdue later)."""
     province, county = fed["shaanxi"], fed["huanglong"]
     now = province.clock.now()
     ok(
@@ -112,7 +149,12 @@ def seed_work(fed: MiniFederation) -> None:
     )
     transfer(county, 3600)
     transfer(county, 30 * 86400)
-    record(county, category="inspection_finding", title="县水利局项目管理问题", parties=["shaanxi"])
+    finding = record(
+        county, category="inspection_finding", title="县水利局项目管理问题", parties=["shaanxi"]
+    )
+    closed, _late = demands(county, finding["id"], "县水利局", 30 * 86400, 3600)
+    demands(county, finding["id"], "县教育局", 30 * 86400)
+    close_off(county, closed["id"])
     record(county, category="problem_clue", title="线索")
     record(province, category="policy", title="关于加强巡察整改的通知")
     fed.pump()
@@ -130,7 +172,7 @@ def test_the_bulletin_holds_the_statistics(fed: MiniFederation) -> None:
     assert "2027年3月" in text
     assert "陕西省及所辖" in text
     records, orders, ledger = stats["records"], stats["orders"], stats["ledger"]
-    assert records["total"] == 3
+    assert records["total"] == 3  # the rectification report names the city only
     assert f"共登记信息记录{records['total']}条" in text
     assert f"仅以摘要计数{records['stubs']}条" in text
     assert (orders["total"], orders["overdue"]) == (3, 1)
@@ -156,6 +198,27 @@ def test_the_bulletin_holds_the_statistics(fed: MiniFederation) -> None:
     [late_clue] = found["逾期移交线索清单"][1:]
     assert late_clue[:3] == ["黄龙县", "纪委监委第三监督检查室", "已移交"]
     assert late_clue[4] == "2027-03-10"
+    rectification = stats["rectification"]
+    assert (rectification["total"], rectification["overdue"], rectification["closed"]) == (3, 1, 1)
+    assert f"提出整改意见{rectification['total']}条，涉及被巡察单位2个" in text
+    assert f"已销号{rectification['closed']}条" in text
+    assert f"其中逾期未报送整改情况{rectification['overdue']}条" in text
+    assert "本期共销号整改意见1条" in text
+    assert found["整改意见按状态统计"][1:] == [
+        [s["state_label"], str(s["count"]), str(s["overdue"])] for s in rectification["by_state"]
+    ]
+    assert found["整改意见按巡察机构统计"][1:] == [
+        [n["node_name"], str(n["total"]), str(n["open"]), str(n["overdue"]), str(n["closed"])]
+        for n in rectification["by_node"]
+    ]
+    assert found["整改意见按被巡察单位统计"][1:] == [
+        ["县教育局", "黄龙县", "1", "1", "0", "0"],
+        ["县水利局", "黄龙县", "2", "1", "1", "1"],
+    ]
+    assert found["逾期未报送整改情况清单（按被巡察单位）"][1:] == [
+        ["县水利局", "黄龙县", "待整改", "2027-03-10", "2027-03-10", "1"]
+    ]
+    assert found["本期销号的整改意见"][1:] == [["县水利局", "黄龙县", "2027-03-10", "2027-03-10"]]
     # The finding naming the province is readable there; the case-secret clue only counted.
     assert [row[1:] for row in found["巡视巡察发现问题（标题）"][1:]] == [
         ["限定知悉范围信息", "2027-03-10", "县水利局项目管理问题"]
@@ -246,7 +309,7 @@ def test_a_bulletin_never_holds_what_its_reader_may_not_read(fed: MiniFederation
 
     # At the county: a finding naming only the city (the province never holds it)...
     for_city = "VISIBLE-CITY"
-    record(
+    city_finding = record(
         county,
         category="inspection_finding",
         title=f"县财政局问题{for_city}",
@@ -269,6 +332,18 @@ def test_a_bulletin_never_holds_what_its_reader_may_not_read(fed: MiniFederation
         body=f"正文{marker('CLUEBODY')}",
         reporter={"name": f"举报人{marker('REPORTER')}", "contact": marker("CONTACT")},
     )
+    # Rectification demands from that finding: their text, the person responsible and the
+    # unit's report body stay out (the unit's name is a summary field, printed).
+    closed, _open = demands(
+        county,
+        city_finding["id"],
+        "县财政局",
+        30 * 86400,
+        60,
+        content=f"整改要求{marker('DEMAND')}",
+        responsible=f"责任人{marker('RESPONSIBLE')}",
+    )
+    close_off(county, closed["id"], report_body=f"整改报告{marker('REPORT')}")
     # At the province: its own restricted finding (title readable there, body never printed),
     # and its own case-secret finding (never named, even to its readers).
     for_province = "VISIBLE-PROVINCE"
@@ -286,6 +361,7 @@ def test_a_bulletin_never_holds_what_its_reader_may_not_read(fed: MiniFederation
         title=f"省级涉案{marker('OWNSECRET')}",
     )
     fed.pump()
+    fed.clock.advance(120)
     # The county's case-secret finding released to the province's inspector.
     asked = ok(
         call(
@@ -327,6 +403,8 @@ def test_a_bulletin_never_holds_what_its_reader_may_not_read(fed: MiniFederation
         for role in ("inspector", "approver"):
             whole = scanned(node, role, query)
             assert visible in whole
+            if node is not province:
+                assert "县财政局" in whole
             scanned(node, role, "/api/v1/stats/export.xlsx")
     assert for_city not in scanned(province, "inspector", query)
     assert for_province not in scanned(county, "inspector", query)
@@ -355,7 +433,14 @@ def test_the_workbook_has_one_sheet_per_statistics_table(fed: MiniFederation) ->
         return [c for c in cells if isinstance(c, int | float) and not isinstance(c, bool)]
 
     found = dict(walk(stats, ""))
-    assert set(found) == {"records.rows", "orders.by_state", "orders.by_month", "ledger.by_node"}
+    assert set(found) == {
+        "records.rows",
+        "orders.by_state",
+        "orders.by_month",
+        "ledger.by_node",
+        "rectification.by_state",
+        "rectification.by_node",
+    }
     assert set(found) <= set(TABLE_SHEETS), "a table of /api/v1/stats has no sheet"
     for path, rows in found.items():
         sheet = list(book[TABLE_SHEETS[path]].iter_rows(min_row=2, values_only=True))
