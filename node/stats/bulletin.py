@@ -20,8 +20,9 @@ and subtree in its reason). The document itself is rendered by ``node.stats.docu
 from __future__ import annotations
 
 import re
+from calendar import monthrange
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
@@ -36,6 +37,8 @@ from node.policy import Actor
 from node.policy.categories import CLASS_LABELS
 from node.rectification.state import OPEN_STATES as RECTIFICATION_OPEN
 from node.rectification.state import STATE_LABELS as RECTIFICATION_LABELS
+from node.rounds.queries import CoverageRow, coverage_by_node, current_term
+from node.rounds.state import ROUND_KIND_LABELS, ROUND_STATE_LABELS
 from node.stats import queries
 from node.stats.queries import RecordQuery, record_counts
 
@@ -78,6 +81,15 @@ class Period:
         if self.since == self.until:
             return words(self.since)
         return f"{words(self.since)}至{words(self.until)}"
+
+    @property
+    def first_day(self) -> date:
+        return date(int(self.since[:4]), int(self.since[5:]), 1)
+
+    @property
+    def last_day(self) -> date:
+        year, month = int(self.until[:4]), int(self.until[5:])
+        return date(year, month, monthrange(year, month)[1])
 
 
 def parse_period(since: str | None, until: str | None, now: datetime) -> Period:
@@ -190,6 +202,43 @@ class RectificationFigures(WorkFigures):
     closures_total: int
 
 
+class RoundKindCount(BaseModel):
+    kind_label: str
+    state_label: str
+    count: int
+    problems_found: int
+
+
+class NodeCoverage(BaseModel):
+    """One node's inspected units and their coverage in the term, and its rounds begun in the
+    period."""
+
+    node: str
+    name: str
+    units_total: int
+    units_inspected: int
+    units_planned: int
+    coverage: float | None
+    rounds: int
+    problems_found: int
+
+
+class RoundFigures(BaseModel):
+    """Coverage (全覆盖) of the current term over the subtree, and the rounds begun in the
+    period (this node's and the summaries sent up from below)."""
+
+    term_start: date
+    term_end: date
+    units_total: int
+    units_inspected: int
+    units_planned: int
+    coverage: float | None
+    rounds: int
+    problems_found: int
+    by_kind: list[RoundKindCount]
+    by_node: list[NodeCoverage]
+
+
 class Bulletin(BaseModel):
     node: str
     node_name: str
@@ -204,6 +253,7 @@ class Bulletin(BaseModel):
     orders: WorkFigures
     ledger: WorkFigures
     rectification: RectificationFigures
+    rounds: RoundFigures
     findings: list[FindingItem]
     findings_readable: int
 
@@ -388,6 +438,71 @@ def _rectification_figures(
     )
 
 
+def _share(inspected: int, total: int) -> float | None:
+    return round(inspected / total, 4) if total else None
+
+
+def _round_figures(
+    session: Session, ctx: NodeContext, root: str, nodes: list[str] | None, period: Period
+) -> RoundFigures:
+    term = current_term(ctx.settings, ctx.clock.now().date())
+    covered = coverage_by_node(session, nodes, term)
+    begun: dict[str, list[int]] = {}
+    kinds: dict[tuple[str, str], list[int]] = {}
+    for node_id, kind, state, n, problems in queries.bulletin_round_counts(
+        session, nodes, period.first_day, period.last_day
+    ):
+        for figures in (begun.setdefault(node_id, [0, 0]), kinds.setdefault((kind, state), [0, 0])):
+            figures[0] += n
+            figures[1] += problems
+    by_node = []
+    for node_id in sorted(ctx.topology.subtree(root)):
+        row = covered.get(node_id, CoverageRow())
+        n, problems = begun.get(node_id, [0, 0])
+        by_node.append(
+            NodeCoverage(
+                node=node_id,
+                name=node_name(ctx, node_id),
+                units_total=row.units_total,
+                units_inspected=row.units_inspected,
+                units_planned=max(0, row.units_in_rounds - row.units_inspected),
+                coverage=_share(row.units_inspected, row.units_total),
+                rounds=n,
+                problems_found=problems,
+            )
+        )
+    kind_order, state_order = list(ROUND_KIND_LABELS), list(ROUND_STATE_LABELS)
+    by_kind = [
+        RoundKindCount(
+            kind_label=ROUND_KIND_LABELS.get(kind, kind),
+            state_label=ROUND_STATE_LABELS.get(state, state),
+            count=n,
+            problems_found=problems,
+        )
+        for (kind, state), (n, problems) in sorted(
+            kinds.items(),
+            key=lambda i: (
+                kind_order.index(i[0][0]) if i[0][0] in kind_order else len(kind_order),
+                state_order.index(i[0][1]) if i[0][1] in state_order else len(state_order),
+            ),
+        )
+    ]
+    units_total = sum(n.units_total for n in by_node)
+    units_inspected = sum(n.units_inspected for n in by_node)
+    return RoundFigures(
+        term_start=term.start,
+        term_end=term.end,
+        units_total=units_total,
+        units_inspected=units_inspected,
+        units_planned=sum(n.units_planned for n in by_node),
+        coverage=_share(units_inspected, units_total),
+        rounds=sum(n.rounds for n in by_node),
+        problems_found=sum(n.problems_found for n in by_node),
+        by_kind=by_kind,
+        by_node=by_node,
+    )
+
+
 def _unit(ctx: NodeContext, node_id: str) -> UnitCount:
     return UnitCount(
         node=node_id, name=node_name(ctx, node_id), total=0, open=0, overdue=0, closed=0
@@ -484,6 +599,7 @@ def rectification_bulletin(
         orders=_order_figures(session, ctx, nodes, period, now),
         ledger=_ledger_figures(session, ctx, nodes, period, now),
         rectification=_rectification_figures(session, ctx, nodes, period, now),
+        rounds=_round_figures(session, ctx, root, nodes, period),
         findings=findings,
         findings_readable=readable,
     )

@@ -9,7 +9,7 @@ The document only lays out what ``node.stats.bulletin`` gathered; it reads nothi
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from io import BytesIO
 
 from docx import Document
@@ -26,6 +26,7 @@ from node.stats.bulletin import (
     Bulletin,
     OverdueItem,
     RectificationFigures,
+    RoundFigures,
     StateCount,
     UnitCount,
     WorkFigures,
@@ -198,6 +199,38 @@ def _rectification_section(writer: _Writer, work: RectificationFigures) -> None:
         writer.paragraph(note)
 
 
+def _percent(share: float | None) -> str:
+    return "—" if share is None else f"{share * 100:.1f}%"
+
+
+def _rounds_section(writer: _Writer, rounds: RoundFigures) -> None:
+    writer.table(
+        "本期开展巡察轮次（按方式和状态）",
+        ["巡察方式", "状态", "轮次", "发现问题"],
+        [[k.kind_label, k.state_label, k.count, k.problems_found] for k in rounds.by_kind],
+    )
+    writer.table(
+        f"本届任期巡察全覆盖情况（{_date_only(rounds.term_start)}至{_date_only(rounds.term_end)}）",
+        ["单位", "被巡察单位", "已巡察", "已计划未巡察", "覆盖率", "本期轮次", "本期发现问题"],
+        [
+            [
+                n.name,
+                n.units_total,
+                n.units_inspected,
+                n.units_planned,
+                _percent(n.coverage),
+                n.rounds,
+                n.problems_found,
+            ]
+            for n in rounds.by_node
+        ],
+    )
+
+
+def _date_only(day: date) -> str:
+    return f"{day.year}年{day.month}月{day.day}日"
+
+
 def render_bulletin(bulletin: Bulletin) -> bytes:
     """The bulletin as DOCX bytes."""
     b = bulletin
@@ -222,6 +255,13 @@ def render_bulletin(bulletin: Bulletin) -> bytes:
         f"{b.period_label}，{scope}共登记信息记录{records.total}条（{by_class}；其中涉案类"
         f"保密信息仅以摘要计数{records.stubs}条），其中巡视巡察发现问题记录{records.findings}条。"
     )
+    rounds = b.rounds
+    writer.paragraph(
+        f"巡察全覆盖方面，本届任期（{_date_only(rounds.term_start)}至{_date_only(rounds.term_end)}）"
+        f"{scope}共有被巡察单位{rounds.units_total}个，已巡察{rounds.units_inspected}个，"
+        f"覆盖率{_percent(rounds.coverage)}，另有{rounds.units_planned}个已列入巡察计划；"
+        f"期间开展巡察{rounds.rounds}轮次，发现问题{rounds.problems_found}个。"
+    )
     awaiting = sum(s.count for s in rectification.by_state if s.state in ("reported", "accepted"))
     writer.paragraph(
         f"整改落实方面，期间{scope}提出整改意见{rectification.total}条，涉及被巡察单位"
@@ -245,6 +285,9 @@ def render_bulletin(bulletin: Bulletin) -> bytes:
 
     writer.heading("整改落实情况")
     _rectification_section(writer, rectification)
+
+    writer.heading("巡察开展和全覆盖情况")
+    _rounds_section(writer, rounds)
 
     writer.heading("交办督办落实情况")
     _work_section(writer, orders, noun="交办事项", counterpart="交办单位", issued="下发日期")

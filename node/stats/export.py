@@ -32,6 +32,8 @@ TABLE_SHEETS = {
     "ledger.by_node": "移交台账",
     "rectification.by_state": "整改-状态",
     "rectification.by_node": "整改-巡察机构",
+    "rounds.coverage_by_node": "巡察-全覆盖",
+    "rounds.by_kind": "巡察-轮次",
 }
 """Every table of ``/api/v1/stats`` (a list of rows, by its path in the answer) and the sheet that
 holds it row for row, with the same figures in the same order (tests hold every table to one)."""
@@ -197,8 +199,18 @@ def build_workbook(stats: StatsOut) -> Workbook:
         [[n.node_name, n.total, n.open, n.overdue, n.closed] for n in rectification.by_node],
     )
     _table(
-        book.create_sheet("巡察-全覆盖"),
-        ["单位", "被巡察单位", "已巡察", "已计划未巡察", "覆盖率", "轮次", "发现问题"],
+        book.create_sheet(TABLE_SHEETS["rounds.coverage_by_node"]),
+        [
+            "单位",
+            "被巡察单位",
+            "已巡察",
+            "已计划未巡察",
+            "覆盖率",
+            "轮次",
+            "进行中",
+            "已完成",
+            "发现问题",
+        ],
         [
             [
                 n.node_name,
@@ -207,13 +219,15 @@ def build_workbook(stats: StatsOut) -> Workbook:
                 n.units_planned,
                 n.coverage,
                 n.rounds,
+                n.rounds_in_progress,
+                n.rounds_completed,
                 n.problems_found,
             ]
             for n in stats.rounds.coverage_by_node
         ],
     )
     _table(
-        book.create_sheet("巡察-轮次"),
+        book.create_sheet(TABLE_SHEETS["rounds.by_kind"]),
         ["巡察方式", "状态", "轮次", "发现问题"],
         [[r.kind_label, r.state_label, r.count, r.problems_found] for r in stats.rounds.by_kind],
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from typing import cast as typed
 
@@ -29,6 +29,7 @@ from node.orders.queries import overdue_count as order_overdue_count
 from node.rectification.models import Rectification
 from node.rectification.queries import overdue_clause as rectification_overdue_clause
 from node.rectification.queries import overdue_count as rectification_overdue_count
+from node.rounds.models import InspectionRound
 from node.stats.models import RecordStat
 
 DIMENSIONS = ("origin", "classification", "category", "status", "month")
@@ -350,3 +351,26 @@ def bulletin_closed_rectifications(
         .limit(limit)
     ).all()
     return [(r[0], r[1], r[2], r[3]) for r in rows], total
+
+
+def bulletin_round_counts(
+    session: Session, nodes: list[str] | None, first_day: date, last_day: date
+) -> list[tuple[str, str, str, int, int]]:
+    """(node, kind, state, rounds, problems found) of the rounds (this node's and summaries from
+    below) whose period begins between the two days."""
+    rows = session.execute(
+        select(
+            InspectionRound.node,
+            InspectionRound.kind,
+            InspectionRound.state,
+            func.count(),
+            func.sum(InspectionRound.problems_found),
+        )
+        .where(
+            *within(InspectionRound.node, nodes),
+            InspectionRound.period_start >= first_day,
+            InspectionRound.period_start <= last_day,
+        )
+        .group_by(InspectionRound.node, InspectionRound.kind, InspectionRound.state)
+    ).all()
+    return [(r[0], r[1], r[2], int(r[3]), int(r[4] or 0)) for r in rows]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import zipfile
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from io import BytesIO
 from typing import Any
 
@@ -93,6 +93,29 @@ def fed(mini_federation: MakeFederation) -> MiniFederation:
 
 
 RECTIFICATIONS = "/api/v1/rectifications"
+UNITS = "/api/v1/inspected-units"
+ROUNDS = "/api/v1/inspection-rounds"
+
+
+def unit(node: Any, name: str) -> str:
+    body = {"name": name, "kind": "party_organ", "sector": "水利"}
+    return str(ok(call(node, "POST", UNITS, json=body), 201)["id"])
+
+
+def started_round(node: Any, unit_ids: list[str], problems: int) -> None:
+    today = node.clock.now().date()
+    body = {
+        "kind": "regular",
+        "title": "十四届县委第一轮巡察",
+        "theme": "落实全面从严治党主体责任",
+        "inspection_group": "县委第一巡察组",
+        "period_start": today.isoformat(),
+        "period_end": (today + timedelta(days=45)).isoformat(),
+        "unit_ids": unit_ids,
+    }
+    planned = ok(call(node, "POST", ROUNDS, json=body), 201)
+    ok(call(node, "POST", f"{ROUNDS}/{planned['id']}/start"))
+    ok(call(node, "POST", f"{ROUNDS}/{planned['id']}/progress", json={"problems_found": problems}))
 
 
 def demands(
@@ -155,6 +178,10 @@ def seed_work(fed: MiniFederation) -> None:
     closed, _late = demands(county, finding["id"], "县水利局", 30 * 86400, 3600)
     demands(county, finding["id"], "县教育局", 30 * 86400)
     close_off(county, closed["id"])
+    water, edu = unit(county, "县水利局"), unit(county, "县教育局")
+    unit(county, "白马滩镇党委")
+    started_round(county, [water, edu], problems=5)
+    unit(fed["yanan"], "市财政局")
     record(county, category="problem_clue", title="线索")
     record(province, category="policy", title="关于加强巡察整改的通知")
     fed.pump()
@@ -219,6 +246,28 @@ def test_the_bulletin_holds_the_statistics(fed: MiniFederation) -> None:
         ["县水利局", "黄龙县", "待整改", "2027-03-10", "2027-03-10", "1"]
     ]
     assert found["本期销号的整改意见"][1:] == [["县水利局", "黄龙县", "2027-03-10", "2027-03-10"]]
+    rounds = stats["rounds"]
+    coverage = ok(call(province, "GET", f"{ROUNDS}/coverage"))
+    assert (coverage["total"]["units_total"], coverage["total"]["units_inspected"]) == (4, 2)
+    assert "共有被巡察单位4个，已巡察2个，覆盖率50.0%" in text
+    assert f"期间开展巡察{rounds['total']}轮次，发现问题{rounds['problems_found']}个" in text
+    assert found["本期开展巡察轮次（按方式和状态）"][1:] == [
+        [k["kind_label"], k["state_label"], str(k["count"]), str(k["problems_found"])]
+        for k in rounds["by_kind"]
+    ]
+    [term_table] = [rows for caption, rows in found.items() if caption.startswith("本届任期")]
+    assert term_table[1:] == [
+        [
+            n["node_name"],
+            str(n["units_total"]),
+            str(n["units_inspected"]),
+            str(n["units_planned"]),
+            "—" if n["coverage"] is None else f"{n['coverage'] * 100:.1f}%",
+            str(n["rounds"]),
+            str(n["problems_found"]),
+        ]
+        for n in coverage["by_node"]
+    ]
     # The finding naming the province is readable there; the case-secret clue only counted.
     assert [row[1:] for row in found["巡视巡察发现问题（标题）"][1:]] == [
         ["限定知悉范围信息", "2027-03-10", "县水利局项目管理问题"]
@@ -440,6 +489,8 @@ def test_the_workbook_has_one_sheet_per_statistics_table(fed: MiniFederation) ->
         "ledger.by_node",
         "rectification.by_state",
         "rectification.by_node",
+        "rounds.by_kind",
+        "rounds.coverage_by_node",
     }
     assert set(found) <= set(TABLE_SHEETS), "a table of /api/v1/stats has no sheet"
     for path, rows in found.items():
