@@ -118,6 +118,9 @@ class Settings(BaseSettings):
     resync_page_bytes: int = Field(default=1024**2, ge=4096, le=2 * 1024**2)
     resync_window: int = Field(default=4, ge=1, le=32)
     resync_stall_s: float = Field(default=30.0, gt=0)
+    # Start a resync by itself when the parent's outbound stream no longer holds messages newer
+    # than the last one received from above (``resync.auto_check``).
+    resync_auto: bool = True
     # Console sessions: ended after this long unused, and at the latest this long after login.
     session_idle_timeout_s: float = Field(default=30 * 60, gt=0)
     session_lifetime_s: float = Field(default=12 * 3600, gt=0)

@@ -171,7 +171,14 @@ def create_app(settings: Settings | None = None, *, ctx: NodeContext | None = No
             asyncio.create_task(checkpoint_loop(context, stop_background), name="checkpoints"),
             asyncio.create_task(expiry_loop(context, stop_background), name="release-expiry"),
             asyncio.create_task(sequence_loop(context, stop_background), name="sequences"),
-            asyncio.create_task(resync_loop(context, stop_background), name="resync"),
+            asyncio.create_task(
+                resync_loop(
+                    context,
+                    stop_background,
+                    watch=replication,
+                ),
+                name="resync",
+            ),
             asyncio.create_task(
                 denial_flush_loop(
                     denials, context.settings.audit_flush_interval_s, stop_background

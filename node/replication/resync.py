@@ -44,8 +44,8 @@ import binascii
 import contextlib
 import json
 import logging
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from pydantic import Field
 from sqlalchemy import and_, func, or_, select, tuple_
@@ -82,6 +82,8 @@ MAX_ITEM_BYTES = 2 * 1024**2
 # Released content is kept for resyncing no longer than a grant can run (``MAX_GRANT_S`` of
 # ``node.release.schemas``, seven days) and a day more.
 RELEASE_KEEP_S = 8 * 24 * 3600.0
+# Clocks of a parent's server and of this node may differ this much (``auto_check``).
+AUTO_MARGIN_S = 2.0
 APPLIED_HERE = "fedshare_resync_applied"
 """``session.info`` key: message ids a transaction applied from resync pages (a node with two
 children may get one envelope under each)."""
@@ -592,8 +594,61 @@ def check(ctx: NodeContext) -> str | None:
     return done
 
 
-async def resync_loop(ctx: NodeContext, stop: asyncio.Event) -> None:
-    """Every ``sequence_check_interval_s``: ``check``."""
+class ParentWatch(Protocol):
+    """What the transport knows of the parent link (``ReplicationService``)."""
+
+    async def parent_horizon(self) -> datetime | None: ...
+
+    def take_heard_before_silence(self) -> datetime | None: ...
+
+
+def last_heard_from_above(ctx: NodeContext) -> datetime | None:
+    """When this node last applied an envelope from outside its subtree (all of which comes
+    through its parent)."""
+    with ctx.sessions() as session:
+        heard = session.scalar(
+            select(func.max(InboxMessage.applied_at)).where(
+                InboxMessage.origin.not_in(sorted(ctx.topology.subtree(ctx.node_id)))
+            )
+        )
+        session.rollback()
+    return None if heard is None else as_aware(heard)
+
+
+def auto_check(ctx: NodeContext, horizon: datetime, heard: datetime | None = None) -> bool:
+    """Start a resync if this node may have missed what its parent's stream no longer holds:
+    the last envelope it received from above (from outside its subtree, all of which comes
+    through the parent) was applied before ``horizon`` (``ReplicationService.parent_horizon``),
+    and no resync started since then. Conservative: a node that heard nothing from above for
+    as long as the stream keeps messages resyncs too (and finds everything held). A node that
+    never received anything from above (a new member) is left alone. Returns whether it
+    started one."""
+    me = ctx.node_id
+    if ctx.topology.parent(me) is None:
+        return False
+    margin = timedelta(seconds=AUTO_MARGIN_S)
+    if heard is None:
+        heard = last_heard_from_above(ctx)
+    if heard is None or heard + margin >= horizon:
+        return False
+    with ctx.sessions() as session, session.begin():
+        if resync_store.active(session) is not None:
+            return False
+        started = session.scalar(select(func.max(ResyncSession.started_at)))
+        if started is not None and as_aware(started) >= horizon:
+            return False
+        start(session, ctx, requested_by="system", trigger="auto")
+    return True
+
+
+async def resync_loop(
+    ctx: NodeContext,
+    stop: asyncio.Event,
+    watch: ParentWatch | None = None,
+) -> None:
+    """Every ``sequence_check_interval_s``: ``check``; with ``resync_auto`` and the parent
+    link's ``watch``, ``auto_check`` against the parent's horizon and what was last heard from
+    above before the latest long silence of the link (or, if none, at all)."""
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=ctx.settings.sequence_check_interval_s)
@@ -603,6 +658,14 @@ async def resync_loop(ctx: NodeContext, stop: asyncio.Event) -> None:
             done = await asyncio.to_thread(check, ctx)
             if done:
                 log.warning("resync: %s", done)
+            if ctx.settings.resync_auto and watch is not None:
+                oldest = await watch.parent_horizon()
+                heard = watch.take_heard_before_silence() if oldest is not None else None
+                if oldest is not None and await asyncio.to_thread(auto_check, ctx, oldest, heard):
+                    log.warning(
+                        "resync: started by itself (the parent's stream no longer holds "
+                        "what came after the last envelope from above)"
+                    )
         except Exception as exc:  # noqa: BLE001 - retried next interval; the type is logged
             log.error("resync check failed: %s", type(exc).__name__)
 

@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 import nats
@@ -40,7 +41,7 @@ from node.errors import InvalidInput, PermissionDenied
 from node.metrics import Metrics
 from node.models import DeadLetter, InboxMessage, OutboxMessage, OutboxStats
 from node.policy import Actor
-from node.replication import resend
+from node.replication import resend, resync
 from node.replication.apply import BatchApplier, Delivery
 from node.replication.envelope import EnvelopeRejected
 from node.replication.routing import (
@@ -90,6 +91,9 @@ ACK_WAIT_S = 5.0
 # again (the duplicate window drops what did land). Acks normally take milliseconds.
 PUBACK_WAIT_S = 5.0
 FETCH_WAIT_S = 1.0
+# A silence of the parent link longer than this is remembered for the resync check (nothing can
+# expire unseen in a shorter one: streams keep messages far longer).
+SILENCE_S = 5.0
 # A message is delivered at most this often; one that still fails is dead-lettered.
 MAX_DELIVER = 10
 # Faults of the node's own database or server: the batch is kept and retried in place.
@@ -100,6 +104,18 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     TimeoutError,
     NatsTimeout,
 )
+
+
+def _server_time(stamp: object) -> datetime | None:
+    """A nats-server timestamp (RFC 3339, nanoseconds) as an aware datetime."""
+    if not isinstance(stamp, str) or not stamp or stamp.startswith("0001-"):
+        return None
+    head, _, fraction = stamp.rstrip("Z").partition(".")
+    try:
+        moment = datetime.fromisoformat(head + ("." + fraction[:6] if fraction else ""))
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 def _by_size(deliveries: list[Delivery[Any]], max_bytes: int) -> list[list[Delivery[Any]]]:
@@ -131,6 +147,10 @@ class ReplicationService:
         self._stopping = False
         self.last_error: str | None = None
         self.source_watch: SourceWatch | None = None
+        # When this node last applied something from above, and, after a silence of the parent
+        # link longer than ``SILENCE_S``, when it had last done so before it (``resync``).
+        self.heard_from_parent: datetime | None = None
+        self.heard_before_silence: datetime | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -149,6 +169,7 @@ class ReplicationService:
         )
         self.js = self.nc.jetstream(timeout=5)
         await self.ensure_streams()
+        self.heard_from_parent = await asyncio.to_thread(resync.last_heard_from_above, self.ctx)
         self.ctx.outbox.set_wakeup(self.wakeup)
         self._tasks = [
             asyncio.create_task(self._relay_loop(), name="outbox-relay"),
@@ -456,6 +477,26 @@ class ReplicationService:
             keep_alive.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await keep_alive
+        self._note_heard(deliveries)
+
+    def _note_heard(self, deliveries: list[Delivery[Any]]) -> None:
+        """Note when something came from the parent, and what was heard before a long silence."""
+        parent = self.ctx.topology.parent(self.me)
+        if parent is None or not any(
+            d.subject == down_subject(parent, self.me) for d in deliveries
+        ):
+            return
+        now = self.ctx.clock.now()
+        last = self.heard_from_parent
+        if last is not None and (now - last).total_seconds() > SILENCE_S:
+            if self.heard_before_silence is None:
+                self.heard_before_silence = last
+        self.heard_from_parent = now
+
+    def take_heard_before_silence(self) -> datetime | None:
+        """What was last heard from above before the latest long silence (once)."""
+        found, self.heard_before_silence = self.heard_before_silence, None
+        return found
 
     async def _keep_in_progress(self, deliveries: list[Delivery[Any]]) -> None:
         """Tell the server, every third of the ack wait, that the batch is still being worked
@@ -546,6 +587,28 @@ class ReplicationService:
 
         await asyncio.to_thread(write)
         self.metrics.dead_letters.labels("max_deliveries").inc()
+
+    # -- the parent's horizon ---------------------------------------------------------------
+
+    async def parent_horizon(self) -> datetime | None:
+        """When the oldest message the parent's outbound stream still holds was stored (if it
+        holds none: its last one, expired): what this node did not receive from above before
+        then is gone from the stream (``resync.auto_check``). None if the parent cannot be
+        asked now (no parent, link down) or its stream never held anything."""
+        parent = self.ctx.topology.parent(self.me)
+        if parent is None or self.nc is None or not self.nc.is_connected:
+            return None
+        try:
+            reply = await self.nc.request(
+                f"$JS.{parent}.API.STREAM.INFO.{out_stream(parent)}", b"", timeout=2.0
+            )
+            state = json.loads(reply.data)["state"]
+        except Exception:  # noqa: BLE001 - no answer is no horizon
+            return None
+        if int(state.get("last_seq") or 0) == 0:
+            return None
+        stamp = state.get("first_ts") if int(state.get("messages") or 0) else state.get("last_ts")
+        return _server_time(stamp)
 
     # -- status ----------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -39,9 +40,10 @@ RETENTION_S = 20
 
 @pytest.fixture
 def fed(tmp_path: Path) -> Iterator[FederationClient]:
+    """The tree, prepared (each test starts it), the parent's streams keeping messages for
+    ``RETENTION_S`` only."""
     with prepared_federation(tmp_path / "fed", TREE) as client:
         client.federation.env_overrides["yanan"] = {"FEDSHARE_STREAM_RETENTION_S": str(RETENTION_S)}
-        client.federation.start()
         yield client
 
 
@@ -81,7 +83,20 @@ def held_by(client: FederationClient, node: str, record_id: str) -> tuple[Any, .
     return tuple(rows[0]) if rows else None
 
 
-def test_a_county_offline_past_retention_resyncs_and_streams_on(fed: FederationClient) -> None:
+@dataclass
+class Outage:
+    """What was made around the county's outage."""
+
+    doomed: str
+    evidence: str
+    order_id: str
+    made: dict[str, str]
+    needles: list[bytes]
+
+
+def outage(fed: FederationClient) -> Outage:
+    """The county goes offline past its parent's retention while every kind of change is made,
+    then comes back (its nats-server and API started again)."""
     federation = fed.federation
     # Before the outage: a record it will see deleted, and a request for a case-secret record of
     # its sibling that names it (it holds the stub), decided only while it is away.
@@ -199,12 +214,20 @@ def test_a_county_offline_past_retention_resyncs_and_streams_on(fed: FederationC
 
     federation.start_nats("huanglong")
     federation.start_api("huanglong")
+    return Outage(doomed, evidence, order_id, made, hidden_needles + secret_needles)
+
+
+def test_a_county_offline_past_retention_resyncs_on_request(fed: FederationClient) -> None:
+    """``fedshare node resync``, the county's own detection switched off."""
+    federation = fed.federation
+    federation.env_overrides["huanglong"] = {"FEDSHARE_RESYNC_AUTO": "false"}
+    federation.start()
+    gone = outage(fed)
     probe = make(fed, "shaanxi", category="practice", title="恢复后探测", body="探测")
     wait_for(lambda: held_by(fed, "huanglong", probe) is not None, timeout=120, message="probe")
     # The stream brought what is new; what expired is not there.
-    assert held_by(fed, "huanglong", made["general-yichuan"]) is None
-    assert held_by(fed, "huanglong", made["named"]) is None
-
+    assert held_by(fed, "huanglong", gone.made["general-yichuan"]) is None
+    assert held_by(fed, "huanglong", gone.made["named"]) is None
     node = federation.nodes["huanglong"]
     result = fedshare(
         "node",
@@ -220,6 +243,32 @@ def test_a_county_offline_past_retention_resyncs_and_streams_on(fed: FederationC
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "resync complete" in result.stdout
+    latest = fed.get("huanglong", "admin", "/api/v1/federation/resync").json()
+    assert latest["trigger"] == "manual"
+    converged(fed, gone)
+
+
+def test_a_county_offline_past_retention_resyncs_by_itself(fed: FederationClient) -> None:
+    """Back online, the county sees that its parent's stream no longer holds what came after
+    the last envelope it received from above, and resyncs without being told."""
+    fed.federation.start()
+    gone = outage(fed)
+    wait_for(
+        lambda: (
+            fed.get("huanglong", "admin", "/api/v1/federation/resync").json().get("state")
+            == "complete"
+        ),
+        timeout=180,
+        message="a resync started by the county itself",
+    )
+    assert fed.get("huanglong", "admin", "/api/v1/federation/resync").json()["trigger"] == "auto"
+    converged(fed, gone)
+
+
+def converged(fed: FederationClient, gone: Outage) -> None:
+    """The county holds exactly what it is entitled to, and streams on."""
+    doomed, evidence, order_id, made = gone.doomed, gone.evidence, gone.order_id, gone.made
+    node = fed.federation.nodes["huanglong"]
     status = fed.get("huanglong", "admin", "/api/v1/federation/status").json()
     progress = status["resync"]
     assert progress["state"] == "complete", progress
@@ -232,10 +281,10 @@ def test_a_county_offline_past_retention_resyncs_and_streams_on(fed: FederationC
         timeout=60,
         message="the same general records as the sibling",
     )
-    gone = held_by(fed, "huanglong", doomed)
-    assert gone is not None
-    assert gone[2] in (True, 1)
-    assert gone[4] is None
+    tomb = held_by(fed, "huanglong", doomed)
+    assert tomb is not None
+    assert tomb[2] in (True, 1)
+    assert tomb[4] is None
     assert (held_by(fed, "huanglong", made["named"]) or ())[3:] == (
         "点名黄龙",
         "给黄龙县的受限正文",
@@ -289,7 +338,7 @@ def test_a_county_offline_past_retention_resyncs_and_streams_on(fed: FederationC
             assert channel["gaps"] == [], (origin, channel)
             assert channel["received_through"] == channel["highest"], (origin, channel)
     # No plaintext it may not read, in any of its files (database, WAL, JetStream store, logs).
-    assert files_containing(node.data_dir, hidden_needles + secret_needles) == []
+    assert files_containing(node.data_dir, gone.needles) == []
     # Records stream on.
     after = make(fed, "yichuan", category="practice", title="恢复后", body="恢复后的通用记录")
     wait_for(lambda: held_by(fed, "huanglong", after) is not None, timeout=120, message="after")
