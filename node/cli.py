@@ -1,5 +1,5 @@
 """``fedshare``: root, keys, pki, db upgrade, users, node run and certify, topology, demo, audit
-verify, bench."""
+verify, bench, bulletin."""
 
 from __future__ import annotations
 
@@ -40,6 +40,10 @@ demo_app = typer.Typer(help="The demo federation.", invoke_without_command=True)
 bench_app = typer.Typer(help="Benchmarks (figures as ratios to a baseline).", no_args_is_help=True)
 topology_app = typer.Typer(help="Topology files.", no_args_is_help=True)
 pki_app = typer.Typer(help="The federation CA and node certificates.", no_args_is_help=True)
+bulletin_app = typer.Typer(
+    help="Bulletins (检查通报) and the statistics workbook, fetched from a running node.",
+    no_args_is_help=True,
+)
 root_app = typer.Typer(
     help="The offline root key of the identity chain (DESIGN §11).", no_args_is_help=True
 )
@@ -54,6 +58,7 @@ for sub, name in (
     (bench_app, "bench"),
     (topology_app, "topology"),
     (pki_app, "pki"),
+    (bulletin_app, "bulletin"),
 ):
     app.add_typer(sub, name=name)
 
@@ -768,6 +773,111 @@ def _resync_line(progress: dict[str, object]) -> str:
         f"{progress.get('pages')} pages; applied {progress.get('applied')}, held "
         f"{progress.get('held')}, refused {progress.get('refused')}"
     )
+
+
+ApiOpt = Annotated[
+    str,
+    typer.Option("--api", envvar="FEDSHARE_API", help="The node's API address (http://host:port)."),
+]
+UserTokenOpt = Annotated[
+    str,
+    typer.Option(
+        "--token",
+        envvar="FEDSHARE_TOKEN",
+        help="Your bearer token at that node (better in FEDSHARE_TOKEN than on the command line).",
+    ),
+]
+OutOpt = Annotated[Path, typer.Option("--out", help="The file to write.")]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Replace the file if it exists.")]
+
+
+def _download(
+    api: str, token: str, path: str, params: dict[str, str], out: Path, *, force: bool
+) -> None:
+    """GET ``path`` from the node as the token's user and write the answer to ``out`` (beside
+    it first, then renamed: never a half-written file). The node checks the user's role, builds
+    the file from what that user may read, and audits it."""
+    import httpx
+
+    if out.exists() and not force:
+        raise fail(f"{out} exists (--force replaces it)")
+    try:
+        with httpx.Client(timeout=300) as http:
+            response = http.get(
+                api.rstrip("/") + path,
+                params=params,
+                headers={"Authorization": f"Bearer {token}"},
+            )
+    except httpx.HTTPError as exc:
+        raise fail(f"{api}: {type(exc).__name__}: {exc}") from exc
+    if response.status_code != 200:
+        body = (
+            response.json()
+            if response.headers.get("content-type", "").startswith("application/json")
+            else {}
+        )
+        detail = body.get("detail", "")
+        raise fail(
+            f"refused ({response.status_code} {body.get('error', '')}): "
+            f"{detail if isinstance(detail, str) else 'invalid parameters'}"
+        )
+    partial = out.with_name(f".{out.name}.partial")
+    try:
+        partial.write_bytes(response.content)
+        partial.replace(out)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise fail(f"{out}: {exc.strerror or exc}") from exc
+    typer.echo(f"{out}: {len(response.content)} bytes")
+
+
+@bulletin_app.command("rectification")
+def bulletin_rectification(
+    api: ApiOpt,
+    token: UserTokenOpt,
+    out: OutOpt,
+    since: Annotated[
+        str | None, typer.Option("--from", help="First month, YYYY-MM (default: January).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--to", help="Last month, YYYY-MM (default: this month).")
+    ] = None,
+    subtree: Annotated[
+        str | None,
+        typer.Option("--subtree", help="A node of the node's subtree (default: the node)."),
+    ] = None,
+    force: ForceOpt = False,
+) -> None:
+    """The rectification status bulletin (检查通报) of a period over a subtree, as a Word
+    document (DOCX): built by the node from what your user may read, and audited there."""
+    params = {
+        name: value
+        for name, value in (("from", since), ("to", until), ("subtree", subtree))
+        if value is not None
+    }
+    _download(api, token, "/api/v1/bulletins/rectification.docx", params, out, force=force)
+
+
+@bulletin_app.command("stats")
+def bulletin_stats(
+    api: ApiOpt,
+    token: UserTokenOpt,
+    out: OutOpt,
+    since: Annotated[str | None, typer.Option("--since", help="First month, YYYY-MM.")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="Last month, YYYY-MM.")] = None,
+    months: Annotated[
+        int | None,
+        typer.Option("--months", help="Without --since: the last N months (0: all)."),
+    ] = None,
+    force: ForceOpt = False,
+) -> None:
+    """Every table of the node's statistics as an Excel workbook (XLSX), one sheet per table."""
+    params = {
+        name: str(value)
+        for name, value in (("since", since), ("until", until), ("months", months))
+        if value is not None
+    }
+    _download(api, token, "/api/v1/stats/export.xlsx", params, out, force=force)
 
 
 @topology_app.command("add")
