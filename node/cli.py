@@ -1160,6 +1160,18 @@ def bench_stats(
     sys.exit(run(records=records, orders=orders, database_url=database_url))
 
 
+@bench_app.command("search")
+def bench_search(
+    records: Annotated[int, typer.Option(help="Records at the node.")] = 1_000_000,
+    repeats: Annotated[int, typer.Option(help="Runs of each query per role.")] = 20,
+    database_url: DbUrl = None,
+) -> None:
+    """Searches (GET /records?q=) over a large node against an unfiltered page."""
+    from bench.search_bench import run
+
+    sys.exit(run(records=records, repeats=repeats, database_url=database_url))
+
+
 def main() -> None:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     # Databases, keys, NATS stores and logs a command creates are its account's alone (the
