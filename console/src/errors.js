@@ -13,6 +13,11 @@ export const ERROR_MESSAGES = {
   wrong_password: '当前密码不正确',
   weak_password: '新密码至少8位，且至少包含4个不同字符',
   password_unchanged: '新密码不能与当前密码相同',
+  // bulletins
+  invalid_month: '月份格式应为“年-月”（如 2026-03）',
+  invalid_period: '统计期间的截止月份早于起始月份',
+  unknown_node: '没有这个单位',
+  node_not_in_subtree: '只能对本级及下级单位生成通报',
   // generic
   forbidden: '无权执行此操作（已记入审计日志）',
   not_found: '未找到请求的内容',
