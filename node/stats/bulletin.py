@@ -119,6 +119,22 @@ def subtree_of(ctx: NodeContext, subtree: str | None) -> tuple[str, list[str] | 
     return root, sorted(ctx.topology.subtree(root))
 
 
+def tree_order(ctx: NodeContext, root: str) -> list[str]:
+    """The subtree of ``root`` as a bulletin lists it: each node before the nodes below it,
+    siblings by id."""
+    order: list[str] = []
+    stack = [root]
+    while stack:
+        node_id = stack.pop()
+        order.append(node_id)
+        stack.extend(sorted(ctx.topology.children(node_id), reverse=True))
+    return order
+
+
+def _ranked(ctx: NodeContext, root: str) -> dict[str, int]:
+    return {node_id: index for index, node_id in enumerate(tree_order(ctx, root))}
+
+
 class StateCount(BaseModel):
     state: str
     label: str
@@ -281,7 +297,13 @@ def _record_figures(
 
 
 def _order_figures(
-    session: Session, ctx: NodeContext, nodes: list[str] | None, period: Period, now: datetime
+    session: Session,
+    ctx: NodeContext,
+    nodes: list[str] | None,
+    period: Period,
+    now: datetime,
+    *,
+    rank: dict[str, int],
 ) -> WorkFigures:
     per_unit: dict[str, UnitCount] = {}
     states: dict[str, list[int]] = {}
@@ -318,11 +340,17 @@ def _order_figures(
             session, nodes, period.since, period.until, now, limit=MAX_LISTED
         )
     ]
-    return _work(by_state, per_unit, overdue, open_states=OPEN_STATES)
+    return _work(by_state, per_unit, overdue, open_states=OPEN_STATES, rank=rank)
 
 
 def _ledger_figures(
-    session: Session, ctx: NodeContext, nodes: list[str] | None, period: Period, now: datetime
+    session: Session,
+    ctx: NodeContext,
+    nodes: list[str] | None,
+    period: Period,
+    now: datetime,
+    *,
+    rank: dict[str, int],
 ) -> WorkFigures:
     per_unit: dict[str, UnitCount] = {}
     states: dict[str, list[int]] = {}
@@ -360,11 +388,17 @@ def _ledger_figures(
         )
     ]
     open_states = tuple(s for s in LEDGER_LABELS if s != "closed")
-    return _work(by_state, per_unit, overdue, open_states=open_states)
+    return _work(by_state, per_unit, overdue, open_states=open_states, rank=rank)
 
 
 def _rectification_figures(
-    session: Session, ctx: NodeContext, nodes: list[str] | None, period: Period, now: datetime
+    session: Session,
+    ctx: NodeContext,
+    nodes: list[str] | None,
+    period: Period,
+    now: datetime,
+    *,
+    rank: dict[str, int],
 ) -> RectificationFigures:
     per_node: dict[str, UnitCount] = {}
     per_unit: dict[tuple[str, str], InspectedUnitCount] = {}
@@ -419,11 +453,13 @@ def _rectification_figures(
     closed, closed_total = queries.bulletin_closed_rectifications(
         session, nodes, period.since, period.until, limit=MAX_LISTED
     )
-    work = _work(by_state, per_node, overdue, open_states=RECTIFICATION_OPEN)
+    work = _work(by_state, per_node, overdue, open_states=RECTIFICATION_OPEN, rank=rank)
     return RectificationFigures(
         **work.model_dump(),
         units=len({unit for _node, unit in per_unit}),
-        by_inspected_unit=[per_unit[k] for k in sorted(per_unit)],
+        by_inspected_unit=[
+            per_unit[k] for k in sorted(per_unit, key=lambda k: (rank.get(k[0], len(rank)), k))
+        ],
         closures=[
             ClosureItem(
                 unit=unit_name,
@@ -456,7 +492,7 @@ def _round_figures(
             figures[0] += n
             figures[1] += problems
     by_node = []
-    for node_id in sorted(ctx.topology.subtree(root)):
+    for node_id in tree_order(ctx, root):
         row = covered.get(node_id, CoverageRow())
         n, problems = begun.get(node_id, [0, 0])
         by_node.append(
@@ -515,8 +551,9 @@ def _work(
     overdue: list[OverdueItem],
     *,
     open_states: tuple[str, ...],
+    rank: dict[str, int],
 ) -> WorkFigures:
-    units = [per_unit[k] for k in sorted(per_unit)]
+    units = [per_unit[k] for k in sorted(per_unit, key=lambda k: (rank.get(k, len(rank)), k))]
     return WorkFigures(
         total=sum(s.count for s in by_state),
         open=sum(s.count for s in by_state if s.state in open_states),
@@ -585,6 +622,7 @@ def rectification_bulletin(
     period = parse_period(since, until, now)
     root, nodes = subtree_of(ctx, subtree)
     findings, readable = _findings(session, ctx, actor, nodes, period, now)
+    rank = _ranked(ctx, root)
     bulletin = Bulletin(
         node=ctx.node_id,
         node_name=node_name(ctx, ctx.node_id),
@@ -596,9 +634,9 @@ def rectification_bulletin(
         period_label=period.label,
         generated_at=now,
         records=_record_figures(session, nodes, period, FINDING_CATEGORY),
-        orders=_order_figures(session, ctx, nodes, period, now),
-        ledger=_ledger_figures(session, ctx, nodes, period, now),
-        rectification=_rectification_figures(session, ctx, nodes, period, now),
+        orders=_order_figures(session, ctx, nodes, period, now, rank=rank),
+        ledger=_ledger_figures(session, ctx, nodes, period, now, rank=rank),
+        rectification=_rectification_figures(session, ctx, nodes, period, now, rank=rank),
         rounds=_round_figures(session, ctx, root, nodes, period),
         findings=findings,
         findings_readable=readable,

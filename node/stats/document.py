@@ -252,8 +252,9 @@ def render_bulletin(bulletin: Bulletin) -> bytes:
         f"{CLASS_LABELS.get(cls, cls)}{n}条" for cls, n in records.by_class.items()
     )
     writer.paragraph(
-        f"{b.period_label}，{scope}共登记信息记录{records.total}条（{by_class}；其中涉案类"
-        f"保密信息仅以摘要计数{records.stubs}条），其中巡视巡察发现问题记录{records.findings}条。"
+        f"{b.period_label}，{scope}共登记信息记录{records.total}条（{by_class}"
+        + (f"；其中以摘要掌握的涉案类保密信息{records.stubs}条" if records.stubs else "")
+        + f"），其中巡视巡察发现问题记录{records.findings}条。"
     )
     rounds = b.rounds
     writer.paragraph(

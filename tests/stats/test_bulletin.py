@@ -18,6 +18,7 @@ from docx.document import Document as DocumentType
 from docx.oxml.ns import qn
 from openpyxl import load_workbook
 
+from node.stats.bulletin import tree_order
 from node.stats.export import TABLE_SHEETS
 from tests.helpers import call, error, later, ok, order_body
 from tests.inprocess import MiniFederation
@@ -201,7 +202,8 @@ def test_the_bulletin_holds_the_statistics(fed: MiniFederation) -> None:
     records, orders, ledger = stats["records"], stats["orders"], stats["ledger"]
     assert records["total"] == 3  # the rectification report names the city only
     assert f"共登记信息记录{records['total']}条" in text
-    assert f"仅以摘要计数{records['stubs']}条" in text
+    assert records["stubs"] == 1
+    assert f"其中以摘要掌握的涉案类保密信息{records['stubs']}条" in text
     assert (orders["total"], orders["overdue"]) == (3, 1)
     assert f"交办事项共{orders['total']}件次" in text
     assert f"逾期未办结{orders['overdue']}件次" in text
@@ -256,6 +258,10 @@ def test_the_bulletin_holds_the_statistics(fed: MiniFederation) -> None:
         for k in rounds["by_kind"]
     ]
     [term_table] = [rows for caption, rows in found.items() if caption.startswith("本届任期")]
+    # Each node before those below it: the province first.
+    order = tree_order(province.ctx, "shaanxi")
+    assert order[:3] == ["shaanxi", "yanan", "huanglong"]
+    assert term_table[1][0] == "陕西省"
     assert term_table[1:] == [
         [
             n["node_name"],
@@ -266,7 +272,7 @@ def test_the_bulletin_holds_the_statistics(fed: MiniFederation) -> None:
             str(n["rounds"]),
             str(n["problems_found"]),
         ]
-        for n in coverage["by_node"]
+        for n in sorted(coverage["by_node"], key=lambda n: order.index(n["node"]))
     ]
     # The finding naming the province is readable there; the case-secret clue only counted.
     assert [row[1:] for row in found["巡视巡察发现问题（标题）"][1:]] == [
