@@ -226,6 +226,10 @@ def answer_resync_request(
             encrypt=True,
         )
         after = upto
+    # Pages are not kept for resending (``sequence.retain``): one lost on the way is asked for
+    # again by the requester's stall check, and would be a second copy of the kept envelopes.
+    session.flush()
+    sequence.purge_object(session, Kind.RESYNC_PAGE, wire.session)
     sent = sum(len(page) for page in pages)
     ctx.audit.append(
         session,

@@ -264,6 +264,10 @@ def test_a_second_resync_finds_everything_held(fed: MiniFederation) -> None:
     assert latest["applied"] == 0
     assert latest["held"] == latest["received"] >= 7
     assert fed.rows("huanglong", "SELECT count(*) FROM dead_letters") == [(0,)]
+    # The pages are not kept for resending at the parent (only the envelopes in them are).
+    assert fed.rows("yanan", "SELECT count(*) FROM sent_sequence WHERE kind = 'resync-page'") == [
+        (0,)
+    ]
 
 
 def test_pages_are_small_and_many_when_configured(
