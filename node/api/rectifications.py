@@ -47,6 +47,7 @@ def list_items(
     overdue: bool | None = None,
     node: Annotated[str | None, Query(pattern=r"^[a-z0-9-]+$", max_length=64)] = None,
     unit_name: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    unit_id: Annotated[str | None, Query(min_length=36, max_length=36)] = None,
     finding_record_id: Annotated[str | None, Query(min_length=36, max_length=36)] = None,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -57,6 +58,7 @@ def list_items(
         overdue=overdue,
         node=node,
         unit_name=unit_name,
+        unit_id=unit_id,
         finding_record_id=finding_record_id,
     )
     return views.list_items(session, ctx, actor, filters, cursor=cursor, limit=limit)

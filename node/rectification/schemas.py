@@ -18,7 +18,7 @@ UnitName = Annotated[
     StringConstraints(min_length=1, max_length=200, strip_whitespace=True),
     AfterValidator(clean_text),
 ]
-UnitId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+UnitId = Annotated[str, StringConstraints(min_length=36, max_length=36)]
 PersonName = Annotated[
     str,
     StringConstraints(min_length=1, max_length=100, strip_whitespace=True),
@@ -47,7 +47,8 @@ class DemandIn(BaseModel):
 
 class RectificationCreate(BaseModel):
     """A finding (an ``inspection_finding`` record held here) becomes one or more demands to an
-    inspected unit."""
+    inspected unit: one of this node's inspected units (``unit_id``, ``/api/v1/inspected-units``)
+    or, by name, any unit (linked to the list when a unit of that name is on it)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -57,7 +58,9 @@ class RectificationCreate(BaseModel):
         description="the finding's origin; needed only when records of several origins share "
         "the id",
     )
-    unit_name: UnitName
+    unit_name: UnitName | None = Field(
+        default=None, description="the unit's name; taken from the list when unit_id is given"
+    )
     unit_id: UnitId | None = Field(
         default=None, description="the unit's id in this node's list of inspected units"
     )

@@ -49,6 +49,8 @@ from node.rectification.state import (
 )
 from node.rectification.wire import summary_wire
 from node.replication.kinds import Kind
+from node.rounds.models import InspectedUnit
+from node.rounds.state import OWN as OWN_UNIT
 
 FINDING_CATEGORIES = frozenset({"inspection_finding"})
 
@@ -95,6 +97,30 @@ def _finding(session: Session, ctx: NodeContext, actor: Actor, data: Rectificati
     return record
 
 
+def _unit(session: Session, ctx: NodeContext, data: RectificationCreate) -> tuple[str | None, str]:
+    """(unit id, unit name): the unit of this node's list named by id (its name must agree if
+    one is given too), else by name (linked when the list has it), else a unit off the list."""
+    if data.unit_id is not None:
+        unit = session.get(InspectedUnit, data.unit_id.lower()) if is_uuid(data.unit_id) else None
+        if unit is None or unit.node != ctx.node_id or unit.held_as != OWN_UNIT:
+            raise InvalidInput("no such inspected unit of this node", code="unit_not_found")
+        if data.unit_name is not None and data.unit_name != unit.name:
+            raise InvalidInput(
+                "unit_name is not the name of the unit unit_id names", code="unit_mismatch"
+            )
+        return unit.id, unit.name
+    if data.unit_name is None:
+        raise InvalidInput("name the inspected unit (unit_id or unit_name)", code="unit_required")
+    listed = session.execute(
+        select(InspectedUnit.id).where(
+            InspectedUnit.node == ctx.node_id,
+            InspectedUnit.held_as == OWN_UNIT,
+            InspectedUnit.name == data.unit_name,
+        )
+    ).scalar_one_or_none()
+    return listed, data.unit_name
+
+
 # -- issuing ------------------------------------------------------------------------------------
 
 
@@ -106,14 +132,15 @@ def create_demands(
     now = ctx.clock.now()
     deadlines = [check_deadline(d.deadline, now) for d in data.demands]
     finding = _finding(session, ctx, actor, data)
+    unit_id, unit_name = _unit(session, ctx, data)
     made = []
     for demand, deadline in zip(data.demands, deadlines, strict=True):
         item = Rectification(
             id=uuid7(),
             node=ctx.node_id,
             held_as=OWN,
-            unit_id=data.unit_id,
-            unit_name=data.unit_name,
+            unit_id=unit_id,
+            unit_name=unit_name,
             finding_record_id=finding.id,
             finding_record_origin=finding.origin,
             content=demand.content,

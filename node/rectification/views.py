@@ -132,6 +132,7 @@ class RectificationFilters:
     overdue: bool | None = None
     node: str | None = None
     unit_name: str | None = None
+    unit_id: str | None = None
     finding_record_id: str | None = None
 
 
@@ -161,6 +162,8 @@ def list_items(
         conditions.append(Rectification.node == filters.node)
     if filters.unit_name is not None:
         conditions.append(Rectification.unit_name == filters.unit_name)
+    if filters.unit_id is not None:
+        conditions.append(Rectification.unit_id == filters.unit_id.lower())
     if filters.finding_record_id is not None:
         conditions.append(Rectification.finding_record_id == filters.finding_record_id.lower())
     after = uuid_cursor(cursor)

@@ -206,6 +206,8 @@ def test_a_finding_becomes_demands_reported_evaluated_and_closed_off(
             "parties": ["yanan"],
         },
     )
+    unit = {"name": "县水利局", "kind": "institution", "sector": "水利"}
+    api(node, token, "POST", "/api/v1/inspected-units", json=unit)
     page = new_page()
     log_in(page, node.url, user)
     menu(page, "整改落实")
@@ -213,7 +215,8 @@ def test_a_finding_becomes_demands_reported_evaluated_and_closed_off(
     dialog = page.get_by_role("dialog", name="提出整改意见")
     dialog.locator("[data-test=finding]").click()
     page.get_by_role("option", name="县水利局巡察反馈问题清单").click()
-    dialog.locator("[data-test=unit]").fill("县水利局")
+    dialog.locator("[data-test=unit]").click()
+    page.get_by_role("option", name="县水利局", exact=True).click()
     dialog.locator("[data-test=demand-content-0]").fill(
         "全面排查工程招投标项目，建立问题台账逐项整改"
     )

@@ -47,7 +47,6 @@ def demands_body(
     return {
         "finding_record_id": finding_id,
         "unit_name": UNIT,
-        "unit_id": "u-shuili",
         "demands": [
             {"content": DEMAND_LONG, "deadline": later(long_s, now=now), "responsible": "李某"},
             {"content": DEMAND_SHORT, "deadline": later(short_s, now=now), "responsible": "王某"},
@@ -83,9 +82,20 @@ def report_body() -> dict[str, Any]:
     return {"title": REPORT_TITLE, "body": REPORT_BODY}
 
 
+def add_unit(fed: MiniFederation, name: str = UNIT, node: str = "huanglong") -> str:
+    body = {"name": name, "kind": "institution", "sector": "水利"}
+    unit: dict[str, Any] = ok(call(fed[node], "POST", "/api/v1/inspected-units", json=body), 201)
+    return str(unit["id"])
+
+
 def test_finding_to_closure_and_overdue_seen_above(mini_federation: MakeFederation) -> None:
     fed = mini_federation("shaanxi", "yanan", "huanglong")
+    unit_id = add_unit(fed)
     long, short = make_demands(fed)
+    # Named as on the node's list of inspected units: linked to it.
+    assert (long["unit_id"], short["unit_id"]) == (unit_id, unit_id)
+    of_unit = ok(call(fed["huanglong"], "GET", RECTIFICATIONS, params={"unit_id": unit_id}))
+    assert {i["id"] for i in of_unit["items"]} == {long["id"], short["id"]}
     assert [(d["state"], d["state_label"], d["summary"]) for d in (long, short)] == [
         ("issued", "待整改", False),
         ("issued", "待整改", False),
@@ -378,8 +388,19 @@ def test_roles_and_input(mini_federation: MakeFederation) -> None:
         422,
         "not_a_finding",
     )
+    # The unit: one of the node's list by id (its name agreeing), or any unit by name.
+    unit_id = add_unit(fed, "县财政局")
+    missing_unit = dict(body, unit_id="0190aaaa-0000-7000-8000-000000000002")
+    error(call(county, "POST", RECTIFICATIONS, json=missing_unit), 422, "unit_not_found")
+    mismatch = dict(body, unit_id=unit_id)
+    error(call(county, "POST", RECTIFICATIONS, json=mismatch), 422, "unit_mismatch")
+    nameless = {k: v for k, v in body.items() if k != "unit_name"}
+    error(call(county, "POST", RECTIFICATIONS, json=nameless), 422, "unit_required")
     assert fed.rows("huanglong", "SELECT count(*) FROM rectifications") == [(0,)]
+    by_id = ok(call(county, "POST", RECTIFICATIONS, json=dict(nameless, unit_id=unit_id)), 201)
+    assert {(i["unit_id"], i["unit_name"]) for i in by_id["items"]} == {(unit_id, "县财政局")}
     [item, _] = ok(call(county, "POST", RECTIFICATIONS, json=body), 201)["items"]
+    assert item["unit_id"] is None  # 县水利局 is not on this node's list
     error(act(fed, item["id"], "accept"), 409, "illegal_transition")
     error(act(fed, item["id"], "report", report_body(), role="approver"), 403, "forbidden")
     error(act(fed, item["id"], "report", report_body(), role="security_officer"), 403, "forbidden")
