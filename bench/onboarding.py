@@ -1,8 +1,8 @@
 """``fedshare bench onboarding``: a federation that changes while it runs (issue 12).
 
-Join half: time from ``join`` approved to the first record of the new node visible at the root
-(goal under 10 s). Built beside this file by the onboarding work (``join_half``); reported as not
-measured where it is not there yet.
+Join half (``bench.onboarding_join``): time from ``join`` approved to the first record of the new
+county visible at the root (goal under 10 s), against a member's record reaching the root in the
+same run.
 
 Resync half: resync throughput as a ratio to steady-state replication measured in the same run
 (goal >= 0.8), on a parent (yanan) and a county (huanglong) with real nats-servers:
@@ -32,6 +32,7 @@ import httpx
 from sqlalchemy import create_engine, func, select, text, update
 
 from bench.common import print_json, print_table
+from bench.onboarding_join import join_half as _join_half
 from node.clock import as_aware
 from node.crypto import load_keys
 from node.federation import Federation
@@ -45,8 +46,8 @@ from node.wiring import make_context
 PAIR = [("yanan", "延安市", None), ("huanglong", "黄龙县", "yanan")]
 BODY = ("巡察发现问题整改情况。" * 35)[:340]  # 340 CJK chars = 1,020 bytes of UTF-8
 PARENT, CHILD = "yanan", "huanglong"
-# The join half, when it is built: a callable (workdir) -> figures (dict, with "seconds").
-join_half: Callable[[Path], dict[str, Any]] | None = None
+# The join half: a callable (workdir) -> figures (dict, with "seconds"), ``bench.onboarding_join``.
+join_half: Callable[[Path], dict[str, Any]] | None = _join_half
 
 
 def _engine(federation: Federation, node: str) -> Any:

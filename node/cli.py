@@ -47,7 +47,16 @@ bulletin_app = typer.Typer(
 root_app = typer.Typer(
     help="The offline root key of the identity chain (DESIGN §11).", no_args_is_help=True
 )
+join_code_app = typer.Typer(
+    help="One-time codes for new children (at the parent).", no_args_is_help=True
+)
+join_request_app = typer.Typer(
+    help="Join requests of new children (at the parent, through its running API).",
+    no_args_is_help=True,
+)
 for sub, name in (
+    (join_code_app, "join-code"),
+    (join_request_app, "join-request"),
     (root_app, "root"),
     (keys_app, "keys"),
     (db_app, "db"),
@@ -944,8 +953,16 @@ def topology_nats_config(
     (certificates in DATA_DIR/tls from 'fedshare pki issue'), every user and its permissions.
     Makes the node service's nkey (DATA_DIR/nats/service.nk) and the TLS key file
     (DATA_DIR/tls/node.key, the node's signing key in PEM) if they are missing; both 0600."""
-    from node.pki import CA_CERT_FILE, CLIENT_CERT_FILE, SERVER_CERT_FILE, write_node_tls_key
+    from node.clock import make_clock
+    from node.pki import (
+        CA_CERT_FILE,
+        CLIENT_CERT_FILE,
+        SERVER_CERT_FILE,
+        write_leaf_ca_bundle,
+        write_node_tls_key,
+    )
     from node.replication.natsconf import (
+        PID_FILE,
         SERVICE_NKEY_FILE,
         NatsSecurity,
         ensure_service_nkey,
@@ -968,10 +985,19 @@ def topology_nats_config(
     except FileNotFoundError as exc:
         raise fail(str(exc)) from exc
     write_node_tls_key(keys.signing, tls_dir)
+    if topology.get(node_id).leaf:
+        # The listener accepts the federation CA's and this node's link CA's client certificates.
+        write_leaf_ca_bundle(tls_dir, node_id, now=make_clock(None).now())
     security = NatsSecurity(
         tls_dir=tls_dir, service_nkey=ensure_service_nkey(data_dir / "nats" / SERVICE_NKEY_FILE)
     )
-    config = render_config(topology, node_id, store_dir or data_dir / "jetstream", security)
+    config = render_config(
+        topology,
+        node_id,
+        (store_dir or data_dir / "jetstream").resolve(),
+        security,
+        pid_file=data_dir / "nats" / PID_FILE,
+    )
     typer.echo(config, nl=False)
 
 
@@ -1170,6 +1196,226 @@ def bench_search(
     from bench.search_bench import run
 
     sys.exit(run(records=records, repeats=repeats, database_url=database_url))
+
+
+# -- onboarding (issue 12 item 2) ------------------------------------------------------------
+
+
+@join_code_app.command("issue")
+def join_code_issue(
+    expires_in: Annotated[
+        str, typer.Option("--expires-in", help="How long it admits a request (24h, 7d, …).")
+    ] = "24h",
+    for_node: Annotated[
+        str | None, typer.Option("--for", help="The node id it is for (default: any).")
+    ] = None,
+    data_dir: DataDir = None,
+    node_id: NodeIdOpt = None,
+    database_url: DbUrl = None,
+    topology: TopologyOpt = None,
+) -> None:
+    """Print a new one-time join code (shown once; stored hashed; audited). Give it, with this
+    node's id and API address, to the new child's operator out of band."""
+    from node.errors import NodeError
+    from node.members.onboarding import issue_code
+    from node.wiring import build_context
+
+    settings = load_settings(data_dir, node_id, database_url, topology)
+    try:
+        lifetime = parse_lifetime(expires_in)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--expires-in") from exc
+    if lifetime is None:
+        raise fail("a join code must expire")
+    try:
+        ctx = build_context(settings)
+    except (FileNotFoundError, ValueError) as exc:
+        raise fail(str(exc)) from exc
+    try:
+        with ctx.sessions() as session, session.begin():
+            row, code = issue_code(
+                session,
+                ctx,
+                _operator(settings),
+                lifetime=lifetime,
+                node_id=for_node,
+                authorize=False,
+            )
+            expires = row.expires_at.isoformat()
+    except NodeError as exc:
+        raise fail(exc.message) from exc
+    finally:
+        ctx.engine.dispose()
+    typer.echo(f"join code {row.id} for {for_node or 'any id'}, until {expires}:", err=True)
+    typer.echo(code)
+
+
+@join_code_app.command("list")
+def join_code_list(
+    data_dir: DataDir = None,
+    node_id: NodeIdOpt = None,
+    database_url: DbUrl = None,
+    topology: TopologyOpt = None,
+) -> None:
+    """The join codes issued here and whether each is unused, used or expired (never a code)."""
+    from sqlalchemy import select
+
+    from node.members.models import JoinCode
+    from node.members.onboarding import code_status
+    from node.wiring import build_context
+
+    settings = load_settings(data_dir, node_id, database_url, topology)
+    try:
+        ctx = build_context(settings)
+    except (FileNotFoundError, ValueError) as exc:
+        raise fail(str(exc)) from exc
+    now = ctx.clock.now()
+    with ctx.sessions() as session:
+        for row in session.execute(select(JoinCode).order_by(JoinCode.created_at)).scalars():
+            typer.echo(
+                f"{row.id}  {row.node_id or '*'}  {code_status(row, now)}  "
+                f"until {row.expires_at.isoformat()}  by {row.created_by}"
+            )
+    ctx.engine.dispose()
+
+
+ApiOpt = Annotated[
+    str, typer.Option("--api", help="This node's running API.", envvar="FEDSHARE_API_URL")
+]
+TokenOpt = Annotated[
+    str,
+    typer.Option("--token", help="An admin's token.", envvar="FEDSHARE_TOKEN", show_default=False),
+]
+
+
+def _admin_call(
+    method: str,
+    url: str,
+    token: str,
+    *,
+    params: dict[str, str] | None = None,
+    json: dict[str, str] | None = None,
+) -> dict[str, object]:
+    import httpx
+
+    try:
+        response = httpx.request(
+            method,
+            url,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+            params=params,
+            json=json,
+        )
+    except httpx.HTTPError as exc:
+        raise fail(f"{url}: {type(exc).__name__}") from exc
+    if response.status_code >= 400:
+        try:
+            body = response.json()
+            message = f"{body.get('error')}: {body.get('detail')}"
+        except ValueError:
+            message = response.text[:200]
+        raise fail(f"{response.status_code} {message}")
+    result: dict[str, object] = response.json()
+    return result
+
+
+@join_request_app.command("list")
+def join_request_list(
+    token: TokenOpt,
+    api: ApiOpt = "http://127.0.0.1:8000",
+    status: Annotated[str | None, typer.Option(help="pending, approved or rejected.")] = None,
+) -> None:
+    """Join requests at the running node: id, node, name, key ids, addresses, state."""
+    params = {"status": status} if status else {}
+    page = _admin_call("GET", f"{api}/api/v1/federation/join-requests", token, params=params)
+    items = page.get("items")
+    for item in items if isinstance(items, list) else []:
+        typer.echo(
+            f"{item['id']}  {item['node']} ({item['name']})  {item['status']}  "
+            f"signing key {item['signing_key_id']}  leaf {item['leaf']}  from "
+            f"{item['client_address']}"
+        )
+
+
+@join_request_app.command("approve")
+def join_request_approve(
+    request_id: Annotated[str, typer.Argument(help="The request's id (join-request list).")],
+    token: TokenOpt,
+    api: ApiOpt = "http://127.0.0.1:8000",
+) -> None:
+    """Approve: the running node certifies the child, broadcasts its certificate and admits its
+    leaf link (no restart)."""
+    item = _admin_call(
+        "POST", f"{api}/api/v1/federation/join-requests/{request_id}/approval", token
+    )
+    typer.echo(f"approved {item['node']} ({item['name']})")
+
+
+@join_request_app.command("reject")
+def join_request_reject(
+    request_id: Annotated[str, typer.Argument(help="The request's id (join-request list).")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (the new node is told).")],
+    token: TokenOpt,
+    api: ApiOpt = "http://127.0.0.1:8000",
+) -> None:
+    """Reject a pending request (its code stays used)."""
+    item = _admin_call(
+        "POST",
+        f"{api}/api/v1/federation/join-requests/{request_id}/rejection",
+        token,
+        json={"reason": reason},
+    )
+    typer.echo(f"rejected {item['node']}")
+
+
+@app.command("join")
+def join(
+    parent: Annotated[str, typer.Option("--parent", help="The parent's API address.")],
+    parent_id: Annotated[str, typer.Option("--parent-id", help="The parent's node id.")],
+    new_id: Annotated[str, typer.Option("--id", help="This node's id ([a-z0-9-]+).")],
+    name: Annotated[str, typer.Option("--name", help="This node's Chinese name.")],
+    api: Annotated[str, typer.Option("--api", help="This node's API address.")],
+    nats: Annotated[str, typer.Option("--nats", help="This node's own NATS client address.")],
+    leaf: Annotated[
+        str, typer.Option("--leaf", help="Where this node's future children's leaf links connect.")
+    ],
+    code: Annotated[
+        str | None,
+        typer.Option(
+            "--code", help="The one-time code from the parent's admin.", envvar="FEDSHARE_JOIN_CODE"
+        ),
+    ] = None,
+    data_dir: DataDir = None,
+    database_url: DbUrl = None,
+    wait: Annotated[
+        float, typer.Option("--wait", help="Seconds to wait for the approval (then run again).")
+    ] = 3600.0,
+    poll: Annotated[float, typer.Option("--poll", help="Seconds between polls.")] = 2.0,
+) -> None:
+    """Join a running federation as a new child: make this node's keys, send a signed join
+    request with the one-time code to the parent, wait for its admin's approval, verify the
+    answer up to the root key installed in DATA_DIR/root.pub (out of band), and write the node's
+    topology, TLS files, nats-server config, database and DATA_DIR/node.env. Run again to keep
+    waiting. Then start nats-server on DATA_DIR/nats.conf and `fedshare node run`."""
+    from node.joiner import JoinFailed, run_join
+
+    settings = load_settings(data_dir, new_id, database_url)
+    try:
+        summary = run_join(
+            settings,
+            parent_url=parent.rstrip("/"),
+            parent_id=parent_id,
+            name=name,
+            addresses={"api": api, "nats": nats, "leaf": leaf},
+            code=code,
+            wait_s=wait,
+            poll_s=poll,
+            say=lambda line: typer.echo(line, err=True),
+        )
+    except JoinFailed as exc:
+        raise fail(str(exc), code=exc.exit_code) from exc
+    typer.echo(summary)
 
 
 def main() -> None:

@@ -148,10 +148,29 @@ class NodeHandle:
     # Console logins of the role users: role -> (user name, password).
     logins: dict[str, tuple[str, str]] = field(default_factory=dict)
     api: subprocess.Popen[bytes] | None = None
+    # A node that joined while the federation ran (``adopt_joined``) has its own topology cache
+    # and settings, written by ``fedshare join``.
+    topology_path: Path | None = None
+    nats_url: str | None = None
 
     @property
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
+
+
+@dataclass(frozen=True)
+class JoiningNode:
+    """A node about to run ``fedshare join`` (``Federation.joining_node``)."""
+
+    id: str
+    name: str
+    data_dir: Path
+    api_port: int
+    args: list[str]
+    env: dict[str, str]
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "node.cli", *self.args]
 
 
 class Federation:
@@ -242,41 +261,113 @@ class Federation:
                 database_url=url,
                 nats=write_config(topology, node_id, node_dir),
             )
-            engine = make_engine(url)
-            clock = make_clock(self.clock_file)
-            audit = AuditLog(node_id, load_keys(node_dir / "keys"), clock)
-            with make_sessionmaker(engine)() as session, session.begin():
-                for role in ROLES:
-                    password = secrets.token_urlsafe(12)
-                    _user, token = add_user(
-                        session,
-                        audit=audit,
-                        by=SYSTEM_ACTOR,
-                        name=f"{node_id}-{role}",
-                        role=role,
-                        node=node_id,
-                        now=clock.now(),
-                        password_hash=hash_password(password),
-                    )
-                    handle.tokens[role] = token
-                    handle.logins[role] = (f"{node_id}-{role}", password)
-                # A second approver: categories such as problem clues need two approvals.
+            self._add_users(handle)
+            self.nodes[node_id] = handle
+        return topology
+
+    def _add_users(self, handle: NodeHandle) -> None:
+        """One user per role (and a second approver), their tokens and console logins."""
+        node_id, url = handle.id, handle.database_url
+        node_dir = handle.data_dir
+        engine = make_engine(url)
+        clock = make_clock(self.clock_file)
+        audit = AuditLog(node_id, load_keys(node_dir / "keys"), clock)
+        with make_sessionmaker(engine)() as session, session.begin():
+            for role in ROLES:
                 password = secrets.token_urlsafe(12)
                 _user, token = add_user(
                     session,
                     audit=audit,
                     by=SYSTEM_ACTOR,
-                    name=f"{node_id}-approver-2",
-                    role="approver",
+                    name=f"{node_id}-{role}",
+                    role=role,
                     node=node_id,
                     now=clock.now(),
                     password_hash=hash_password(password),
                 )
-                handle.tokens["approver-2"] = token
-                handle.logins["approver-2"] = (f"{node_id}-approver-2", password)
-            engine.dispose()
-            self.nodes[node_id] = handle
-        return topology
+                handle.tokens[role] = token
+                handle.logins[role] = (f"{node_id}-{role}", password)
+            # A second approver: categories such as problem clues need two approvals.
+            password = secrets.token_urlsafe(12)
+            _user, token = add_user(
+                session,
+                audit=audit,
+                by=SYSTEM_ACTOR,
+                name=f"{node_id}-approver-2",
+                role="approver",
+                node=node_id,
+                now=clock.now(),
+                password_hash=hash_password(password),
+            )
+            handle.tokens["approver-2"] = token
+            handle.logins["approver-2"] = (f"{node_id}-approver-2", password)
+        engine.dispose()
+
+    def joining_node(
+        self, node_id: str, name: str, *, parent: str, code: str, wait_s: float = 300.0
+    ) -> JoiningNode:
+        """A data directory for a new node (with the federation's ``root.pub``, as installed out
+        of band) and the ``fedshare join`` arguments and environment that join it below
+        ``parent`` with ``code``, at free ports."""
+        assert self.root is not None
+        data_dir = self.base_dir / node_id
+        private_dir(data_dir)
+        write_root_public(data_dir / ROOT_PUBLIC_FILE, public_key_b64(self.root))
+        api_port, nats_port, leaf_port = free_port(), free_port(), free_port()
+        args = [
+            "join",
+            "--parent",
+            self.nodes[parent].api_url,
+            "--parent-id",
+            parent,
+            "--id",
+            node_id,
+            "--name",
+            name,
+            "--api",
+            f"http://127.0.0.1:{api_port}",
+            "--nats",
+            f"nats://127.0.0.1:{nats_port}",
+            "--leaf",
+            f"nats-leaf://127.0.0.1:{leaf_port}",
+            "--data-dir",
+            str(data_dir),
+            "--wait",
+            str(wait_s),
+            "--poll",
+            "0.2",
+        ]
+        env = dict(os.environ)
+        for key in [k for k in env if k.startswith("FEDSHARE_")]:
+            del env[key]
+        env["FEDSHARE_JOIN_CODE"] = code
+        if node_id in self.database_urls:
+            env["FEDSHARE_DATABASE_URL"] = self.database_urls[node_id]
+        if self.clock_file is not None:
+            env["FEDSHARE_TEST_CLOCK_FILE"] = str(self.clock_file)
+        return JoiningNode(node_id, name, data_dir, api_port, args, env)
+
+    def adopt_joined(self, node_id: str, name: str, data_dir: Path, api_port: int) -> NodeHandle:
+        """Take a node that ``fedshare join`` set up in ``data_dir`` into this federation's
+        handles (its users made, not started): the federation runs it like the others."""
+        from node.joiner import node_env
+
+        env = node_env(data_dir)
+        handle = NodeHandle(
+            id=node_id,
+            name=name,
+            data_dir=data_dir,
+            api_port=api_port,
+            database_url=env["FEDSHARE_DATABASE_URL"],
+            nats=NatsServerProcess(
+                data_dir / "nats.conf", env["FEDSHARE_NATS_URL"], data_dir / "nats.log"
+            ),
+            topology_path=Path(env["FEDSHARE_TOPOLOGY_FILE"]),
+            nats_url=env["FEDSHARE_NATS_URL"],
+        )
+        self._add_users(handle)
+        self.nodes[node_id] = handle
+        return handle
 
     def reroute_leaf(self, node_id: str, parent_leaf_url: str) -> None:
         """Point ``node_id``'s leaf link at another address (a cuttable proxy, in tests)."""
@@ -294,8 +385,8 @@ class Federation:
             FEDSHARE_NODE_ID=node_id,
             FEDSHARE_DATA_DIR=str(handle.data_dir),
             FEDSHARE_DATABASE_URL=handle.database_url,
-            FEDSHARE_TOPOLOGY_FILE=str(self.topology_path),
-            FEDSHARE_NATS_URL=self.topology.get(node_id).nats,
+            FEDSHARE_TOPOLOGY_FILE=str(handle.topology_path or self.topology_path),
+            FEDSHARE_NATS_URL=handle.nats_url or self.topology.get(node_id).nats,
         )
         if self.clock_file is not None:
             env["FEDSHARE_TEST_CLOCK_FILE"] = str(self.clock_file)
@@ -308,8 +399,9 @@ class Federation:
         """``nats.connect`` arguments with which the node service of ``node_id`` signs in to its
         own server (tests use them to act with that node's real credentials)."""
         assert self.topology is not None
+        handle = self.nodes[node_id]
         return {
-            "servers": [self.topology.get(node_id).nats],
+            "servers": [handle.nats_url or self.topology.get(node_id).nats],
             "nkeys_seed": str(self.nodes[node_id].data_dir / "nats" / SERVICE_NKEY_FILE),
             "inbox_prefix": inbox_prefix(node_id),
         }
@@ -409,8 +501,8 @@ class Federation:
                 node_id: {
                     "name": handle.name,
                     "api": handle.api_url,
-                    "parent": self.topology.parent(node_id),
-                    "nats": self.topology.get(node_id).nats,
+                    "parent": self.topology.parent(node_id) if node_id in self.topology else None,
+                    "nats": handle.nats_url or self.topology.get(node_id).nats,
                     "data_dir": str(handle.data_dir),
                     "tokens": dict(handle.tokens),
                     "users": {
@@ -437,6 +529,7 @@ def leaf_port_of(topology: Topology, node_id: str) -> int:
 
 __all__ = [
     "DEMO_TREE",
+    "JoiningNode",
     "certify_tree",
     "Federation",
     "NodeHandle",

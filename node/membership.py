@@ -22,13 +22,17 @@ Guarantees:
   that ancestor may use now; from then on the node and its subtree are refused
   (``Topology.acceptable_signing_keys``), and no certificate it issues, nor one of its own up to
   the revoked serial, is learned.
-- A member learned without addresses (a new node) joins the tree and is verified like any other;
-  routing and NATS links to it come with its addresses (onboarding, issue 12 item 2).
+- A member learned without addresses (a new node) joins the tree and is verified like any other,
+  and routing reaches it at once (routing reads this snapshot). Subscribers (``subscribe``) are
+  told after every change: the replication service then gives a child that joined (or takes from
+  one revoked) its NATS account, leaf user and inbound source while the node runs (onboarding,
+  issue 12 item 2).
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Literal
@@ -57,6 +61,17 @@ class Membership:
         self._topology = topology
         self.overlap = overlap
         self._lock = threading.Lock()
+        self._listeners: list[Callable[[], None]] = []
+
+    def subscribe(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener`` (from whichever thread changed it) after each change of the
+        membership; returns a function that unsubscribes it."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def _changed(self) -> None:
+        for listener in list(self._listeners):
+            listener()
 
     @property
     def topology(self) -> Topology:
@@ -173,7 +188,8 @@ class Membership:
                 self._topology = self._topology.with_node(info)
             except TopologyError as exc:
                 raise CertificateError("breaks_chain", str(exc)) from exc
-            return outcome
+        self._changed()
+        return outcome
 
     def check_revocation(self, revocation: Revocation, now: datetime) -> RevocationLearned:
         """What ``revoke`` would do; ``CertificateError`` if the revocation is not from an
@@ -214,4 +230,6 @@ class Membership:
             outcome = self.check_revocation(revocation, now)
             if outcome == "added":
                 self._topology = self._topology.with_revocation(revocation)
-            return outcome
+        if outcome == "added":
+            self._changed()
+        return outcome

@@ -123,6 +123,15 @@ def init_ca(
 ) -> CertificateAuthority:
     """Make a CA key (``ca.key``, 0600) and its self-signed certificate (``ca.crt``), valid from
     ``now`` (the caller's clock)."""
+    ca = make_ca(name=name, days=days, now=now)
+    private_dir(directory)
+    write_private(directory / CA_KEY_FILE, private_key_pem(ca.key), force=force)
+    write_private(directory / CA_CERT_FILE, cert_pem(ca.cert), force=True)
+    return ca
+
+
+def make_ca(*, name: str, days: int = CA_DAYS, now: dt.datetime) -> CertificateAuthority:
+    """A fresh CA key and its self-signed certificate (nothing written)."""
     key = Ed25519PrivateKey.generate()
     subject = _name(name)
     cert = (
@@ -151,9 +160,6 @@ def init_ca(
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, None)
     )
-    private_dir(directory)
-    write_private(directory / CA_KEY_FILE, private_key_pem(key), force=force)
-    write_private(directory / CA_CERT_FILE, cert_pem(cert), force=True)
     return CertificateAuthority(key, cert)
 
 
@@ -286,3 +292,91 @@ def certificate_matches_key(cert: x509.Certificate, node: NodeInfo) -> bool:
     if not isinstance(public, Ed25519PublicKey):
         return False
     return public.public_bytes_raw() == b64d(node.signing_key)
+
+
+# -- each node's link CA (onboarding, issue 12 item 2) ------------------------------------------
+#
+# A running parent certifies a joining child's leaf link without the federation CA's key (which
+# stays offline): every node keeps a CA of its own, the *link CA* (``link-ca.key``, 0600, and
+# ``link-ca.crt``), which issues the client certificates of the children it admits. Only that
+# node's leaf listener trusts it (its ``ca_file`` is ``leaf-ca.crt``: the federation CA plus its
+# own link CA), so what it issues opens no other node's listener, and ``verify_and_map`` maps
+# the subject only to a child that node has. A node that joined this way also serves its own
+# listener with a certificate from its own link CA; its future children are told (in the signed
+# join answer) which CAs verify their parent's listener.
+
+LINK_CA_KEY_FILE = "link-ca.key"
+LINK_CA_CERT_FILE = "link-ca.crt"
+LEAF_CA_BUNDLE_FILE = "leaf-ca.crt"
+
+
+def ensure_link_ca(tls_dir: Path, node_id: str, *, now: dt.datetime) -> CertificateAuthority:
+    """This node's link CA, made on first use (key 0600, never overwritten)."""
+    key_path = tls_dir / LINK_CA_KEY_FILE
+    cert_path = tls_dir / LINK_CA_CERT_FILE
+    if key_path.exists() and cert_path.exists():
+        key = serialization.load_pem_private_key(key_path.read_bytes(), None)
+        if not isinstance(key, Ed25519PrivateKey):
+            raise PkiError(f"{key_path} is not an Ed25519 key")
+        return CertificateAuthority(key, x509.load_pem_x509_certificate(cert_path.read_bytes()))
+    ca = make_ca(name=f"fedshare link CA {node_id}", now=now)
+    write_private(key_path, private_key_pem(ca.key), force=True)
+    write_private(cert_path, ca.cert_pem, force=True)
+    return ca
+
+
+def trusted_ca_pem(tls_dir: Path) -> bytes:
+    """The CAs that verify this node's own listener: the federation CA (``ca.crt``, if the node
+    was set up with ``fedshare pki``) and its link CA. A joining child gets these (signed)."""
+    parts = [tls_dir / CA_CERT_FILE, tls_dir / LINK_CA_CERT_FILE]
+    return b"".join(path.read_bytes() for path in parts if path.is_file())
+
+
+def write_leaf_ca_bundle(tls_dir: Path, node_id: str, *, now: dt.datetime) -> Path:
+    """``leaf-ca.crt``: what the leaf listener accepts client certificates from (the federation
+    CA's and this node's link CA's). Rewritten only when it changes."""
+    ensure_link_ca(tls_dir, node_id, now=now)
+    bundle = trusted_ca_pem(tls_dir)
+    path = tls_dir / LEAF_CA_BUNDLE_FILE
+    if not path.is_file() or path.read_bytes() != bundle:
+        write_private(path, bundle, force=True)
+    return path
+
+
+def issue_child_client_certificate(
+    ca: CertificateAuthority,
+    child_id: str,
+    signing_key_b64: str,
+    *,
+    days: int = NODE_DAYS,
+    now: dt.datetime,
+) -> x509.Certificate:
+    """A joining child's client certificate (``CN=<child>,O=fedshare``, clientAuth) for its
+    certified signing key, issued by this node's link CA."""
+    public_key = Ed25519PublicKey.from_public_bytes(b64d(signing_key_b64))
+    return _issue(
+        ca, public_key, _name(child_id), ExtendedKeyUsageOID.CLIENT_AUTH, [], days=days, now=now
+    )
+
+
+def issue_own_server_certificate(
+    ca: CertificateAuthority,
+    node_id: str,
+    signing_key_b64: str,
+    addresses: list[str],
+    *,
+    days: int = NODE_DAYS,
+    now: dt.datetime,
+) -> x509.Certificate:
+    """A joined node's server certificate for its own listeners (SANs from ``addresses``),
+    issued by its own link CA, for its certified signing key."""
+    public_key = Ed25519PublicKey.from_public_bytes(b64d(signing_key_b64))
+    return _issue(
+        ca,
+        public_key,
+        _name(node_id),
+        ExtendedKeyUsageOID.SERVER_AUTH,
+        _address_sans(addresses),
+        days=days,
+        now=now,
+    )

@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     nats_url: str | None = None
     # The node service's nkey seed (0600); default ``<data_dir>/nats/service.nk``.
     nats_nkey_file: Path | None = None
+    # The nats-server config this node's server runs on; default ``<data_dir>/nats.conf``. When a
+    # child joins or is revoked the node renders it again and signals the server (its
+    # ``pid_file``) to reload it; a config not rendered by fedshare is left alone.
+    nats_config_file: Path | None = None
     # Stream limits (DESIGN §10: streams have size limits). OUT refuses when full (the outbox
     # retries); IN drops its oldest, at most its per-neighbour share per neighbour.
     nats_out_max_msgs: int = 1_000_000
@@ -80,6 +84,9 @@ class Settings(BaseSettings):
     # HTTP hardening. Failed requests (401/403) allowed per client address, in the notation of
     # the ``limits`` library ("20/minute", several joined by ";"); past it the address gets 429.
     auth_failure_limit: str = "20/minute"
+    # Onboarding: requests to the two join endpoints that take no token (a join request, polling
+    # its answer) allowed per client address; past it the address gets 429.
+    join_rate_limit: str = "30/minute"
     # Addresses whose failures are tracked at once; past it the oldest are forgotten.
     rate_limit_max_addresses: int = Field(default=100_000, ge=100)
     # Reverse proxies whose X-Forwarded-For is believed (comma-separated addresses, "*" for
@@ -164,7 +171,7 @@ class Settings(BaseSettings):
             raise ValueError("node id must match [a-z0-9-]+")
         return value
 
-    @field_validator("auth_failure_limit")
+    @field_validator("auth_failure_limit", "join_rate_limit")
     @classmethod
     def _rate_limit_notation(cls, value: str) -> str:
         try:
@@ -198,6 +205,10 @@ class Settings(BaseSettings):
     @property
     def root_key_path(self) -> Path:
         return self.root_key_file or self.data_dir / "root.pub"
+
+    @property
+    def nats_config_path(self) -> Path:
+        return self.nats_config_file or self.data_dir / "nats.conf"
 
     @property
     def nats_nkey_seed_file(self) -> Path:

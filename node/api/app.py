@@ -232,6 +232,7 @@ def create_app(settings: Settings | None = None, *, ctx: NodeContext | None = No
         federation,
         ledger,
         meta,
+        onboarding,
         ops,
         orders,
         rectifications,
@@ -245,6 +246,7 @@ def create_app(settings: Settings | None = None, *, ctx: NodeContext | None = No
     app.include_router(console.router)
     app.include_router(meta.router)
     app.include_router(federation.router)
+    app.include_router(onboarding.router)
     app.include_router(orders.router)
     app.include_router(ledger.router)
     app.include_router(rectifications.router)

@@ -7,8 +7,11 @@ a leafnode to its parent.
 Nothing listens unauthenticated (DESIGN §10):
 - the client port admits one user, the node service, by its nkey (seed in ``nats/service.nk``,
   0600, in the node's data dir); there is no ``no_auth_user``;
-- the leafnode listener (only on nodes with children) requires TLS 1.3 and a client certificate
-  from the federation's CA, mapped by its subject (``verify_and_map``) to the child it names;
+- the leafnode listener (on every node with a leaf address, children or not, so that a child
+  admitted while it runs needs no new listener, only a reload) requires TLS 1.3 and a client
+  certificate from the federation's CA or this node's link CA (``node.pki``: ``leaf-ca.crt``),
+  mapped by its subject (``verify_and_map``) to the child it names; a subject no user has (no
+  child of that name, a revoked child) is refused;
 - the link to the parent is TLS with this node's client certificate, verifying the parent's
   server certificate against the same CA;
 - each child's link lands in an account of its own that shares with the node's account only what
@@ -17,6 +20,8 @@ Nothing listens unauthenticated (DESIGN §10):
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import shutil
 import signal
@@ -31,12 +36,15 @@ from urllib.parse import urlparse
 
 import nkeys
 
+from node.clock import SystemClock
 from node.pki import (
     CA_CERT_FILE,
     CLIENT_CERT_FILE,
+    LEAF_CA_BUNDLE_FILE,
     NODE_KEY_FILE,
     SERVER_CERT_FILE,
     node_subject_dn,
+    write_leaf_ca_bundle,
     write_private,
 )
 from node.replication.permissions import (
@@ -52,6 +60,12 @@ from node.storage import PRIVATE_UMASK, private_dir, private_file, write_private
 from node.topology import Topology
 
 SERVICE_NKEY_FILE = "service.nk"
+PID_FILE = "nats.pid"
+# The first line of a rendered config: what it was rendered with beyond the topology, so that the
+# node service can render it again while it runs (``rerender``).
+RENDER_HEADER = "# fedshare-render "
+
+log = logging.getLogger("fedshare.replication")
 
 
 @dataclass(frozen=True)
@@ -76,6 +90,10 @@ class NatsSecurity:
     @property
     def key_file(self) -> Path:
         return self.tls_dir / NODE_KEY_FILE
+
+    @property
+    def leaf_ca_file(self) -> Path:
+        return self.tls_dir / LEAF_CA_BUNDLE_FILE
 
 
 def ensure_service_nkey(seed_file: Path) -> str:
@@ -140,21 +158,30 @@ def render_config(
     security: NatsSecurity,
     *,
     parent_leaf_url: str | None = None,
+    pid_file: Path | None = None,
 ) -> str:
     """nats-server config for ``node_id``: every port authenticated, leaf links TLS with the
     federation's certificates, each child's link in an account of its own, each user limited to
     what it needs. ``parent_leaf_url`` overrides the parent's leaf address (tests put a
-    cuttable proxy there)."""
+    cuttable proxy there); ``pid_file`` is where the server writes its pid (the node service
+    signals it to reload the config it renders again when a child joins or is revoked)."""
     me = topology.get(node_id)
     host, port = host_port(me.nats)
     # A revoked child has no account and no user: its leaf link is refused from the next
-    # (re)load of this config on (``nats-server --signal reload``).
+    # (re)load of this config on (``nats-server --signal reload``, or the node service).
     children = [c for c in topology.children(node_id) if not topology.is_revoked(c)]
+    options = {
+        "store_dir": str(store_dir),
+        "parent_leaf_url": parent_leaf_url,
+        "pid_file": None if pid_file is None else str(pid_file),
+    }
     lines = [
+        RENDER_HEADER + json.dumps(options, sort_keys=True),
         f"server_name: {_q(node_id)}",
         f"host: {_q(host)}",
         f"port: {port}",
         "max_payload: 8MB",
+        *([f"pid_file: {_q(str(pid_file))}"] if pid_file is not None else []),
         "accounts {",
         *_node_account(topology, node_id, security),
         *(line for child in children for line in _child_account(node_id, child)),
@@ -167,9 +194,11 @@ def render_config(
         "}",
         "leafnodes {",
     ]
-    if children:
-        # Only a node with children listens for leaf links: TLS 1.3, a client certificate from
-        # the federation's CA, mapped to the child it names (a subject no user has is refused).
+    if me.leaf:
+        # Every node with a leaf address listens, children or not (a child admitted while the
+        # node runs needs only a reload): TLS 1.3, a client certificate from the federation's CA
+        # or this node's link CA, mapped to the child it names (a subject no user has is
+        # refused, so a node without children admits nobody).
         leaf_host, leaf_port = host_port(me.leaf)
         lines += [
             f"  host: {_q(leaf_host)}",
@@ -178,7 +207,7 @@ def render_config(
             "  tls {",
             f"    cert_file: {_q(str(security.server_cert))}",
             f"    key_file: {_q(str(security.key_file))}",
-            f"    ca_file: {_q(str(security.ca_file))}",
+            f"    ca_file: {_q(str(security.leaf_ca_file))}",
             "    verify_and_map: true",
             '    min_version: "1.3"',
             "    timeout: 5",
@@ -324,15 +353,20 @@ def write_config(
     *,
     parent_leaf_url: str | None = None,
 ) -> NatsServerProcess:
-    """Write ``node_dir/nats.conf`` (making the node service's nkey if it has none yet); the TLS
-    files are expected in ``node_dir/tls`` (``fedshare pki issue``)."""
+    """Write ``node_dir/nats.conf`` (making the node service's nkey if it has none yet, the
+    node's link CA and its listener's CA bundle); the TLS files are expected in ``node_dir/tls``
+    (``fedshare pki issue``, or ``fedshare join``)."""
     private_dir(node_dir)
     # The store directory exists 0700 before nats-server fills it (its files follow its umask).
     private_dir(node_dir / "jetstream")
+    tls_dir = (node_dir / "tls").resolve()
     security = NatsSecurity(
-        tls_dir=(node_dir / "tls").resolve(),
+        tls_dir=tls_dir,
         service_nkey=ensure_service_nkey(node_dir / "nats" / SERVICE_NKEY_FILE),
     )
+    if topology.get(node_id).leaf:
+        # X.509 validity is judged by nats-server at real time, whatever a test clock says.
+        write_leaf_ca_bundle(tls_dir, node_id, now=SystemClock().now())
     config_path = node_dir / "nats.conf"
     write_private_text(
         config_path,
@@ -342,6 +376,86 @@ def write_config(
             (node_dir / "jetstream").resolve(),
             security,
             parent_leaf_url=parent_leaf_url,
+            pid_file=(node_dir / "nats" / PID_FILE).resolve(),
         ),
     )
     return NatsServerProcess(config_path, topology.get(node_id).nats, node_dir / "nats.log")
+
+
+def render_options(config_text: str) -> dict[str, str | None] | None:
+    """What a config was rendered with (its first line), or None for a config not rendered by
+    this module (an operator's own: the node service leaves it alone)."""
+    first = config_text.split("\n", 1)[0]
+    if not first.startswith(RENDER_HEADER):
+        return None
+    try:
+        options = json.loads(first.removeprefix(RENDER_HEADER))
+    except ValueError:
+        return None
+    return options if isinstance(options, dict) else None
+
+
+def rerender(
+    topology: Topology, node_id: str, config_path: Path, *, tls_dir: Path, service_nkey: str
+) -> Path | None:
+    """Render the running node's config again from ``topology`` (its membership now: a child
+    admitted or revoked since) with the options the file was rendered with, and write it if it
+    changed. Returns the pid file to signal if it changed, else None (unchanged, or a config
+    this module did not render, which is left alone with a warning)."""
+    try:
+        current = config_path.read_text(encoding="utf-8")
+    except OSError:
+        log.warning("no NATS config at %s to render again; reload it yourself", config_path)
+        return None
+    options = render_options(current)
+    if options is None or not options.get("store_dir"):
+        log.warning("%s not rendered by fedshare: re-render and reload it yourself", config_path)
+        return None
+    security = NatsSecurity(tls_dir=tls_dir, service_nkey=service_nkey)
+    if topology.get(node_id).leaf:
+        write_leaf_ca_bundle(tls_dir, node_id, now=SystemClock().now())
+    pid_file = options.get("pid_file")
+    rendered = render_config(
+        topology,
+        node_id,
+        Path(str(options["store_dir"])),
+        security,
+        parent_leaf_url=options.get("parent_leaf_url"),
+        pid_file=None if pid_file is None else Path(pid_file),
+    )
+    if rendered == current:
+        return None
+    partial = config_path.with_name(f".{config_path.name}.partial")
+    write_private_text(partial, rendered)
+    os.replace(partial, config_path)
+    if pid_file is None:
+        log.warning("%s has no pid_file: reload nats-server yourself", config_path)
+        return None
+    return Path(pid_file)
+
+
+# An account that a reload *introduces* (a child admitted while the server runs) gets service
+# imports from an account that existed before (its sourcing link's consumer-create on the
+# parent's ``OUT``) that stay unanswered until the next reload (nats-server 2.15; found here:
+# the new child's source of its parent's stream stalled until a second reload, and started at
+# once after it; related upstream: nats-io/nats-server#8560). So a changed config is reloaded
+# twice, a moment apart.
+RELOADS = 2
+RELOAD_PAUSE_S = 0.5
+
+
+def reload_server(pid_file: Path, *, times: int = RELOADS, pause_s: float = RELOAD_PAUSE_S) -> bool:
+    """Ask the nats-server whose pid is in ``pid_file`` to reload its config (SIGHUP, what
+    ``nats-server --signal reload`` sends), ``times`` times ``pause_s`` apart (see
+    ``RELOADS``). Accounts, users and permissions reload in place; existing connections stay
+    up."""
+    try:
+        pid = int(pid_file.read_text(encoding="ascii").strip())
+        for attempt in range(times):
+            if attempt:
+                time.sleep(pause_s)
+            os.kill(pid, signal.SIGHUP)
+    except (OSError, ValueError) as exc:
+        log.warning("nats-server not signalled to reload (%s): %s", pid_file, type(exc).__name__)
+        return False
+    return True

@@ -16,6 +16,11 @@ Guarantees:
   crash at any point leads to a redelivery that applies nothing twice (inbox) and forwards
   nothing twice (the forward rows commit with the apply; ``Nats-Msg-Id`` drops a re-publish).
 - The relay is woken by commits and the consumer by the server: a quiet system does not poll.
+- Membership changes while the node runs (onboarding, revocation; issue 12 item 2): when the
+  membership changes, the node renders its nats-server config again (a joined child gets its
+  account and leaf user, a revoked one loses them), signals the server to reload it, and updates
+  ``IN`` to source exactly the live children's ``OUT``; no process restarts. Checked again
+  every few seconds, so a change whose reload failed is retried.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from node.policy import Actor
 from node.replication import resend, resync
 from node.replication.apply import BatchApplier, Delivery
 from node.replication.envelope import EnvelopeRejected
+from node.replication.natsconf import reload_server, rerender
 from node.replication.routing import (
     down_subject,
     inbox_prefix,
@@ -96,6 +102,10 @@ FETCH_WAIT_S = 1.0
 SILENCE_S = 5.0
 # A message is delivered at most this often; one that still fails is dead-lettered.
 MAX_DELIVER = 10
+# The membership is checked this often even when no change was announced (a failed reload is
+# retried; a change learned in another process is noticed).
+MEMBERSHIP_CHECK_S = 5.0
+MEMBERSHIP_RETRY_S = 0.5
 # Faults of the node's own database or server: the batch is kept and retried in place.
 TRANSIENT: tuple[type[BaseException], ...] = (
     OperationalError,
@@ -151,6 +161,11 @@ class ReplicationService:
         # link longer than ``SILENCE_S``, when it had last done so before it (``resync``).
         self.heard_from_parent: datetime | None = None
         self.heard_before_silence: datetime | None = None
+        self._membership_event = asyncio.Event()
+        self._unsubscribe: Any = None
+        # The children the server config and ``IN`` were last made for (None: not yet).
+        self.applied_children: frozenset[str] | None = None
+        self.reloads = 0
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -171,29 +186,98 @@ class ReplicationService:
         await self.ensure_streams()
         self.heard_from_parent = await asyncio.to_thread(resync.last_heard_from_above, self.ctx)
         self.ctx.outbox.set_wakeup(self.wakeup)
+        self.applied_children = self.live_children()
         self._tasks = [
             asyncio.create_task(self._relay_loop(), name="outbox-relay"),
             asyncio.create_task(self._consume_loop(), name="inbox-consumer"),
         ]
         if self.in_sources():
-            self._tasks.append(
-                asyncio.create_task(self._watch_max_deliveries(), name="max-deliveries")
-            )
-        if self.in_sources():
-            self.source_watch = SourceWatch(
-                self.js, self.nc, self.in_stream_config, on_reset=self._source_reset
-            )
-            self._tasks.append(
-                asyncio.create_task(
-                    self.source_watch.run(lambda: self._stopping), name="source-watch"
-                )
-            )
+            self._start_source_tasks()
+        self._unsubscribe = self.ctx.membership.subscribe(self._membership_changed)
+        # A first pass at once: a change learned before this start (stored and restored) whose
+        # config was not rendered yet.
+        self._membership_event.set()
+        self._tasks.append(asyncio.create_task(self._membership_loop(), name="membership"))
+
+    def _start_source_tasks(self) -> None:
+        self._tasks.append(asyncio.create_task(self._watch_max_deliveries(), name="max-deliveries"))
+        self.source_watch = SourceWatch(
+            self.js, self.nc, self.in_stream_config, on_reset=self._source_reset
+        )
+        self._tasks.append(
+            asyncio.create_task(self.source_watch.run(lambda: self._stopping), name="source-watch")
+        )
+
+    # -- membership changes while running --------------------------------------------------
+
+    def live_children(self) -> frozenset[str]:
+        topology = self.ctx.topology
+        return frozenset(c for c in topology.children(self.me) if not topology.is_revoked(c))
+
+    def _membership_changed(self) -> None:
+        """Called from any thread after the membership changed."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._membership_event.set)
+
+    async def _membership_loop(self) -> None:
+        while not self._stopping:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._membership_event.wait(), timeout=MEMBERSHIP_CHECK_S)
+            self._membership_event.clear()
+            try:
+                await self.reconfigure()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - retried soon
+                # E.g. the stream update refused while the server still reloads its config.
+                self.last_error = f"reconfigure: {type(exc).__name__}"
+                log.warning("membership change not applied yet: %s", type(exc).__name__)
+                await asyncio.sleep(MEMBERSHIP_RETRY_S)
+                self._membership_event.set()
+
+    async def reconfigure(self) -> bool:
+        """Make the server config and ``IN`` follow the membership: render the config again and
+        have the server reload it if it changed; add (or drop) the sources of children that
+        joined (or were revoked). Returns whether anything changed."""
+        children = self.live_children()
+        settings = self.ctx.settings
+        pid_file = await asyncio.to_thread(
+            rerender,
+            self.ctx.topology,
+            self.me,
+            settings.nats_config_path,
+            tls_dir=(settings.data_dir / "tls").resolve(),
+            service_nkey=self._service_nkey(),
+        )
+        changed = False
+        if pid_file is not None:
+            changed = True
+            if await asyncio.to_thread(reload_server, pid_file):
+                self.reloads += 1
+                log.info("nats-server reloads its config: children %s", sorted(children))
+        if children != self.applied_children:
+            changed = True
+            if self.in_sources():
+                await self._upsert_stream(self.in_stream_config())
+                if self.source_watch is None:
+                    self._start_source_tasks()
+            log.info("inbound sources now: %s", sorted(children))
+            self.applied_children = children
+        return changed
+
+    def _service_nkey(self) -> str:
+        from node.replication.natsconf import ensure_service_nkey
+
+        return ensure_service_nkey(self.ctx.settings.nats_nkey_seed_file)
 
     def _source_reset(self, peer: str) -> None:
         self.metrics.source_resets.labels(peer).inc()
 
     async def stop(self) -> None:
         self._stopping = True
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
         self.ctx.outbox.set_wakeup(None)
         self._wake.set()
         for task in self._tasks:
