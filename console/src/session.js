@@ -45,5 +45,8 @@ function cached(key, load) {
 /** The federation's nodes, parents first: [{id, name, parent, tier, tier_label}]. */
 export const loadTree = () => cached('tree', () => api.get('/api/v1/federation/tree'))
 
+/** Forget the cached tree (a child joined): the next loadTree reads it again. */
+export const forgetTree = () => cache.delete('tree')
+
 /** The category table: [{code, label_zh, min_class, min_class_label, approvals}]. */
 export const loadCategories = () => cached('categories', () => api.get('/api/v1/categories'))

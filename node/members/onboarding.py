@@ -73,7 +73,7 @@ def _require(ctx: NodeContext, actor: Actor, action: str, what: str) -> None:
 
 
 def _actor_name(actor: Actor) -> str:
-    return f"{actor.name} ({actor.role})"[:200]
+    return actor.name[:200]
 
 
 def issue_code(

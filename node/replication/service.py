@@ -165,6 +165,8 @@ class ReplicationService:
         self._unsubscribe: Any = None
         # The children the server config and ``IN`` were last made for (None: not yet).
         self.applied_children: frozenset[str] | None = None
+        # The children the server config was last rendered for (None: not yet).
+        self.rendered_children: frozenset[str] | None = None
         self.reloads = 0
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -241,20 +243,24 @@ class ReplicationService:
         joined (or were revoked). Returns whether anything changed."""
         children = self.live_children()
         settings = self.ctx.settings
-        pid_file = await asyncio.to_thread(
-            rerender,
-            self.ctx.topology,
-            self.me,
-            settings.nats_config_path,
-            tls_dir=(settings.data_dir / "tls").resolve(),
-            service_nkey=self._service_nkey(),
-        )
         changed = False
-        if pid_file is not None:
-            changed = True
-            if await asyncio.to_thread(reload_server, pid_file):
-                self.reloads += 1
-                log.info("nats-server reloads its config: children %s", sorted(children))
+        # The config depends on the membership only through the live children (their accounts
+        # and users): rendered once at start (a change learned before it) and when they change.
+        if children != self.rendered_children:
+            pid_file = await asyncio.to_thread(
+                rerender,
+                self.ctx.topology,
+                self.me,
+                settings.nats_config_path,
+                tls_dir=(settings.data_dir / "tls").resolve(),
+                service_nkey=self._service_nkey(),
+            )
+            if pid_file is not None:
+                changed = True
+                if await asyncio.to_thread(reload_server, pid_file):
+                    self.reloads += 1
+                    log.info("nats-server reloads its config: children %s", sorted(children))
+            self.rendered_children = children
         if children != self.applied_children:
             changed = True
             if self.in_sources():
@@ -310,7 +316,8 @@ class ReplicationService:
                     ),
                 )
             )
-        for child in topology.children(self.me):
+        # A revoked child's stream is not sourced: nothing of it arrives here any more.
+        for child in sorted(self.live_children(), key=topology.children(self.me).index):
             sources.append(
                 api.StreamSource(
                     name=out_stream(child),
