@@ -1279,15 +1279,6 @@ def join_code_list(
     ctx.engine.dispose()
 
 
-ApiOpt = Annotated[
-    str, typer.Option("--api", help="This node's running API.", envvar="FEDSHARE_API_URL")
-]
-TokenOpt = Annotated[
-    str,
-    typer.Option("--token", help="An admin's token.", envvar="FEDSHARE_TOKEN", show_default=False),
-]
-
-
 def _admin_call(
     method: str,
     url: str,
@@ -1322,7 +1313,7 @@ def _admin_call(
 
 @join_request_app.command("list")
 def join_request_list(
-    token: TokenOpt,
+    token: UserTokenOpt,
     api: ApiOpt = "http://127.0.0.1:8000",
     status: Annotated[str | None, typer.Option(help="pending, approved or rejected.")] = None,
 ) -> None:
@@ -1341,7 +1332,7 @@ def join_request_list(
 @join_request_app.command("approve")
 def join_request_approve(
     request_id: Annotated[str, typer.Argument(help="The request's id (join-request list).")],
-    token: TokenOpt,
+    token: UserTokenOpt,
     api: ApiOpt = "http://127.0.0.1:8000",
 ) -> None:
     """Approve: the running node certifies the child, broadcasts its certificate and admits its
@@ -1356,7 +1347,7 @@ def join_request_approve(
 def join_request_reject(
     request_id: Annotated[str, typer.Argument(help="The request's id (join-request list).")],
     reason: Annotated[str, typer.Option("--reason", help="Why (the new node is told).")],
-    token: TokenOpt,
+    token: UserTokenOpt,
     api: ApiOpt = "http://127.0.0.1:8000",
 ) -> None:
     """Reject a pending request (its code stays used)."""
