@@ -38,7 +38,12 @@ from node.policy.categories import CLASS_LABELS
 from node.rectification.state import OPEN_STATES as RECTIFICATION_OPEN
 from node.rectification.state import STATE_LABELS as RECTIFICATION_LABELS
 from node.rounds.queries import CoverageRow, coverage_by_node, current_term
-from node.rounds.state import ROUND_KIND_LABELS, ROUND_STATE_LABELS
+from node.rounds.state import (
+    NOT_STARTED,
+    ROUND_KIND_LABELS,
+    ROUND_STATE_LABELS,
+    TARGET_STATE_LABELS,
+)
 from node.stats import queries
 from node.stats.queries import RecordQuery, record_counts
 
@@ -239,6 +244,18 @@ class NodeCoverage(BaseModel):
     problems_found: int
 
 
+class LaunchPart(BaseModel):
+    """One addressee's part in a synchronised round (同步巡察) this node launched."""
+
+    launch: str
+    unit: str
+    state_label: str
+    start_by: datetime
+    started_at: datetime | None
+    late: bool
+    problems_found: int
+
+
 class RoundFigures(BaseModel):
     """Coverage (全覆盖) of the current term over the subtree, and the rounds begun in the
     period (this node's and the summaries sent up from below)."""
@@ -253,6 +270,7 @@ class RoundFigures(BaseModel):
     problems_found: int
     by_kind: list[RoundKindCount]
     by_node: list[NodeCoverage]
+    launch_parts: list[LaunchPart]
 
 
 class Bulletin(BaseModel):
@@ -523,6 +541,23 @@ def _round_figures(
             ),
         )
     ]
+    now = ctx.clock.now()
+    parts = [
+        LaunchPart(
+            launch=title,
+            unit=node_name(ctx, addressee),
+            state_label=TARGET_STATE_LABELS.get(state, state),
+            start_by=as_aware(start_by),
+            started_at=None if started_at is None else as_aware(started_at),
+            late=state in NOT_STARTED and as_aware(start_by) < now,
+            problems_found=problems,
+        )
+        for title, addressee, state, start_by, _deadline, started_at, problems in (
+            queries.bulletin_launch_parts(
+                session, ctx.node_id, nodes, period.since, period.until, limit=MAX_LISTED
+            )
+        )
+    ]
     units_total = sum(n.units_total for n in by_node)
     units_inspected = sum(n.units_inspected for n in by_node)
     return RoundFigures(
@@ -536,6 +571,7 @@ def _round_figures(
         problems_found=sum(n.problems_found for n in by_node),
         by_kind=by_kind,
         by_node=by_node,
+        launch_parts=parts,
     )
 
 

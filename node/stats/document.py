@@ -227,6 +227,34 @@ def _rounds_section(writer: _Writer, rounds: RoundFigures) -> None:
     )
 
 
+def _launches(writer: _Writer, rounds: RoundFigures) -> None:
+    parts = rounds.launch_parts
+    if not parts:
+        return
+    late = sum(1 for p in parts if p.late)
+    started = sum(1 for p in parts if p.started_at is not None)
+    writer.paragraph(
+        f"同步巡察方面，期间本级部署同步巡察涉及{len(parts)}个单位次，已启动{started}个，"
+        f"逾期未启动{late}个，已发现问题{sum(p.problems_found for p in parts)}个。"
+    )
+    writer.table(
+        "本级部署的同步巡察落实情况",
+        ["同步巡察", "单位", "状态", "应启动日期", "启动日期", "逾期未启动", "发现问题"],
+        [
+            [
+                p.launch,
+                p.unit,
+                p.state_label,
+                _day(p.start_by),
+                "" if p.started_at is None else _day(p.started_at),
+                "是" if p.late else "否",
+                p.problems_found,
+            ]
+            for p in parts
+        ],
+    )
+
+
 def _date_only(day: date) -> str:
     return f"{day.year}年{day.month}月{day.day}日"
 
@@ -289,6 +317,7 @@ def render_bulletin(bulletin: Bulletin) -> bytes:
 
     writer.heading("巡察开展和全覆盖情况")
     _rounds_section(writer, rounds)
+    _launches(writer, rounds)
 
     writer.heading("交办督办落实情况")
     _work_section(writer, orders, noun="交办事项", counterpart="交办单位", issued="下发日期")

@@ -29,7 +29,7 @@ from node.orders.queries import overdue_count as order_overdue_count
 from node.rectification.models import Rectification
 from node.rectification.queries import overdue_clause as rectification_overdue_clause
 from node.rectification.queries import overdue_count as rectification_overdue_count
-from node.rounds.models import InspectionRound
+from node.rounds.models import InspectionRound, LaunchTarget, RoundLaunch
 from node.stats.models import RecordStat
 
 DIMENSIONS = ("origin", "classification", "category", "status", "month")
@@ -374,3 +374,39 @@ def bulletin_round_counts(
         .group_by(InspectionRound.node, InspectionRound.kind, InspectionRound.state)
     ).all()
     return [(r[0], r[1], r[2], int(r[3]), int(r[4] or 0)) for r in rows]
+
+
+def bulletin_launch_parts(
+    session: Session,
+    launcher: str,
+    nodes: list[str] | None,
+    since: str,
+    until: str,
+    *,
+    limit: int,
+) -> list[tuple[str, str, str, datetime, datetime, datetime | None, int]]:
+    """(launch title, addressee, state, start by, deadline, started at, problems found) of every
+    addressee in ``nodes`` of the synchronised rounds ``launcher`` launched in the months given,
+    as the launcher holds them."""
+    rows = session.execute(
+        select(
+            RoundLaunch.title,
+            LaunchTarget.addressee,
+            LaunchTarget.state,
+            LaunchTarget.start_by,
+            LaunchTarget.deadline,
+            LaunchTarget.started_at,
+            LaunchTarget.problems_found,
+        )
+        .join(RoundLaunch, RoundLaunch.id == LaunchTarget.launch_id)
+        .where(
+            RoundLaunch.launcher == launcher,
+            RoundLaunch.held_as == "launcher",
+            LaunchTarget.held_as == "launcher",
+            *within(LaunchTarget.addressee, nodes),
+            _in_months(session, RoundLaunch.launched_at, since, until),
+        )
+        .order_by(RoundLaunch.launched_at, RoundLaunch.id, LaunchTarget.addressee)
+        .limit(limit)
+    ).all()
+    return [(r[0], r[1], r[2], r[3], r[4], r[5], int(r[6] or 0)) for r in rows]

@@ -523,3 +523,92 @@ def test_bulletin_api_is_documented(mini_federation: MakeFederation) -> None:
     parameters = {p["name"] for p in schema["paths"][BULLETIN]["get"]["parameters"]}
     assert parameters == {"from", "to", "subtree"}
     assert re.search(r"检查通报", schema["paths"][BULLETIN]["get"]["summary"])
+
+
+def test_the_issue_flow_seen_in_the_provinces_statistics_and_bulletin(
+    mini_federation: MakeFederation,
+) -> None:
+    """Issue 13's flow: the province launches a synchronised round; two counties start linked
+    rounds and report problems; one county's finding becomes demands; the unit reports; the
+    county closes one off and lets another go overdue; the province's statistics and bulletin
+    show it all."""
+    fed = mini_federation("shaanxi", "yanan", "huanglong", "yichuan")
+    fed.clock.set(START)
+    province, huanglong, yichuan = fed["shaanxi"], fed["huanglong"], fed["yichuan"]
+    now = fed.clock.now()
+    launch = {
+        "kind": "special",
+        "title": "全省乡村振兴领域专项巡察同步展开",
+        "theme": "乡村振兴领域资金使用和作风问题",
+        "requirements": "各县同步开展专项巡察，按期报送发现问题情况",
+        "addressees": ["huanglong", "yichuan"],
+        "start_by": later(86400, now=now),
+        "deadline": later(30 * 86400, now=now),
+    }
+    launched = ok(call(province, "POST", f"{ROUNDS}/launches", json=launch), 201)
+    fed.pump()
+    for county, problems in ((huanglong, 6), (yichuan, 3)):
+        units = [unit(county, "县农业农村局"), unit(county, "县乡村振兴局")]
+        today = county.clock.now().date()
+        body = {
+            "kind": "special",
+            "title": "乡村振兴领域专项巡察",
+            "theme": "乡村振兴领域资金使用和作风问题",
+            "inspection_group": "县委第二巡察组",
+            "period_start": today.isoformat(),
+            "period_end": (today + timedelta(days=30)).isoformat(),
+            "unit_ids": units,
+            "launch_id": launched["id"],
+        }
+        linked = ok(call(county, "POST", ROUNDS, json=body), 201)
+        ok(call(county, "POST", f"{ROUNDS}/{linked['id']}/start"))
+        ok(
+            call(
+                county,
+                "POST",
+                f"{ROUNDS}/{linked['id']}/progress",
+                json={"problems_found": problems},
+            )
+        )
+    finding = record(
+        huanglong,
+        category="inspection_finding",
+        title="县农业农村局乡村振兴资金拨付滞后",
+        parties=["yanan"],
+    )
+    closed, _late = demands(huanglong, finding["id"], "县农业农村局", 30 * 86400, 3600)
+    close_off(huanglong, closed["id"])
+    fed.pump()
+    fed.clock.advance(2 * 86400)
+    fed.pump()
+
+    stats = ok(call(province, "GET", f"/api/v1/stats?since={MONTH}&until={MONTH}"))
+    assert stats["rounds"]["launches"]["started"] == 2
+    assert stats["rounds"]["problems_found"] == 9
+    assert (stats["rectification"]["closed"], stats["rectification"]["overdue"]) == (1, 1)
+    document = docx_of(call(province, "GET", f"{BULLETIN}?from={MONTH}&to={MONTH}"))
+    text = text_of(document)
+    assert "提出整改意见2条，涉及被巡察单位1个；已销号1条" in text
+    assert "其中逾期未报送整改情况1条" in text
+    assert "期间开展巡察2轮次，发现问题9个" in text
+    assert "同步巡察涉及2个单位次，已启动2个，逾期未启动0个，已发现问题9个" in text
+    found = tables(document)
+    assert [row[:3] + row[5:] for row in found["本级部署的同步巡察落实情况"][1:]] == [
+        ["全省乡村振兴领域专项巡察同步展开", "黄龙县", "已启动", "否", "6"],
+        ["全省乡村振兴领域专项巡察同步展开", "宜川县", "已启动", "否", "3"],
+    ]
+    assert found["逾期未报送整改情况清单（按被巡察单位）"][1:] == [
+        ["县农业农村局", "黄龙县", "待整改", "2027-03-10", "2027-03-10", "1"]
+    ]
+    assert found["本期销号的整改意见"][1:] == [
+        ["县农业农村局", "黄龙县", "2027-03-10", "2027-03-10"]
+    ]
+    # The finding names the city only: the province holds and prints nothing of it.
+    assert "县农业农村局乡村振兴资金拨付滞后" not in "\n".join(xml_parts(document_bytes(province)))
+
+
+def document_bytes(node: Any) -> bytes:
+    response = call(node, "GET", f"{BULLETIN}?from={MONTH}&to={MONTH}")
+    assert response.status_code == 200, response.text
+    content: bytes = response.content
+    return content
