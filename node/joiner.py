@@ -8,9 +8,9 @@ Steps, each safe to run again (``DATA_DIR/join.json``, 0600, remembers the reque
 3. polling ``GET /join-requests/{id}`` until the parent's admin approves or rejects;
 4. the answer verified up to the root key installed out of band (``members.joining``), then
    written: the topology cache (members with addresses), learned certificates and revocations
-   into the database (migrated here), the TLS files (client certificate from the parent, the
-   CAs that verify the parent, this node's own link CA and server certificate), the nats-server
-   config and ``DATA_DIR/node.env`` with the settings ``fedshare node run`` needs.
+   into the database (migrated while waiting), the TLS files (client certificate from the
+   parent, the CAs that verify the parent, this node's own link CA and server certificate), the
+   nats-server config and ``DATA_DIR/node.env`` with the settings ``fedshare node run`` needs.
 """
 
 from __future__ import annotations
@@ -135,6 +135,9 @@ def run_join(
         }
         write_private_text(state_path, json.dumps(state))
         say(f"join request sent to {parent_id}; waiting for its admin's approval")
+    # While the parent's admin decides: the database is made ready (the slowest step of the
+    # install), so that the node is running soon after the approval.
+    upgrade_database(settings.database_url)
     answer = _poll(http, parent_url, str(state["request_id"]), wait_s, poll_s)
     try:
         verified = verify_answer(answer, request, root_key=root_key, now=clock.now())
@@ -183,7 +186,7 @@ def install(settings: Settings, verified: VerifiedAnswer, request: JoinRequest) 
     keys = load_keys(settings.keys_dir)
     topology_path = data_dir / TOPOLOGY_FILE
     write_private_text(topology_path, dump_topology(verified.topology))
-    upgrade_database(settings.database_url)
+    # Migrated by ``run_join`` while it waited for the approval.
     engine = make_engine(settings.database_url)
     now = make_clock(settings.test_clock_file).now()
     try:
