@@ -61,6 +61,9 @@ export const ERROR_MESSAGES = {
   not_origin: '只有记录的来源单位可以修改或删除',
   record_deleted: '记录已删除',
   empty_update: '没有需要修改的内容',
+  query_too_short: '检索词过短：每个词至少2个字',
+  query_too_long: '检索内容过长：最多100个字、8个词',
+  invalid_query: '检索内容含有不允许的字符',
   // release (申请查阅与审批)
   reason_required: '请填写申请理由',
   reason_too_vague: '申请理由过于简单，请具体说明查阅原因（至少8个字）',

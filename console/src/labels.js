@@ -109,6 +109,7 @@ export const AUDIT_ACTIONS = {
   read: '查阅',
   'read-stub': '查阅摘要',
   list: '列表查询',
+  search: '全文检索',
   create: '新建',
   update: '修改',
   delete: '删除',

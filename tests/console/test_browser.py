@@ -1,10 +1,10 @@
 """The console in a real headless Chromium, against live nodes: login (wrong password, lock-out),
-records (create, list, document view, filters; records of two origins sharing an id, each opened
-by its origin), a stub's 申请查阅, two approvers deciding in 审批, the requester then reading the
-released record, an order's access request for its addressee in 审批, a record's attachments
-(upload, list, download, refusals), and logout. Every wait is
-on a condition (Playwright's auto-waiting locators and ``expect``), never a fixed sleep. A
-screenshot of each screen is written to ``var/screenshots/``."""
+records (create, list, document view, filters, 全文检索; records of two origins sharing an id,
+each opened by its origin), a stub's 申请查阅, two approvers deciding in 审批, the requester then
+reading the released record, an order's access request for its addressee in 审批, a record's
+attachments (upload, list, download, refusals), and logout. Every wait is on a condition
+(Playwright's auto-waiting locators and ``expect``), never a fixed sleep. A screenshot of each
+screen is written to ``var/screenshots/``."""
 
 from __future__ import annotations
 
@@ -103,6 +103,73 @@ def test_create_a_record_see_it_listed_read_it_as_a_document_and_filter(
     page.locator("[data-test=search]").click()
     expect(table).not_to_contain_text("黄龙县巡察人才库建设经验")
     expect(table).to_contain_text("延安市专项监督检查情况通报")
+
+
+def test_search_finds_words_in_titles_and_bodies_and_explains_refusals_in_chinese(
+    live_federation: Callable[..., LiveFederation], new_page: Callable[[], Any]
+) -> None:
+    node = live_federation("yanan")["yanan"]
+    name, _token = node.add_user("security_officer")
+    sessions = node.node.ctx.sessions
+    insert_record(
+        sessions,
+        origin="huanglong",
+        classification="general",
+        category="practice",
+        title="黄龙县巡察人才库建设经验",
+        body="建立60人巡察人才库。",
+    )
+    insert_record(
+        sessions,
+        origin="yichuan",
+        classification="general",
+        category="policy",
+        title="宜川县工作安排",
+        body="扶贫资金专项检查的安排。",
+    )
+    # The same words in a restricted record naming this node: a security officer sees its stub
+    # in the list, but a search never matches what they may not read.
+    insert_record(
+        sessions,
+        origin="huanglong",
+        classification="restricted",
+        category="supervision_check",
+        parties=["yanan"],
+        title="扶贫资金问题线索（限定）",
+        body="人才库",
+    )
+    page = new_page()
+    log_in(page, node.url, name)
+    table = page.locator("[data-test=records]")
+    expect(table).to_contain_text("宜川县工作安排")
+    expect(table).to_contain_text("〔保密摘要〕监督检查")
+
+    box = page.locator("input[data-test=filter-q]")
+    box.fill("扶贫资金")
+    box.press("Enter")
+    expect(table).to_contain_text("宜川县工作安排")  # found by its body
+    expect(table).not_to_contain_text("黄龙县巡察人才库建设经验")
+    expect(table).not_to_contain_text("保密摘要")
+    expect(page.locator("[data-test=search-note]")).to_contain_text("检索“扶贫资金”")
+    shot(page, "records-search")
+
+    box.fill("人才库 巡察")
+    page.locator("[data-test=search]").click()
+    expect(table.locator("tbody tr")).to_have_count(1)
+    expect(table).to_contain_text("黄龙县巡察人才库建设经验")
+
+    box.fill("不存在的词")
+    page.locator("[data-test=search]").click()
+    expect(table).to_contain_text("没有找到包含这些词语的记录")
+
+    box.fill("巡")
+    page.locator("[data-test=search]").click()
+    expect(page.get_by_text("检索词过短：每个词至少2个字")).to_be_visible()
+
+    page.get_by_role("button", name="重置").click()
+    expect(box).to_have_value("")
+    expect(table).to_contain_text("黄龙县巡察人才库建设经验")
+    expect(table).to_contain_text("〔保密摘要〕监督检查")
 
 
 def test_records_of_two_origins_sharing_an_id_each_open_by_their_origin(
