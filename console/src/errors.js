@@ -15,7 +15,8 @@ export const ERROR_MESSAGES = {
   password_unchanged: '新密码不能与当前密码相同',
   // bulletins
   invalid_month: '月份格式应为“年-月”（如 2026-03）',
-  invalid_period: '统计期间的截止月份早于起始月份',
+  // statistics periods and round periods alike
+  invalid_period: '起止时间不正确：结束早于开始',
   unknown_node: '没有这个单位',
   node_not_in_subtree: '只能对本级及下级单位生成通报',
   // generic
@@ -49,6 +50,19 @@ export const ERROR_MESSAGES = {
   join_request_stale: '加入申请的时间与本节点时钟相差过大',
   join_request_forged: '加入申请的签名无效',
   join_request_malformed: '加入申请格式错误',
+  // inspected units, rounds, synchronised rounds
+  unit_not_found: '被巡察单位不存在，或不是本单位名录中的单位',
+  unit_inactive: '该单位已移出被巡察单位名录',
+  unit_name_taken: '名录中已有同名的被巡察单位',
+  nothing_to_change: '没有需要修改的内容',
+  round_not_found: '巡察轮次不存在',
+  period_too_long: '巡察期限不能超过三年',
+  launch_not_found: '未找到下发给本单位的该同步巡察',
+  already_linked: '该同步巡察或巡察轮次已关联',
+  addressees_required: '请选择同步开展的下级单位',
+  addressees_ambiguous: '请选择下级单位或“全部下级单位”，不能同时选择',
+  deadline_before_start: '完成期限早于启动期限',
+  invalid_term: '任期起止日期不正确',
   // records
   record_not_found: '记录不存在或本单位未保存',
   ambiguous_record_id: '多个来源单位的记录使用了同一编号，请从记录列表中打开（须指明来源单位）',

@@ -104,6 +104,33 @@ export const RECTIFICATION_STATE_TAGS = {
   reopened: 'warning',
 }
 
+// Inspected units, rounds and synchronised rounds (同步展开).
+export const UNIT_KINDS = {
+  party_organ: '党政机关部门',
+  institution: '事业单位',
+  state_enterprise: '国有企业',
+  township: '乡镇（街道）',
+  village: '村（社区）',
+  other: '其他',
+}
+export const ROUND_KINDS = { regular: '常规巡察', special: '专项巡察', mobile: '机动巡察', lookback: '巡察“回头看”' }
+export const ROUND_STATES = { planned: '已计划', in_progress: '巡察中', completed: '已完成' }
+export const ROUND_STATE_TAGS = { planned: 'info', in_progress: 'primary', completed: 'success' }
+export const LAUNCH_STATES = {
+  issued: '已下发',
+  received: '已接收',
+  linked: '已关联',
+  started: '已启动',
+  completed: '已完成',
+}
+export const LAUNCH_STATE_TAGS = {
+  issued: 'info',
+  received: 'info',
+  linked: 'warning',
+  started: 'primary',
+  completed: 'success',
+}
+
 // Audit actions as the chain records them; an action missing here shows its code.
 export const AUDIT_ACTIONS = {
   read: '查阅',
@@ -186,6 +213,23 @@ export const AUDIT_ACTIONS = {
   'receive-reporter': '接收举报人信息',
   'delete-reporter': '删除举报人信息',
   'purge-reporter': '清除举报人信息',
+  'manage-units': '管理被巡察单位',
+  'plan-round': '管理巡察轮次',
+  'launch-round': '下发同步巡察',
+  'read-rounds': '查看巡察轮次',
+  'unit-create': '登记被巡察单位',
+  'unit-update': '修改被巡察单位',
+  'round-plan': '计划巡察轮次',
+  'round-start': '启动巡察',
+  'round-progress': '报送巡察进展',
+  'round-complete': '完成巡察',
+  'round-link': '关联同步巡察',
+  'round-launch': '下发同步巡察',
+  'round-launch-receive': '接收同步巡察',
+  'round-launch-received': '同步巡察已接收',
+  'round-launch-linked': '同步巡察已关联',
+  'round-launch-started': '同步巡察已启动',
+  'round-launch-completed': '同步巡察已完成',
 }
 export const AUDIT_OBJECTS = {
   record: '信息记录',
@@ -202,6 +246,10 @@ export const AUDIT_OBJECTS = {
   federation: '联邦',
   user: '用户',
   session: '会话',
+  'inspected-unit': '被巡察单位',
+  'inspection-round': '巡察轮次',
+  'round-launch': '同步巡察',
+  coverage: '巡察全覆盖',
 }
 
 // Why an envelope was dead-lettered (DESIGN §10); a reason missing here shows its code.
@@ -249,6 +297,8 @@ export const DEAD_LETTER_REASONS = {
   unknown_category: '类别未知',
   unknown_record: '记录未知',
   unknown_order: '交办未知',
+  unknown_launch: '同步巡察未知',
+  duplicate_name: '单位名称重复',
   unknown_grant: '授权未知',
   unknown_node: '节点未知',
   unknown_attachment: '附件未知',

@@ -55,6 +55,18 @@ export const routes = [
         meta: { title: '整改落实', menu: true, roles: ['inspector', 'approver', 'security_officer'] },
       },
       {
+        path: 'rounds',
+        name: 'rounds',
+        component: () => import('./views/RoundsView.vue'),
+        meta: { title: '巡察全覆盖', menu: true },
+      },
+      {
+        path: 'launches',
+        name: 'launches',
+        component: () => import('./views/LaunchesView.vue'),
+        meta: { title: '同步巡察', menu: true },
+      },
+      {
         path: 'stats',
         name: 'stats',
         component: () => import('./views/StatsView.vue'),

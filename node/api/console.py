@@ -52,6 +52,8 @@ CLIENT_ROUTES = (
     "orders",
     "ledger",
     "rectifications",
+    "rounds",
+    "launches",
     "stats",
     "security",
     "federation",

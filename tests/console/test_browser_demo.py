@@ -334,6 +334,8 @@ SCREENS = {
     "交办督办": Screen("orders", "[data-test=orders] .el-table__row"),
     "移交台账": Screen("ledger", "[data-test=ledger] .el-table__row"),
     "整改落实": Screen("rectifications", "[data-test=rectifications] .el-table__row"),
+    "巡察全覆盖": Screen("rounds", "[data-test=coverage] .el-table__row"),
+    "同步巡察": Screen("launches", "[data-test=launches] .el-table__row"),
     "统计": Screen("stats", "[data-test=chart-origin] canvas"),
     "安全审计": Screen("security-grants", "[data-test=grants] .el-table__row"),
     "联邦": Screen("federation", "[data-test=links] .el-table__row"),
@@ -349,22 +351,51 @@ SUBTREE_ORDERS = Screen("orders", "[data-test=targets] .el-table__row", tab="辖
 # Per role: its menu, and the screens that show that role something else.
 TOURS: dict[str, tuple[tuple[str, ...], dict[str, Screen]]] = {
     "inspector": (
-        ("信息记录", "审批", "交办督办", "移交台账", "整改落实", "统计"),
+        (
+            "信息记录",
+            "审批",
+            "交办督办",
+            "移交台账",
+            "整改落实",
+            "巡察全覆盖",
+            "同步巡察",
+            "统计",
+        ),
         {"审批": Screen("approvals", "[data-test=mine] .el-table__row")},
     ),
     "approver": (
-        ("信息记录", "审批", "交办督办", "移交台账", "整改落实", "统计"),
+        (
+            "信息记录",
+            "审批",
+            "交办督办",
+            "移交台账",
+            "整改落实",
+            "巡察全覆盖",
+            "同步巡察",
+            "统计",
+        ),
         {"交办督办": SUBTREE_ORDERS},
     ),
     "security_officer": (
-        ("信息记录", "审批", "交办督办", "移交台账", "整改落实", "统计", "安全审计", "联邦"),
+        (
+            "信息记录",
+            "审批",
+            "交办督办",
+            "移交台账",
+            "整改落实",
+            "巡察全覆盖",
+            "同步巡察",
+            "统计",
+            "安全审计",
+            "联邦",
+        ),
         {
             # Security officers decide only requests that name a reporter; the demo has none.
             "审批": Screen("approvals", None, "暂无待审批的申请"),
             "交办督办": SUBTREE_ORDERS,
         },
     ),
-    "admin": (("信息记录", "联邦"), {}),
+    "admin": (("信息记录", "巡察全覆盖", "同步巡察", "联邦"), {}),
 }
 
 # The labels of a screen (headings, columns, fields, tabs, buttons, the menu): each must read in

@@ -1,0 +1,1 @@
+import{bm as i}from"./index-FSgvwfNP.js";const n=o=>["",...i].includes(o);export{n as i};
