@@ -45,6 +45,12 @@ def test_previous_version_node_then_its_revocation(demo_federation: FederationCl
     fed = demo_federation.federation
     fed.env_overrides["huanglong"] = {"FEDSHARE_ENVELOPE_VERSION": "1"}
     fed.stop_api("huanglong")
+    # What it sent before, on version 2 (an audit checkpoint when the start took over its
+    # interval), is not what this test is about.
+    before = {
+        bytes(raw)
+        for (raw,) in demo_federation.db_rows("huanglong", "SELECT envelope FROM sent_sequence")
+    }
     fed.start_api("huanglong")
 
     sent: list[tuple[str, str]] = []
@@ -60,6 +66,7 @@ def test_previous_version_node_then_its_revocation(demo_federation: FederationCl
     versions = {
         json.loads(bytes(raw))["v"]
         for (raw,) in demo_federation.db_rows("huanglong", "SELECT envelope FROM sent_sequence")
+        if bytes(raw) not in before
     }
     assert versions == {1}
     central_versions = {
