@@ -11,6 +11,11 @@ from tests.console.conftest import PASSWORD, SCREENSHOTS
 expect: Any
 try:
     from playwright.sync_api import expect
+
+    # An assertion waits for its condition up to this long (Playwright's default is 5 s): a
+    # screen's first request can take longer than that on a loaded 2-core machine (seen: the
+    # statistics screen's first /stats in 6.7 s at load 18). Only a failure waits this long.
+    expect.set_options(timeout=30_000)
 except ImportError:  # pragma: no cover - playwright is a dev dependency
     expect = None
 
