@@ -35,6 +35,7 @@ from sqlalchemy import (
     or_,
     select,
     table,
+    text,
     true,
     tuple_,
 )
@@ -167,6 +168,19 @@ def index_matches_at_most(session: Session, query: SearchQuery, limit: int) -> b
     )
     found = session.execute(select(func.count()).select_from(matched)).scalar_one()
     return int(found) <= limit
+
+
+def forget_purged(session: Session) -> None:
+    """SQLite: after a tombstone nulled a record's title and body (its trigger wrote FTS5's
+    delete entries), merge the index so that no segment keeps the deleted terms: FTS5 before
+    SQLite 3.42 (no ``secure-delete``) removes a deleted document's terms only when segments
+    merge, and the trigrams with their positions would spell the text. Rewrites the index: a
+    tombstone costs time proportional to the index at a large node. No-op on PostgreSQL (whose
+    deleted tuples wait for VACUUM like the table's own: deploy/README.md)."""
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    session.flush()
+    session.execute(text("INSERT INTO records_fts (records_fts) VALUES ('optimize')"))
 
 
 def content_condition(

@@ -586,6 +586,8 @@ def purge_record_content(session: Session, ctx: NodeContext, record: Record) -> 
     (``node.db.mark_purged``). Called in the transaction that applies the tombstone."""
     record.title = None
     record.body = None
+    # The search index's terms of the old text too (the trigger deletes them; this drops them).
+    search.forget_purged(session)
     ctx.outbox.purge_object(session, Kind.RECORD, record.id)
     attachment_store.purge_record(session, ctx, record)
     ctx.port(GRANTED_CONTENT).purge_ended(session, ctx, ctx.clock.now(), record=record)

@@ -279,3 +279,27 @@ def test_a_search_is_audited_without_its_text(node: NodeUnderTest) -> None:
     with node.ctx.sessions() as session:
         reasons = session.execute(select(AuditEntry.reason)).scalars().all()
     assert not any("举报人" in (reason or "") for reason in reasons)
+
+
+def test_a_tombstone_leaves_no_terms_in_the_search_index(node: NodeUnderTest) -> None:
+    """FTS5 (SQLite before 3.42) keeps a deleted document's terms in its older segments until
+    they merge; a tombstone merges them, so the trigrams that would spell the text are gone."""
+    if node.ctx.engine.dialect.name != "sqlite":
+        pytest.skip("the FTS5 index is SQLite's")
+
+    def index_bytes() -> bytes:
+        with node.ctx.engine.connect() as conn:
+            blocks = conn.exec_driver_sql("SELECT block FROM records_fts_data").scalars().all()
+        return b"".join(bytes(block) for block in blocks if block)
+
+    for i in range(5):
+        create(node, title=f"其他记录{i}", body="正文")
+    record = create(node, title="秘密qzxjv标记", body="正文wkpyh内容")
+    assert b"qzx" in index_bytes()
+    assert b"kpy" in index_bytes()
+    response = node.client.delete(f"{RECORDS}/{record['id']}", headers=node.auth("inspector"))
+    assert response.status_code == 200, response.text
+    held = index_bytes()
+    assert b"qzx" not in held
+    assert b"kpy" not in held
+    assert found(node, "其他记录") != []
