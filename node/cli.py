@@ -1135,12 +1135,14 @@ def bench_onboarding(
         list[int] | None,
         typer.Option("--page-envelopes", help="Envelopes per resync page (repeatable)."),
     ] = None,
-    window: Annotated[int, typer.Option(help="Pages per resync request.")] = 4,
+    window: Annotated[
+        list[int] | None, typer.Option("--window", help="Pages per resync request (repeatable).")
+    ] = None,
 ) -> None:
     """Join to first record at the root; resync throughput against steady-state replication."""
     from bench.onboarding import run
 
-    sys.exit(run(records=records, page_envelopes=page_envelopes or [500], window=window))
+    sys.exit(run(records=records, page_envelopes=page_envelopes or [500], windows=window or [4]))
 
 
 @bench_app.command("restart")
