@@ -19,6 +19,8 @@ from tests.console.conftest import LiveFederation
 from tests.console.test_browser_work import api
 
 pytestmark = pytest.mark.browser
+# Each assertion after a request waits as long as a busy machine may need.
+WAIT = 30_000
 
 
 def test_units_a_round_and_coverage_in_the_browser(
@@ -36,7 +38,7 @@ def test_units_a_round_and_coverage_in_the_browser(
     page = new_page()
     log_in(page, county.url, inspector)
     menu(page, "巡察全覆盖")
-    expect(page.locator("main .page-title")).to_have_text("巡察全覆盖")
+    expect(page.locator("main .page-title")).to_have_text("巡察全覆盖", timeout=WAIT)
 
     page.locator("[data-test=new-unit]").click()
     dialog = page.get_by_role("dialog", name="登记被巡察单位")
@@ -49,7 +51,7 @@ def test_units_a_round_and_coverage_in_the_browser(
     dialog.locator("[data-test=unit-name]").fill("县水利局")
     dialog.locator("[data-test=unit-sector]").fill("水利")
     dialog.locator("[data-test=unit-submit]").click()
-    expect(dialog).to_contain_text("名录中已有同名的被巡察单位")
+    expect(dialog).to_contain_text("名录中已有同名的被巡察单位", timeout=WAIT)
     dialog.get_by_role("button", name="取消").click()
 
     page.locator("[data-test=new-round]").click()
@@ -65,27 +67,31 @@ def test_units_a_round_and_coverage_in_the_browser(
     expect(detail.locator("[data-test=round-state]")).to_have_text("已计划", timeout=30_000)
     detail.locator("[data-test=round-start]").click()
     page.get_by_role("dialog", name="启动巡察（进驻）").locator("[data-test=round-submit]").click()
-    expect(detail.locator("[data-test=round-state]")).to_have_text("巡察中")
+    expect(detail.locator("[data-test=round-state]")).to_have_text("巡察中", timeout=WAIT)
     detail.locator("[data-test=round-complete]").click()
     done = page.get_by_role("dialog", name="完成巡察")
     done.locator("[data-test=round-problems] input").fill("9")
     done.locator("[data-test=round-submit]").click()
-    expect(detail.locator("[data-test=round-state]")).to_have_text("已完成")
-    expect(detail).to_contain_text("9 个")
+    expect(detail.locator("[data-test=round-state]")).to_have_text("已完成", timeout=WAIT)
+    expect(detail).to_contain_text("9 个", timeout=WAIT)
     shot(page, "rounds-detail")
     page.keyboard.press("Escape")
 
     page.get_by_role("tab", name="全覆盖进度").click()
     figures = page.locator("[data-test=coverage-figures]")
-    expect(figures).to_contain_text("被巡察单位")
+    expect(figures).to_contain_text("被巡察单位", timeout=WAIT)
     coverage = page.locator("[data-test=coverage]")
-    expect(coverage).to_contain_text("黄龙县")
-    expect(coverage.locator(".el-progress__text")).to_contain_text("50%")
+    expect(coverage).to_contain_text("黄龙县", timeout=WAIT)
+    expect(coverage.locator(".el-progress__text")).to_contain_text("50%", timeout=WAIT)
     shot(page, "rounds-coverage")
     page.get_by_role("tab", name="被巡察单位").click()
     units = page.locator("[data-test=units]")
-    expect(units.locator(".el-table__row", has_text="县水利局")).to_contain_text("已巡察")
-    expect(units.locator(".el-table__row", has_text="县财政局")).to_contain_text("未巡察")
+    expect(units.locator(".el-table__row", has_text="县水利局")).to_contain_text(
+        "已巡察", timeout=WAIT
+    )
+    expect(units.locator(".el-table__row", has_text="县财政局")).to_contain_text(
+        "未巡察", timeout=WAIT
+    )
     shot(page, "rounds-units")
 
 
@@ -118,7 +124,7 @@ def test_a_synchronised_round_launched_linked_and_followed_in_the_browser(
     # Launched: its detail opens (a busy machine may take longer than the message stays).
     targets = province.locator("[data-test=launch-targets]")
     expect(targets).to_contain_text("黄龙县", timeout=30_000)
-    expect(targets).to_contain_text("已下发")
+    expect(targets).to_contain_text("已下发", timeout=WAIT)
     federation.pump()
 
     county = new_page()
@@ -128,32 +134,34 @@ def test_a_synchronised_round_launched_linked_and_followed_in_the_browser(
     plan = county.get_by_role("dialog", name="计划巡察轮次")
     plan.locator("[data-test=plan-launch]").click()
     county.get_by_role("option", name="陕西省：全省乡村振兴领域专项巡察同步展开").click()
-    expect(plan.locator("[data-test=plan-theme]")).to_have_value("乡村振兴领域资金使用")
+    expect(plan.locator("[data-test=plan-theme]")).to_have_value(
+        "乡村振兴领域资金使用", timeout=WAIT
+    )
     plan.locator("[data-test=plan-group]").fill("县委第二巡察组")
     plan.locator("[data-test=plan-units]").click()
     county.get_by_role("option", name=unit["name"]).click()
     plan.locator(".el-dialog__title").click()
     plan.locator("[data-test=plan-submit]").click()
     detail = county.locator("[data-test=round-detail]")
-    expect(detail).to_contain_text("关联上级部署的同步巡察")
+    expect(detail).to_contain_text("关联上级部署的同步巡察", timeout=WAIT)
     detail.locator("[data-test=round-start]").click()
     county.get_by_role("dialog", name="启动巡察（进驻）").locator(
         "[data-test=round-submit]"
     ).click()
-    expect(detail.locator("[data-test=round-state]")).to_have_text("巡察中")
+    expect(detail.locator("[data-test=round-state]")).to_have_text("巡察中", timeout=WAIT)
     detail.locator("[data-test=round-progress]").click()
     progress = county.get_by_role("dialog", name="报送发现问题")
     progress.locator("[data-test=round-problems] input").fill("4")
     progress.locator("[data-test=round-submit]").click()
-    expect(detail).to_contain_text("4 个")
+    expect(detail).to_contain_text("4 个", timeout=WAIT)
     federation.pump()
 
     province.reload()
     province.locator("[data-test=launches] .el-table__row").first.click()
     targets = province.locator("[data-test=launch-targets]")
-    expect(targets).to_contain_text("已启动")
-    expect(targets).to_contain_text("4")
-    expect(targets.locator("[data-test=late]")).to_have_count(0)
+    expect(targets).to_contain_text("已启动", timeout=WAIT)
+    expect(targets).to_contain_text("4", timeout=WAIT)
+    expect(targets.locator("[data-test=late]")).to_have_count(0, timeout=WAIT)
     shot(province, "launch-started")
 
     # A second launch, not started by its start date: flagged late.
@@ -177,7 +185,9 @@ def test_a_synchronised_round_launched_linked_and_followed_in_the_browser(
     federation.federation.clock.advance(20 * 60)
     province.reload()
     rows = province.locator("[data-test=launches] .el-table__row")
-    expect(rows.first).to_contain_text("1 个单位未按期启动")
+    expect(rows.first).to_contain_text("1 个单位未按期启动", timeout=WAIT)
     rows.first.click()
-    expect(province.locator("[data-test=launch-targets] [data-test=late]")).to_have_count(1)
+    expect(province.locator("[data-test=launch-targets] [data-test=late]")).to_have_count(
+        1, timeout=WAIT
+    )
     shot(province, "launch-late")
