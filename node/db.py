@@ -38,6 +38,11 @@ DATABASE_UNAVAILABLE: tuple[type[SQLAlchemyError], ...] = (
     PoolTimeout,
 )
 
+BUSY_TIMEOUT_MS = 30_000
+"""How long a SQLite statement waits for a lock before failing."""
+CHECKPOINT_BUSY_MS = 500
+"""How long the truncating checkpoint after a purge waits for readers (``truncate_wal``)."""
+
 
 class Base(DeclarativeBase):
     pass
@@ -59,7 +64,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             # Deleted and overwritten content is zeroed, not left in free space of the file.
             cursor.execute("PRAGMA secure_delete=ON")
             cursor.close()
@@ -101,9 +106,16 @@ def truncate_wal(engine: Engine) -> bool:
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
-        cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        row = cursor.fetchone()
-        cursor.close()
+        # A truncating checkpoint holds the write lock while its busy handler waits for
+        # readers: with the connections' 30 s every other request would queue behind it. It
+        # waits briefly instead; if readers keep it from completing, the sweep retries it.
+        cursor.execute(f"PRAGMA busy_timeout={CHECKPOINT_BUSY_MS}")
+        try:
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            row = cursor.fetchone()
+        finally:
+            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            cursor.close()
     finally:
         raw.close()
     busy = bool(row and row[0])

@@ -603,7 +603,9 @@ class ParentWatch(Protocol):
 
     async def parent_horizon(self) -> datetime | None: ...
 
-    def take_heard_before_silence(self) -> datetime | None: ...
+    def peek_heard_before_silence(self) -> datetime | None: ...
+
+    def settle_heard_before_silence(self, checked: datetime) -> None: ...
 
 
 def last_heard_from_above(ctx: NodeContext) -> datetime | None:
@@ -664,12 +666,18 @@ async def resync_loop(
                 log.warning("resync: %s", done)
             if ctx.settings.resync_auto and watch is not None:
                 oldest = await watch.parent_horizon()
-                heard = watch.take_heard_before_silence() if oldest is not None else None
-                if oldest is not None and await asyncio.to_thread(auto_check, ctx, oldest, heard):
-                    log.warning(
-                        "resync: started by itself (the parent's stream no longer holds "
-                        "what came after the last envelope from above)"
-                    )
+                if oldest is not None:
+                    # Kept until the check completes: one that fails (a locked database) must
+                    # not lose what was heard before the silence, or the next check would
+                    # compare the horizon with what arrived after it and start nothing.
+                    heard = watch.peek_heard_before_silence()
+                    if await asyncio.to_thread(auto_check, ctx, oldest, heard):
+                        log.warning(
+                            "resync: started by itself (the parent's stream no longer holds "
+                            "what came after the last envelope from above)"
+                        )
+                    if heard is not None:
+                        watch.settle_heard_before_silence(heard)
         except Exception as exc:  # noqa: BLE001 - retried next interval; the type is logged
             log.error("resync check failed: %s", type(exc).__name__)
 

@@ -584,10 +584,16 @@ class ReplicationService:
                 self.heard_before_silence = last
         self.heard_from_parent = now
 
-    def take_heard_before_silence(self) -> datetime | None:
-        """What was last heard from above before the latest long silence (once)."""
-        found, self.heard_before_silence = self.heard_before_silence, None
-        return found
+    def peek_heard_before_silence(self) -> datetime | None:
+        """What was last heard from above before the latest long silence (kept until
+        ``settle_heard_before_silence``: a check that fails half way sees it again)."""
+        return self.heard_before_silence
+
+    def settle_heard_before_silence(self, checked: datetime) -> None:
+        """``checked`` was compared with the parent's horizon: forget it (unless a later
+        silence replaced it meanwhile)."""
+        if self.heard_before_silence == checked:
+            self.heard_before_silence = None
 
     async def _keep_in_progress(self, deliveries: list[Delivery[Any]]) -> None:
         """Tell the server, every third of the ack wait, that the batch is still being worked
