@@ -86,8 +86,11 @@ class Record(Base):
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     is_stub: Mapped[bool] = mapped_column(Boolean, default=False)
 
+    # Loaded with the record, one indexed query each ("immediate"): batch loading ("selectin")
+    # would ask for many (origin, id) pairs at once, a row-value IN list that SQLite answers by
+    # scanning the whole table. Pages of records load theirs in one query (``node.db.pairs_in``).
     parties: Mapped[list[RecordParty]] = relationship(
-        back_populates="record", cascade="all, delete-orphan", lazy="selectin"
+        back_populates="record", cascade="all, delete-orphan", lazy="immediate"
     )
 
     __table_args__ = (

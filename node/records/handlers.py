@@ -24,11 +24,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from node.clock import as_aware
 from node.context import NodeContext
+from node.db import pairs_in
 from node.models import Grant, Record, RecordParty
 from node.records import attachment_store
 from node.records.attachment_store import ChunkRefused
@@ -51,7 +52,7 @@ def prefetch_records(session: Session, envelopes: list[Envelope]) -> dict[str, A
     if not keys:
         return {}
     records = (
-        session.execute(select(Record).where(tuple_(Record.origin, Record.id).in_(sorted(keys))))
+        session.execute(select(Record).where(pairs_in(Record.origin, Record.id, keys)))
         .scalars()
         .all()
     )

@@ -12,11 +12,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, case, literal, or_, select, tuple_, union_all
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, lazyload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from node.clock import as_aware, to_utc
 from node.common import audit_listing, audited, object_id, uuid_cursor
 from node.context import NodeContext
+from node.db import pairs_in
 from node.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from node.ids import uuid7
 from node.models import Record, RecordParty
@@ -409,9 +411,30 @@ def _newest(session: Session, branches: list[Any], limit: int) -> list[tuple[Rec
     )
     record = aliased(Record, merged)
     rows = session.execute(
-        select(record, merged.c.can_read).order_by(merged.c.id.desc()).limit(limit)
+        select(record, merged.c.can_read)
+        .options(lazyload(record.parties))
+        .order_by(merged.c.id.desc())
+        .limit(limit)
     ).all()
+    _load_parties(session, [row[0] for row in rows])
     return [(row[0], bool(row[1])) for row in rows]
+
+
+def _load_parties(session: Session, records: list[Record]) -> None:
+    """The parties of a page of records in one indexed query (``pairs_in``), instead of one
+    query per record (the relationship's own loading)."""
+    if not records:
+        return
+    found: dict[tuple[str, str], list[RecordParty]] = {(r.origin, r.id): [] for r in records}
+    parties = session.scalars(
+        select(RecordParty)
+        .where(pairs_in(RecordParty.record_origin, RecordParty.record_id, found))
+        .order_by(RecordParty.node_id)
+    )
+    for party in parties:
+        found[(party.record_origin, party.record_id)].append(party)
+    for record in records:
+        set_committed_value(record, "parties", found[(record.origin, record.id)])
 
 
 def _matching_rows(

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.orm import Session
 
 from node.audit.chain import SYSTEM_ACTOR
@@ -32,6 +32,7 @@ from node.clock import as_aware
 from node.common import audited
 from node.context import NodeContext
 from node.crypto import CryptoError, canonical_json, open_sealed
+from node.db import pairs_in
 from node.models import Grant, Record
 from node.policy import Actor
 from node.records import attachment_store
@@ -61,7 +62,7 @@ def released_for(
         .join(ReleasedContent, ReleasedContent.grant_id == Grant.id)
         .join(Record, and_(Record.origin == Grant.record_origin, Record.id == Grant.record_id))
         .where(
-            tuple_(Grant.record_origin, Grant.record_id).in_(list(records)),
+            pairs_in(Grant.record_origin, Grant.record_id, records),
             Record.deleted.is_(False),
             Grant.grantee_id == actor.user_id,
             Grant.grantee_node == actor.node,

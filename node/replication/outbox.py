@@ -21,12 +21,12 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, event, func, tuple_, update
+from sqlalchemy import delete, event, func, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from node.clock import Clock
 from node.crypto import NodeKeys
-from node.db import mark_purged
+from node.db import mark_purged, pairs_in
 from node.membership import Membership
 from node.models import OutboxMessage, OutboxStats
 from node.replication import resync_store, sequence
@@ -233,7 +233,7 @@ class Outbox:
         queued next (a tombstone), which the first row's PubAck must not delete unsent."""
         if not rows:
             return
-        keys = tuple_(OutboxMessage.id, OutboxMessage.msg_id).in_([tuple(r) for r in rows])
+        keys = pairs_in(OutboxMessage.id, OutboxMessage.msg_id, [(r[0], r[1]) for r in rows])
         deleted = session.execute(delete(OutboxMessage).where(keys))
         count = int(getattr(deleted, "rowcount", 0) or 0)
         session.execute(

@@ -48,13 +48,14 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from pydantic import Field
-from sqlalchemy import and_, func, or_, select, tuple_
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from node.audit.chain import SYSTEM_ACTOR
 from node.clock import as_aware, iso
 from node.context import NodeContext
+from node.db import pairs_in
 from node.errors import Conflict, InvalidInput, PermissionDenied
 from node.ids import CanonicalUuid, uuid7
 from node.models import InboxMessage, Record, ResyncEnvelope, ResyncSession
@@ -266,7 +267,7 @@ def _held_versions(session: Session, envelopes: list[Envelope]) -> dict[tuple[st
         return {}
     rows = session.execute(
         select(Record.origin, Record.id, Record.version).where(
-            tuple_(Record.origin, Record.id).in_(sorted(keys))
+            pairs_in(Record.origin, Record.id, keys)
         )
     )
     return {(origin, record_id): int(version) for origin, record_id, version in rows}
