@@ -145,9 +145,7 @@ def prefetch(session: Session, ctx: NodeContext, envelopes: list[Envelope]) -> d
                 select(InboxMessage.msg_id, InboxMessage.stream_seq).where(
                     InboxMessage.msg_id.in_(msg_ids)
                 )
-            )
-            .tuples()
-            .all()
+            ).all()
         )
         if msg_ids
         else {}

@@ -147,7 +147,8 @@ def inspected_units(session: Session, unit_ids: list[str], term: Term) -> set[st
     if not unit_ids:
         return set()
     rows = session.execute(
-        select(distinct(RoundUnit.unit_id))
+        select(RoundUnit.unit_id)
+        .distinct()
         .join(InspectionRound, InspectionRound.id == RoundUnit.round_id)
         .join(InspectedUnit, InspectedUnit.id == RoundUnit.unit_id)
         .where(
