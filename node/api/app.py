@@ -25,6 +25,7 @@ from node.audit.denials import Denial, DenialAudit, denial_flush_loop
 from node.context import NodeContext
 from node.members.service import restore_learned, restore_revocations
 from node.metrics import Metrics
+from node.records.search import owe_merge
 from node.release.tasks import expiry_loop
 from node.replication.resend import sequence_loop
 from node.replication.resync import resync_loop
@@ -135,6 +136,8 @@ def create_app(settings: Settings | None = None, *, ctx: NodeContext | None = No
         # Certificates learned while running, newer than the topology file's (DESIGN §11).
         restore_learned(context)
         restore_revocations(context)
+        # A purge's search-index merge may not have finished before the node last stopped.
+        owe_merge(context.engine)
         metrics: Metrics = app.state.metrics
         denials = DenialAudit(
             context.audit,

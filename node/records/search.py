@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import weakref
 from dataclasses import dataclass
 
 from sqlalchemy import (
     ColumnElement,
+    Engine,
     Select,
     and_,
     column,
@@ -35,12 +37,12 @@ from sqlalchemy import (
     or_,
     select,
     table,
-    text,
     true,
     tuple_,
 )
 from sqlalchemy.orm import QueryableAttribute, Session
 
+from node.db import truncate_wal
 from node.errors import InvalidInput
 from node.models import Record
 
@@ -50,6 +52,9 @@ MAX_TERMS = 8
 MIN_TERM_CHARS = 2
 TRIGRAM = 3
 """Terms at least this long use the trigram index."""
+MERGE_PAGES = 500
+"""Pages of the search index one step of a purge's merge rewrites (``merge_purged``): about a
+quarter of a second of the write lock on the development machine."""
 INDEX_DRIVEN_MATCHES = 5_000
 """SQLite: up to this many index matches, a search reads the matches and sorts them; past it,
 a page walks the records newest first and tests each one (a frequent term fills a page after a
@@ -171,16 +176,56 @@ def index_matches_at_most(session: Session, query: SearchQuery, limit: int) -> b
 
 
 def forget_purged(session: Session) -> None:
-    """SQLite: after a tombstone nulled a record's title and body (its trigger wrote FTS5's
-    delete entries), merge the index so that no segment keeps the deleted terms: FTS5 before
-    SQLite 3.42 (no ``secure-delete``) removes a deleted document's terms only when segments
-    merge, and the trigrams with their positions would spell the text. Rewrites the index: a
-    tombstone costs time proportional to the index at a large node. No-op on PostgreSQL (whose
-    deleted tuples wait for VACUUM like the table's own: deploy/README.md)."""
-    if session.get_bind().dialect.name != "sqlite":
+    """SQLite: a tombstone nulled a record's title and body (its trigger wrote FTS5's delete
+    entries); the index still holds the deleted terms in older segments until they merge (FTS5
+    before SQLite 3.42 has no ``secure-delete``), and the trigrams with their positions would
+    spell the text. Owe a full merge of the index (``merge_purged``), done in small steps by the
+    sweep, so a purge does not hold the write lock while the whole index is rewritten (11 s at
+    1,000,000 records). No-op on PostgreSQL (whose deleted tuples wait for VACUUM like the
+    table's own: deploy/README.md)."""
+    bind = session.get_bind()
+    if bind.dialect.name != "sqlite":
         return
-    session.flush()
-    session.execute(text("INSERT INTO records_fts (records_fts) VALUES ('optimize')"))
+    owe_merge(bind if isinstance(bind, Engine) else bind.engine)
+
+
+# Engines whose FTS5 index owes a full merge, with a count of purges (``merge_purged``).
+_merge_owed: weakref.WeakKeyDictionary[Engine, int] = weakref.WeakKeyDictionary()
+
+
+def owe_merge(engine: Engine) -> None:
+    """Note that ``engine``'s search index holds deleted terms until it is fully merged (also
+    owed once when a node starts: a purge's merge may not have finished before it stopped)."""
+    if engine.dialect.name == "sqlite":
+        _merge_owed[engine] = _merge_owed.get(engine, 0) + 1
+
+
+def merge_owed(engine: Engine) -> bool:
+    return engine in _merge_owed
+
+
+def merge_purged(engine: Engine, pages: int = MERGE_PAGES) -> bool:
+    """One step of the full merge a purge owes (FTS5 ``merge`` with a negative page count: every
+    segment, whatever its level), in a transaction of its own; when a step finds nothing left to
+    merge the index holds no deleted term, and the WAL is truncated so that no older page image
+    of it stays there (``node.db.truncate_wal``). Returns whether more is owed."""
+    owed = _merge_owed.get(engine)
+    if owed is None:
+        return False
+    with engine.begin() as conn:
+        before = conn.exec_driver_sql("SELECT total_changes()").scalar_one()
+        conn.exec_driver_sql(
+            "INSERT INTO records_fts (records_fts, rank) VALUES ('merge', ?)", (-pages,)
+        )
+        after = conn.exec_driver_sql("SELECT total_changes()").scalar_one()
+    # FTS5: a change count below 2 means the command found nothing to merge.
+    if after - before >= 2:
+        return True
+    if _merge_owed.get(engine) == owed:  # no purge owed another merge meanwhile
+        del _merge_owed[engine]
+        truncate_wal(engine)
+        return False
+    return True
 
 
 def content_condition(

@@ -12,11 +12,13 @@ import logging
 
 from node.context import NodeContext
 from node.db import retry_owed_checkpoint
+from node.records.search import merge_purged
 from node.release.service import sweep
 
 log = logging.getLogger("fedshare.release")
 
 SWEEP_PERIOD_S = 1.0
+MERGE_STEPS_PER_SWEEP = 4
 
 
 def sweep_once(ctx: NodeContext) -> int:
@@ -24,6 +26,10 @@ def sweep_once(ctx: NodeContext) -> int:
         changed = sweep(session, ctx, ctx.clock.now())
     # A purge whose WAL checkpoint readers blocked gets it now (purges themselves trigger one).
     retry_owed_checkpoint(ctx.engine)
+    # A purge's search-index merge, a few steps each period (each its own short transaction).
+    for _ in range(MERGE_STEPS_PER_SWEEP):
+        if not merge_purged(ctx.engine):
+            break
     return changed
 
 
