@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from calendar import monthrange
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -32,10 +33,11 @@ from node.common import audited, node_name, require
 from node.context import NodeContext
 from node.errors import InvalidInput
 from node.ledger.state import STATUS_LABELS as LEDGER_LABELS
-from node.orders.state import OPEN_STATES, STATE_LABELS
+from node.orders.state import DEADLINES as ORDER_DEADLINES
+from node.orders.state import STATE_LABELS
 from node.policy import Actor
 from node.policy.categories import CLASS_LABELS
-from node.rectification.state import OPEN_STATES as RECTIFICATION_OPEN
+from node.rectification.state import DEADLINES as RECTIFICATION_DEADLINES
 from node.rectification.state import STATE_LABELS as RECTIFICATION_LABELS
 from node.rounds.queries import CoverageRow, coverage_by_node, current_term
 from node.rounds.state import (
@@ -45,6 +47,7 @@ from node.rounds.state import (
     TARGET_STATE_LABELS,
 )
 from node.stats import queries
+from node.stats.figures import LEDGER_OPEN, add_state, in_label_order, position, tally
 from node.stats.queries import RecordQuery, record_counts
 
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -314,6 +317,50 @@ def _record_figures(
     )
 
 
+def _overdue_item(
+    unit: str,
+    counterpart: str,
+    state_label: str,
+    issued_at: datetime,
+    deadline: datetime,
+    now: datetime,
+) -> OverdueItem:
+    return OverdueItem(
+        unit=unit,
+        counterpart=counterpart,
+        state_label=state_label,
+        issued_at=as_aware(issued_at),
+        deadline=as_aware(deadline),
+        days_overdue=_days_late(deadline, now),
+    )
+
+
+def _by_state(states: dict[str, list[int]], labels: dict[str, str]) -> list[StateCount]:
+    return [
+        StateCount(state=s, label=labels.get(s, s), count=n, overdue=late)
+        for s, (n, late) in in_label_order(states.items(), labels)
+    ]
+
+
+def _work_figures(
+    ctx: NodeContext,
+    counts: Iterable[tuple[str, str, int, int]],
+    overdue: list[OverdueItem],
+    *,
+    labels: dict[str, str],
+    open_states: Collection[str],
+    rank: dict[str, int],
+) -> WorkFigures:
+    """Figures of one kind of work from its (node, state, count, overdue) rows."""
+    per_unit: dict[str, UnitCount] = {}
+    states: dict[str, list[int]] = {}
+    for node_id, state, n, late in counts:
+        entry = per_unit.setdefault(node_id, _unit(ctx, node_id))
+        tally(entry, state, n, late, open_states=open_states)
+        add_state(states, state, n, late)
+    return _work(_by_state(states, labels), per_unit, overdue, open_states=open_states, rank=rank)
+
+
 def _order_figures(
     session: Session,
     ctx: NodeContext,
@@ -323,42 +370,27 @@ def _order_figures(
     *,
     rank: dict[str, int],
 ) -> WorkFigures:
-    per_unit: dict[str, UnitCount] = {}
-    states: dict[str, list[int]] = {}
-    for addressee, state, n, late in queries.bulletin_order_counts(
-        session, nodes, period.since, period.until, now
-    ):
-        entry = per_unit.setdefault(addressee, _unit(ctx, addressee))
-        entry.total += n
-        entry.overdue += late
-        if state == "closed":
-            entry.closed += n
-        elif state in OPEN_STATES:
-            entry.open += n
-        figures = states.setdefault(state, [0, 0])
-        figures[0] += n
-        figures[1] += late
-    order = list(STATE_LABELS)
-    by_state = [
-        StateCount(state=s, label=STATE_LABELS.get(s, s), count=n, overdue=late)
-        for s, (n, late) in sorted(
-            states.items(), key=lambda i: order.index(i[0]) if i[0] in order else len(order)
-        )
-    ]
     overdue = [
-        OverdueItem(
-            unit=node_name(ctx, addressee),
-            counterpart=node_name(ctx, issuer),
-            state_label=STATE_LABELS.get(state, state),
-            issued_at=as_aware(issued_at),
-            deadline=as_aware(deadline),
-            days_overdue=_days_late(deadline, now),
+        _overdue_item(
+            node_name(ctx, addressee),
+            node_name(ctx, issuer),
+            STATE_LABELS.get(state, state),
+            issued_at,
+            deadline,
+            now,
         )
         for addressee, issuer, state, issued_at, deadline in queries.bulletin_overdue_orders(
             session, nodes, period.since, period.until, now, limit=MAX_LISTED
         )
     ]
-    return _work(by_state, per_unit, overdue, open_states=OPEN_STATES, rank=rank)
+    return _work_figures(
+        ctx,
+        queries.bulletin_order_counts(session, nodes, period.since, period.until, now),
+        overdue,
+        labels=STATE_LABELS,
+        open_states=ORDER_DEADLINES.open_states,
+        rank=rank,
+    )
 
 
 def _ledger_figures(
@@ -370,43 +402,27 @@ def _ledger_figures(
     *,
     rank: dict[str, int],
 ) -> WorkFigures:
-    per_unit: dict[str, UnitCount] = {}
-    states: dict[str, list[int]] = {}
-    for node_id, status, n, late in queries.bulletin_ledger_counts(
-        session, nodes, period.since, period.until, now
-    ):
-        entry = per_unit.setdefault(node_id, _unit(ctx, node_id))
-        entry.total += n
-        entry.overdue += late
-        if status == "closed":
-            entry.closed += n
-        elif status in LEDGER_LABELS:
-            entry.open += n
-        figures = states.setdefault(status, [0, 0])
-        figures[0] += n
-        figures[1] += late
-    order = list(LEDGER_LABELS)
-    by_state = [
-        StateCount(state=s, label=LEDGER_LABELS.get(s, s), count=n, overdue=late)
-        for s, (n, late) in sorted(
-            states.items(), key=lambda i: order.index(i[0]) if i[0] in order else len(order)
-        )
-    ]
     overdue = [
-        OverdueItem(
-            unit=node_name(ctx, node_id),
-            counterpart=department,
-            state_label=LEDGER_LABELS.get(status, status),
-            issued_at=as_aware(created_at),
-            deadline=as_aware(deadline),
-            days_overdue=_days_late(deadline, now),
+        _overdue_item(
+            node_name(ctx, node_id),
+            department,
+            LEDGER_LABELS.get(status, status),
+            created_at,
+            deadline,
+            now,
         )
         for node_id, department, status, created_at, deadline in queries.bulletin_overdue_ledger(
             session, nodes, period.since, period.until, now, limit=MAX_LISTED
         )
     ]
-    open_states = tuple(s for s in LEDGER_LABELS if s != "closed")
-    return _work(by_state, per_unit, overdue, open_states=open_states, rank=rank)
+    return _work_figures(
+        ctx,
+        queries.bulletin_ledger_counts(session, nodes, period.since, period.until, now),
+        overdue,
+        labels=LEDGER_LABELS,
+        open_states=LEDGER_OPEN,
+        rank=rank,
+    )
 
 
 def _rectification_figures(
@@ -418,6 +434,7 @@ def _rectification_figures(
     *,
     rank: dict[str, int],
 ) -> RectificationFigures:
+    open_states = RECTIFICATION_DEADLINES.open_states
     per_node: dict[str, UnitCount] = {}
     per_unit: dict[tuple[str, str], InspectedUnitCount] = {}
     states: dict[str, list[int]] = {}
@@ -437,30 +454,16 @@ def _rectification_figures(
             ),
         )
         for counted in (entry, unit):
-            counted.total += n
-            counted.overdue += late
-            if state == "closed":
-                counted.closed += n
-            elif state in RECTIFICATION_OPEN:
-                counted.open += n
-        figures = states.setdefault(state, [0, 0])
-        figures[0] += n
-        figures[1] += late
-    order = list(RECTIFICATION_LABELS)
-    by_state = [
-        StateCount(state=s, label=RECTIFICATION_LABELS.get(s, s), count=n, overdue=late)
-        for s, (n, late) in sorted(
-            states.items(), key=lambda i: order.index(i[0]) if i[0] in order else len(order)
-        )
-    ]
+            tally(counted, state, n, late, open_states=open_states)
+        add_state(states, state, n, late)
     overdue = [
-        OverdueItem(
-            unit=unit_name,
-            counterpart=node_name(ctx, node_id),
-            state_label=RECTIFICATION_LABELS.get(state, state),
-            issued_at=as_aware(issued_at),
-            deadline=as_aware(deadline),
-            days_overdue=_days_late(deadline, now),
+        _overdue_item(
+            unit_name,
+            node_name(ctx, node_id),
+            RECTIFICATION_LABELS.get(state, state),
+            issued_at,
+            deadline,
+            now,
         )
         for node_id, unit_name, state, issued_at, deadline in (
             queries.bulletin_overdue_rectifications(
@@ -471,7 +474,8 @@ def _rectification_figures(
     closed, closed_total = queries.bulletin_closed_rectifications(
         session, nodes, period.since, period.until, limit=MAX_LISTED
     )
-    work = _work(by_state, per_node, overdue, open_states=RECTIFICATION_OPEN, rank=rank)
+    by_state = _by_state(states, RECTIFICATION_LABELS)
+    work = _work(by_state, per_node, overdue, open_states=open_states, rank=rank)
     return RectificationFigures(
         **work.model_dump(),
         units=len({unit for _node, unit in per_unit}),
@@ -536,8 +540,8 @@ def _round_figures(
         for (kind, state), (n, problems) in sorted(
             kinds.items(),
             key=lambda i: (
-                kind_order.index(i[0][0]) if i[0][0] in kind_order else len(kind_order),
-                state_order.index(i[0][1]) if i[0][1] in state_order else len(state_order),
+                position(kind_order, i[0][0]),
+                position(state_order, i[0][1]),
             ),
         )
     ]
@@ -586,7 +590,7 @@ def _work(
     per_unit: dict[str, UnitCount],
     overdue: list[OverdueItem],
     *,
-    open_states: tuple[str, ...],
+    open_states: Collection[str],
     rank: dict[str, int],
 ) -> WorkFigures:
     units = [per_unit[k] for k in sorted(per_unit, key=lambda k: (rank.get(k, len(rank)), k))]

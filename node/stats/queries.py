@@ -8,13 +8,13 @@ exactly what the endpoint runs.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from typing import cast as typed
 
-from sqlalchemy import BigInteger, ColumnElement, and_, case, cast, func, or_, select
+from sqlalchemy import BigInteger, ColumnElement, Row, and_, case, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from node.common import month_of, within
@@ -144,18 +144,80 @@ def _in_months(session: Session, column: Any, since: str, until: str) -> ColumnE
     return month_of(session, column).between(since, until)
 
 
+@dataclass(frozen=True)
+class WorkColumns:
+    """Where one kind of work keeps what the bulletin counts: the node it is counted for, when
+    it was issued, and its overdue condition and count (``node.deadlines``)."""
+
+    node: Any
+    issued_at: Any
+    overdue_clause: Callable[[datetime], ColumnElement[bool]]
+    overdue_count: Callable[[datetime], ColumnElement[int]]
+
+    def in_period(
+        self, session: Session, nodes: list[str] | None, since: str, until: str
+    ) -> list[ColumnElement[bool]]:
+        return [*within(self.node, nodes), _in_months(session, self.issued_at, since, until)]
+
+
+ORDERS = WorkColumns(
+    OrderTarget.addressee, OrderTarget.issued_at, order_overdue_clause, order_overdue_count
+)
+LEDGER = WorkColumns(
+    LedgerItem.node, LedgerItem.created_at, ledger_overdue_clause, ledger_overdue_count
+)
+RECTIFICATIONS = WorkColumns(
+    Rectification.node,
+    Rectification.issued_at,
+    rectification_overdue_clause,
+    rectification_overdue_count,
+)
+
+
+def _work_counts(
+    session: Session,
+    work: WorkColumns,
+    keys: Sequence[Any],
+    nodes: list[str] | None,
+    since: str,
+    until: str,
+    now: datetime,
+) -> Sequence[Row[*tuple[Any, ...]]]:
+    """(keys..., count, overdue now) of the work issued in the months given."""
+    return session.execute(
+        select(*keys, func.count(), work.overdue_count(now))
+        .where(*work.in_period(session, nodes, since, until))
+        .group_by(*keys)
+    ).all()
+
+
+def _overdue_work(
+    session: Session,
+    work: WorkColumns,
+    columns: Sequence[Any],
+    nodes: list[str] | None,
+    since: str,
+    until: str,
+    now: datetime,
+    *,
+    order_by: Sequence[Any],
+    limit: int,
+) -> Sequence[Row[*tuple[Any, ...]]]:
+    """``columns`` of the overdue work issued in the months given."""
+    return session.execute(
+        select(*columns)
+        .where(*work.in_period(session, nodes, since, until), work.overdue_clause(now))
+        .order_by(*order_by)
+        .limit(limit)
+    ).all()
+
+
 def bulletin_order_counts(
     session: Session, nodes: list[str] | None, since: str, until: str, now: datetime
 ) -> list[tuple[str, str, int, int]]:
     """(addressee, state, targets, overdue now) of orders issued in the months given."""
-    rows = session.execute(
-        select(OrderTarget.addressee, OrderTarget.state, func.count(), order_overdue_count(now))
-        .where(
-            *within(OrderTarget.addressee, nodes),
-            _in_months(session, OrderTarget.issued_at, since, until),
-        )
-        .group_by(OrderTarget.addressee, OrderTarget.state)
-    ).all()
+    keys = (OrderTarget.addressee, OrderTarget.state)
+    rows = _work_counts(session, ORDERS, keys, nodes, since, until, now)
     return [(r[0], r[1], int(r[2]), int(r[3] or 0)) for r in rows]
 
 
@@ -170,22 +232,18 @@ def bulletin_overdue_orders(
 ) -> list[tuple[str, str, str, datetime, datetime]]:
     """(addressee, issuer, state, issued at, deadline) of the overdue targets of orders issued in
     the months given, longest overdue first. Summary columns only: no title, focus or note."""
-    rows = session.execute(
-        select(
-            OrderTarget.addressee,
-            OrderTarget.issuer,
-            OrderTarget.state,
-            OrderTarget.issued_at,
-            OrderTarget.deadline,
-        )
-        .where(
-            *within(OrderTarget.addressee, nodes),
-            _in_months(session, OrderTarget.issued_at, since, until),
-            order_overdue_clause(now),
-        )
-        .order_by(OrderTarget.deadline, OrderTarget.addressee, OrderTarget.order_id)
-        .limit(limit)
-    ).all()
+    target = OrderTarget
+    rows = _overdue_work(
+        session,
+        ORDERS,
+        (target.addressee, target.issuer, target.state, target.issued_at, target.deadline),
+        nodes,
+        since,
+        until,
+        now,
+        order_by=(target.deadline, target.addressee, target.order_id),
+        limit=limit,
+    )
     return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
 
@@ -193,14 +251,8 @@ def bulletin_ledger_counts(
     session: Session, nodes: list[str] | None, since: str, until: str, now: datetime
 ) -> list[tuple[str, str, int, int]]:
     """(node, status, items, overdue now) of clues transferred in the months given."""
-    rows = session.execute(
-        select(LedgerItem.node, LedgerItem.status, func.count(), ledger_overdue_count(now))
-        .where(
-            *within(LedgerItem.node, nodes),
-            _in_months(session, LedgerItem.created_at, since, until),
-        )
-        .group_by(LedgerItem.node, LedgerItem.status)
-    ).all()
+    keys = (LedgerItem.node, LedgerItem.status)
+    rows = _work_counts(session, LEDGER, keys, nodes, since, until, now)
     return [(r[0], r[1], int(r[2]), int(r[3] or 0)) for r in rows]
 
 
@@ -215,22 +267,18 @@ def bulletin_overdue_ledger(
 ) -> list[tuple[str, str, str, datetime, datetime]]:
     """(node, department, status, transferred at, feedback deadline) of the overdue items
     transferred in the months given. Summary columns only: no title, clue or feedback."""
-    rows = session.execute(
-        select(
-            LedgerItem.node,
-            LedgerItem.department,
-            LedgerItem.status,
-            LedgerItem.created_at,
-            LedgerItem.feedback_deadline,
-        )
-        .where(
-            *within(LedgerItem.node, nodes),
-            _in_months(session, LedgerItem.created_at, since, until),
-            ledger_overdue_clause(now),
-        )
-        .order_by(LedgerItem.feedback_deadline, LedgerItem.node, LedgerItem.id)
-        .limit(limit)
-    ).all()
+    item = LedgerItem
+    rows = _overdue_work(
+        session,
+        LEDGER,
+        (item.node, item.department, item.status, item.created_at, item.feedback_deadline),
+        nodes,
+        since,
+        until,
+        now,
+        order_by=(item.feedback_deadline, item.node, item.id),
+        limit=limit,
+    )
     return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
 
@@ -274,20 +322,8 @@ def bulletin_rectification_counts(
 ) -> list[tuple[str, str, str, int, int]]:
     """(inspecting node, inspected unit, state, demands, overdue now) of the rectification
     demands issued in the months given."""
-    rows = session.execute(
-        select(
-            Rectification.node,
-            Rectification.unit_name,
-            Rectification.state,
-            func.count(),
-            rectification_overdue_count(now),
-        )
-        .where(
-            *within(Rectification.node, nodes),
-            _in_months(session, Rectification.issued_at, since, until),
-        )
-        .group_by(Rectification.node, Rectification.unit_name, Rectification.state)
-    ).all()
+    keys = (Rectification.node, Rectification.unit_name, Rectification.state)
+    rows = _work_counts(session, RECTIFICATIONS, keys, nodes, since, until, now)
     return [(r[0], r[1], r[2], int(r[3]), int(r[4] or 0)) for r in rows]
 
 
@@ -302,24 +338,18 @@ def bulletin_overdue_rectifications(
 ) -> list[tuple[str, str, str, datetime, datetime]]:
     """(inspecting node, inspected unit, state, issued at, deadline) of the overdue demands
     issued in the months given, by unit. Summary columns only: no finding, text or person."""
-    rows = session.execute(
-        select(
-            Rectification.node,
-            Rectification.unit_name,
-            Rectification.state,
-            Rectification.issued_at,
-            Rectification.deadline,
-        )
-        .where(
-            *within(Rectification.node, nodes),
-            _in_months(session, Rectification.issued_at, since, until),
-            rectification_overdue_clause(now),
-        )
-        .order_by(
-            Rectification.node, Rectification.unit_name, Rectification.deadline, Rectification.id
-        )
-        .limit(limit)
-    ).all()
+    demand = Rectification
+    rows = _overdue_work(
+        session,
+        RECTIFICATIONS,
+        (demand.node, demand.unit_name, demand.state, demand.issued_at, demand.deadline),
+        nodes,
+        since,
+        until,
+        now,
+        order_by=(demand.node, demand.unit_name, demand.deadline, demand.id),
+        limit=limit,
+    )
     return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
 

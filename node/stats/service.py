@@ -18,24 +18,25 @@ Statistics read the other domains' state and query modules, never their services
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
+from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
 from node.common import audited, node_name, require, subtree_nodes
 from node.context import NodeContext
 from node.ledger.queries import ledger_counts
-from node.ledger.state import STATUS_LABELS as LEDGER_LABELS
 from node.orders.queries import median_ack_seconds, order_states, targets_by_month
 from node.orders.state import OPEN_STATES, STATE_LABELS
 from node.policy import Actor
 from node.policy.categories import CLASS_LABELS
 from node.rectification.queries import rectification_counts
-from node.rectification.state import OPEN_STATES as RECTIFICATION_OPEN
+from node.rectification.state import DEADLINES as RECTIFICATION_DEADLINES
 from node.rectification.state import STATE_LABELS as RECTIFICATION_LABELS
 from node.rounds.queries import Term, launch_count, launch_target_counts, round_counts
 from node.rounds.state import ROUND_KIND_LABELS, ROUND_STATE_LABELS
 from node.rounds.views import coverage, term_of
+from node.stats.figures import LEDGER_OPEN, add_state, in_label_order, tally
 from node.stats.queries import CountRow, RecordQuery, record_counts
 from node.stats.schemas import (
     LaunchStatsOut,
@@ -54,6 +55,7 @@ from node.stats.schemas import (
 )
 
 RECORD_STATUS_LABELS = {"active": "有效", "deleted": "已删除"}
+NodeOut = TypeVar("NodeOut", LedgerNodeOut, RectificationNodeOut)
 
 
 def _record_stats(ctx: NodeContext, query: RecordQuery, rows: Sequence[CountRow]) -> RecordStatsOut:
@@ -164,26 +166,9 @@ def compute_stats(
         for state, n, late in sorted(states, key=lambda s: list(STATE_LABELS).index(s[0]))
     ]
 
-    per_node: dict[str, LedgerNodeOut] = {}
-    for node_id, status, n, late in ledger_counts(session, nodes, now):
-        entry = per_node.setdefault(
-            node_id,
-            LedgerNodeOut(
-                node=node_id,
-                node_name=node_name(ctx, node_id),
-                total=0,
-                open=0,
-                overdue=0,
-                closed=0,
-            ),
-        )
-        entry.total += n
-        entry.overdue += late
-        if status == "closed":
-            entry.closed += n
-        elif status in LEDGER_LABELS:
-            entry.open += n
-    ledger_nodes = [per_node[k] for k in sorted(per_node)]
+    ledger_nodes = _per_node(
+        ctx, ledger_counts(session, nodes, now), LedgerNodeOut, open_states=LEDGER_OPEN
+    )
 
     rectification = _rectification_stats(ctx, rectification_counts(session, nodes, now))
 
@@ -218,18 +203,19 @@ def compute_stats(
     )
 
 
-def _rectification_stats(
-    ctx: NodeContext, counts: list[tuple[str, str, int, int]]
-) -> RectificationStatsOut:
-    states: dict[str, list[int]] = {}
-    per_node: dict[str, RectificationNodeOut] = {}
+def _per_node(
+    ctx: NodeContext,
+    counts: Iterable[tuple[str, str, int, int]],
+    out: type[NodeOut],
+    *,
+    open_states: Collection[str],
+) -> list[NodeOut]:
+    """Per node, by node id, from (node, state, count, overdue) rows."""
+    per_node: dict[str, NodeOut] = {}
     for node_id, state, n, late in counts:
-        total = states.setdefault(state, [0, 0])
-        total[0] += n
-        total[1] += late
         entry = per_node.setdefault(
             node_id,
-            RectificationNodeOut(
+            out(
                 node=node_id,
                 node_name=node_name(ctx, node_id),
                 total=0,
@@ -238,13 +224,16 @@ def _rectification_stats(
                 closed=0,
             ),
         )
-        entry.total += n
-        entry.overdue += late
-        if state == "closed":
-            entry.closed += n
-        elif state in RECTIFICATION_OPEN:
-            entry.open += n
-    order = list(RECTIFICATION_LABELS)
+        tally(entry, state, n, late, open_states=open_states)
+    return [per_node[k] for k in sorted(per_node)]
+
+
+def _rectification_stats(
+    ctx: NodeContext, counts: list[tuple[str, str, int, int]]
+) -> RectificationStatsOut:
+    states: dict[str, list[int]] = {}
+    for _node_id, state, n, late in counts:
+        add_state(states, state, n, late)
     by_state = [
         RectificationStateOut(
             state=state,
@@ -252,11 +241,11 @@ def _rectification_stats(
             count=n,
             overdue=late,
         )
-        for state, (n, late) in sorted(
-            states.items(), key=lambda s: order.index(s[0]) if s[0] in order else len(order)
-        )
+        for state, (n, late) in in_label_order(states.items(), RECTIFICATION_LABELS)
     ]
-    nodes = [per_node[k] for k in sorted(per_node)]
+    nodes = _per_node(
+        ctx, counts, RectificationNodeOut, open_states=RECTIFICATION_DEADLINES.open_states
+    )
     return RectificationStatsOut(
         total=sum(s.count for s in by_state),
         open=sum(n.open for n in nodes),
