@@ -1,11 +1,13 @@
-"""What every domain repeats, written once: load-or-404, the node-level permission check, cursors,
-audited listings, node names and the subtree. (Deadlines and overdue: ``node.deadlines``.)
+"""What every domain repeats, written once: load-or-404, the node-level permission check, cursors
+and listing pages and filters, audited listings, node names and the subtree. (Deadlines and
+overdue: ``node.deadlines``.)
 
 Domains build on this module and on the context; it imports no domain.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, func, select
@@ -61,6 +63,54 @@ def uuid_cursor(cursor: str | None) -> str | None:
     if not is_uuid(cursor):
         raise InvalidInput("cursor is not valid", code="invalid_cursor")
     return cursor.lower()
+
+
+# -- listings -----------------------------------------------------------------------------------
+
+
+def newest_first(
+    session: Session,
+    model: type[M],
+    conditions: Sequence[ColumnElement[bool]],
+    *,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[M], str | None]:
+    """One page of the ``model`` rows that meet ``conditions``, newest id first, after the row
+    ``cursor`` names (422 if it names none), and the cursor of the next page (None: no more)."""
+    primary = model.__mapper__.primary_key[0]
+    after = uuid_cursor(cursor)
+    if after is not None:
+        conditions = [*conditions, primary < after]
+    rows = list(
+        session.execute(select(model).where(*conditions).order_by(primary.desc()).limit(limit + 1))
+        .scalars()
+        .all()
+    )
+    page = rows[:limit]
+    if len(rows) <= limit:
+        return page, None
+    return page, str(model.__mapper__.primary_key_from_instance(page[-1])[0])
+
+
+def chosen(column: Any, choice: str | None, values: Mapping[str, str]) -> list[ColumnElement[bool]]:
+    """A listing's box or scope filter: ``column`` equal to the value ``choice`` names (no
+    condition for None or a choice not named)."""
+    if choice is None or choice not in values:
+        return []
+    return [column == values[choice]]
+
+
+def equal_to(*pairs: tuple[Any, Any]) -> list[ColumnElement[bool]]:
+    """``column == value`` for each (column, value) whose value is given (not None)."""
+    return [column == value for column, value in pairs if value is not None]
+
+
+def holds(clause: ColumnElement[bool], wanted: bool | None) -> list[ColumnElement[bool]]:
+    """A yes/no filter: ``clause`` if ``wanted``, its negation if not, no condition for None."""
+    if wanted is None:
+        return []
+    return [clause if wanted else ~clause]
 
 
 # -- permission ---------------------------------------------------------------------------------

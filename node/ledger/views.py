@@ -6,11 +6,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from node.clock import as_aware, as_aware_or_none
-from node.common import audit_listing, audited, node_name, require, uuid_cursor
+from node.common import (
+    audit_listing,
+    audited,
+    chosen,
+    equal_to,
+    holds,
+    newest_first,
+    node_name,
+    require,
+)
 from node.context import NodeContext
 from node.ledger.models import LedgerFeedback, LedgerItem
 from node.ledger.queries import load_item, overdue_clause
@@ -61,13 +70,11 @@ def get_item(session: Session, ctx: NodeContext, actor: Actor, item_id: str) -> 
     feedback = None
     if item.held_as == OWN:
         feedback = list(
-            session.execute(
+            session.scalars(
                 select(LedgerFeedback)
                 .where(LedgerFeedback.item_id == item.id)
                 .order_by(LedgerFeedback.seq)
             )
-            .scalars()
-            .all()
         )
     audited(session, ctx, actor, "read", object_type="ledger", object_id=item.id)
     return item_out(ctx, item, ctx.clock.now(), feedback)
@@ -75,6 +82,9 @@ def get_item(session: Session, ctx: NodeContext, actor: Actor, item_id: str) -> 
 
 def item_view(ctx: NodeContext, item: LedgerItem) -> LedgerItemOut:
     return item_out(ctx, item, ctx.clock.now())
+
+
+SCOPES = {"own": OWN, "subtree": SUMMARY}
 
 
 @dataclass(frozen=True)
@@ -96,31 +106,17 @@ def list_items(
 ) -> LedgerPage:
     require(ctx, actor, "read-ledger", object_type="ledger")
     now = ctx.clock.now()
-    conditions: list[ColumnElement[bool]] = []
-    if filters.scope == "own":
-        conditions.append(LedgerItem.held_as == OWN)
-    elif filters.scope == "subtree":
-        conditions.append(LedgerItem.held_as == SUMMARY)
-    if filters.status is not None:
-        conditions.append(LedgerItem.status == filters.status)
-    if filters.overdue is not None:
-        clause = overdue_clause(now)
-        conditions.append(clause if filters.overdue else ~clause)
-    if filters.node is not None:
-        conditions.append(LedgerItem.node == filters.node)
-    after = uuid_cursor(cursor)
-    if after is not None:
-        conditions.append(LedgerItem.id < after)
-    rows = list(
-        session.execute(
-            select(LedgerItem).where(*conditions).order_by(LedgerItem.id.desc()).limit(limit + 1)
-        )
-        .scalars()
-        .all()
+    page, next_cursor = newest_first(
+        session,
+        LedgerItem,
+        [
+            *chosen(LedgerItem.held_as, filters.scope, SCOPES),
+            *equal_to((LedgerItem.status, filters.status)),
+            *holds(overdue_clause(now), filters.overdue),
+            *equal_to((LedgerItem.node, filters.node)),
+        ],
+        cursor=cursor,
+        limit=limit,
     )
-    page = rows[:limit]
     audit_listing(session, ctx, actor, "ledger", len(page))
-    return LedgerPage(
-        items=[item_out(ctx, i, now) for i in page],
-        next_cursor=page[-1].id if len(rows) > limit else None,
-    )
+    return LedgerPage(items=[item_out(ctx, i, now) for i in page], next_cursor=next_cursor)

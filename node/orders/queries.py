@@ -63,13 +63,8 @@ def target_state_conditions(
 ) -> list[ColumnElement[bool]]:
     """``OrderTarget`` conditions for the state and overdue filters (None: no condition), the same
     for orders and for targets."""
-    conditions: list[ColumnElement[bool]] = []
-    if state is not None:
-        conditions.append(OrderTarget.state == state)
-    if overdue is not None:
-        clause = overdue_clause(now)
-        conditions.append(clause if overdue else ~clause)
-    return conditions
+    state_is = common.equal_to((OrderTarget.state, state))
+    return [*state_is, *common.holds(overdue_clause(now), overdue)]
 
 
 def order_states(

@@ -14,10 +14,12 @@ from node.clock import as_aware, as_aware_or_none
 from node.common import (
     audit_listing,
     audited,
+    chosen,
+    equal_to,
+    newest_first,
     node_name,
     require,
     subtree_nodes,
-    uuid_cursor,
     within,
 )
 from node.context import NodeContext
@@ -133,13 +135,11 @@ def get_order(session: Session, ctx: NodeContext, actor: Actor, order_id: str) -
     order = load_order(session, order_id)
     targets = held_targets(session, [order.id]).get(order.id, [])
     events = list(
-        session.execute(
+        session.scalars(
             select(OrderEvent)
             .where(OrderEvent.order_id == order.id)
             .order_by(OrderEvent.addressee, OrderEvent.seq)
         )
-        .scalars()
-        .all()
     )
     audited(session, ctx, actor, "read", object_type="order", object_id=order.id)
     return order_out(ctx, order, targets, ctx.clock.now(), events)
@@ -149,6 +149,9 @@ def order_view(session: Session, ctx: NodeContext, order: Order) -> OrderOut:
     """The order as just changed by its caller (no read audited: the change was)."""
     targets = held_targets(session, [order.id]).get(order.id, [])
     return order_out(ctx, order, targets, ctx.clock.now())
+
+
+BOXES = {"issued": ISSUER, "received": ADDRESSEE}
 
 
 @dataclass(frozen=True)
@@ -170,11 +173,7 @@ def list_orders(
     """Orders issued here or addressed here, newest first (summaries: ``list_targets``)."""
     require(ctx, actor, "read-order", object_type="order")
     now = ctx.clock.now()
-    conditions: list[ColumnElement[bool]] = []
-    if filters.box == "issued":
-        conditions.append(Order.held_as == ISSUER)
-    elif filters.box == "received":
-        conditions.append(Order.held_as == ADDRESSEE)
+    conditions = chosen(Order.held_as, filters.box, BOXES)
     target_conditions = target_state_conditions(filters.state, filters.overdue, now)
     if target_conditions:
         conditions.append(
@@ -186,19 +185,11 @@ def list_orders(
                 )
             )
         )
-    after = uuid_cursor(cursor)
-    if after is not None:
-        conditions.append(Order.id < after)
-    orders = list(
-        session.execute(select(Order).where(*conditions).order_by(Order.id.desc()).limit(limit + 1))
-        .scalars()
-        .all()
-    )
-    page = orders[:limit]
+    page, next_cursor = newest_first(session, Order, conditions, cursor=cursor, limit=limit)
     targets = held_targets(session, [o.id for o in page])
     items = [order_out(ctx, o, targets.get(o.id, []), now) for o in page]
     audit_listing(session, ctx, actor, "order", len(items))
-    return OrderPage(items=items, next_cursor=page[-1].id if len(orders) > limit else None)
+    return OrderPage(items=items, next_cursor=next_cursor)
 
 
 @dataclass(frozen=True)
@@ -224,10 +215,9 @@ def list_targets(
     conditions: list[ColumnElement[bool]] = []
     conditions += within(OrderTarget.addressee, subtree_nodes(ctx))
     conditions += target_state_conditions(filters.state, filters.overdue, now)
-    if filters.addressee is not None:
-        conditions.append(OrderTarget.addressee == filters.addressee)
-    if filters.issuer is not None:
-        conditions.append(OrderTarget.issuer == filters.issuer)
+    conditions += equal_to(
+        (OrderTarget.addressee, filters.addressee), (OrderTarget.issuer, filters.issuer)
+    )
     if cursor is not None:
         order_id, _, addressee = cursor.partition(":")
         if not is_uuid(order_id) or not addressee:

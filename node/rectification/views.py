@@ -7,11 +7,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from node.clock import as_aware, as_aware_or_none
-from node.common import audit_listing, audited, node_name, require, uuid_cursor
+from node.common import (
+    audit_listing,
+    audited,
+    chosen,
+    equal_to,
+    holds,
+    newest_first,
+    node_name,
+    require,
+)
 from node.context import NodeContext
 from node.policy import Actor
 from node.rectification.models import Rectification, RectificationEvent, RectificationEvidence
@@ -94,22 +103,18 @@ def get_item(session: Session, ctx: NodeContext, actor: Actor, item_id: str) -> 
     evidence: list[RectificationEvidence] = []
     if item.held_as == OWN:
         events = list(
-            session.execute(
+            session.scalars(
                 select(RectificationEvent)
                 .where(RectificationEvent.rectification_id == item.id)
                 .order_by(RectificationEvent.seq)
             )
-            .scalars()
-            .all()
         )
         evidence = list(
-            session.execute(
+            session.scalars(
                 select(RectificationEvidence)
                 .where(RectificationEvidence.rectification_id == item.id)
                 .order_by(RectificationEvidence.seq, RectificationEvidence.position)
             )
-            .scalars()
-            .all()
         )
     audited(session, ctx, actor, "read", object_type="rectification", object_id=item.id)
     return item_out(ctx, item, ctx.clock.now(), events, evidence)
@@ -123,6 +128,13 @@ def item_view(ctx: NodeContext, item: Rectification) -> RectificationOut:
 def batch_view(ctx: NodeContext, items: list[Rectification]) -> RectificationBatch:
     now = ctx.clock.now()
     return RectificationBatch(items=[item_out(ctx, i, now) for i in items])
+
+
+SCOPES = {"own": OWN, "subtree": SUMMARY}
+
+
+def _lower(value: str | None) -> str | None:
+    return None if value is None else value.lower()
 
 
 @dataclass(frozen=True)
@@ -148,40 +160,22 @@ def list_items(
     """Demands held here, newest first."""
     require(ctx, actor, "read-rectification", object_type="rectification")
     now = ctx.clock.now()
-    conditions: list[ColumnElement[bool]] = []
-    if filters.scope == "own":
-        conditions.append(Rectification.held_as == OWN)
-    elif filters.scope == "subtree":
-        conditions.append(Rectification.held_as == SUMMARY)
-    if filters.state is not None:
-        conditions.append(Rectification.state == filters.state)
-    if filters.overdue is not None:
-        clause = overdue_clause(now)
-        conditions.append(clause if filters.overdue else ~clause)
-    if filters.node is not None:
-        conditions.append(Rectification.node == filters.node)
-    if filters.unit_name is not None:
-        conditions.append(Rectification.unit_name == filters.unit_name)
-    if filters.unit_id is not None:
-        conditions.append(Rectification.unit_id == filters.unit_id.lower())
-    if filters.finding_record_id is not None:
-        conditions.append(Rectification.finding_record_id == filters.finding_record_id.lower())
-    after = uuid_cursor(cursor)
-    if after is not None:
-        conditions.append(Rectification.id < after)
-    rows = list(
-        session.execute(
-            select(Rectification)
-            .where(*conditions)
-            .order_by(Rectification.id.desc())
-            .limit(limit + 1)
-        )
-        .scalars()
-        .all()
+    page, next_cursor = newest_first(
+        session,
+        Rectification,
+        [
+            *chosen(Rectification.held_as, filters.scope, SCOPES),
+            *equal_to((Rectification.state, filters.state)),
+            *holds(overdue_clause(now), filters.overdue),
+            *equal_to(
+                (Rectification.node, filters.node),
+                (Rectification.unit_name, filters.unit_name),
+                (Rectification.unit_id, _lower(filters.unit_id)),
+                (Rectification.finding_record_id, _lower(filters.finding_record_id)),
+            ),
+        ],
+        cursor=cursor,
+        limit=limit,
     )
-    page = rows[:limit]
     audit_listing(session, ctx, actor, "rectification", len(page))
-    return RectificationPage(
-        items=[item_out(ctx, i, now) for i in page],
-        next_cursor=page[-1].id if len(rows) > limit else None,
-    )
+    return RectificationPage(items=[item_out(ctx, i, now) for i in page], next_cursor=next_cursor)

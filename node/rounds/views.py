@@ -6,15 +6,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
 
-from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from node.clock import as_aware, as_aware_or_none
 from node.common import (
     audit_listing,
     audited,
+    chosen,
+    equal_to,
+    newest_first,
     node_name,
     require,
     subtree_nodes,
@@ -119,12 +120,7 @@ class UnitFilters:
     active: bool | None = None
 
 
-def _scope(column: Any, scope: str | None) -> list[ColumnElement[bool]]:
-    if scope == "own":
-        return [column == OWN]
-    if scope == "subtree":
-        return [column == SUMMARY]
-    return []
+SCOPES = {"own": OWN, "subtree": SUMMARY}
 
 
 def list_units(
@@ -137,32 +133,17 @@ def list_units(
     limit: int,
 ) -> UnitPage:
     require(ctx, actor, READ, object_type="inspected-unit")
-    conditions = _scope(InspectedUnit.held_as, filters.scope)
-    if filters.node is not None:
-        conditions.append(InspectedUnit.node == filters.node)
-    if filters.kind is not None:
-        conditions.append(InspectedUnit.kind == filters.kind)
+    conditions = [
+        *chosen(InspectedUnit.held_as, filters.scope, SCOPES),
+        *equal_to((InspectedUnit.node, filters.node), (InspectedUnit.kind, filters.kind)),
+    ]
     if filters.active is not None:
         conditions.append(InspectedUnit.active.is_(filters.active))
-    after = uuid_cursor(cursor)
-    if after is not None:
-        conditions.append(InspectedUnit.id < after)
-    rows = list(
-        session.execute(
-            select(InspectedUnit)
-            .where(*conditions)
-            .order_by(InspectedUnit.id.desc())
-            .limit(limit + 1)
-        )
-        .scalars()
-        .all()
-    )
-    page = rows[:limit]
+    page, next_cursor = newest_first(session, InspectedUnit, conditions, cursor=cursor, limit=limit)
     inspected = inspected_units(session, [u.id for u in page], term_of(ctx))
     audit_listing(session, ctx, actor, "inspected-unit", len(page))
     return UnitPage(
-        items=[unit_out(ctx, u, u.id in inspected) for u in page],
-        next_cursor=page[-1].id if len(rows) > limit else None,
+        items=[unit_out(ctx, u, u.id in inspected) for u in page], next_cursor=next_cursor
     )
 
 
@@ -243,34 +224,20 @@ def list_rounds(
     limit: int,
 ) -> RoundPage:
     require(ctx, actor, READ, object_type="inspection-round")
-    conditions = _scope(InspectionRound.held_as, filters.scope)
-    if filters.node is not None:
-        conditions.append(InspectionRound.node == filters.node)
-    if filters.kind is not None:
-        conditions.append(InspectionRound.kind == filters.kind)
-    if filters.state is not None:
-        conditions.append(InspectionRound.state == filters.state)
-    if filters.launch_id is not None:
-        conditions.append(InspectionRound.launch_id == uuid_cursor(filters.launch_id))
-    after = uuid_cursor(cursor)
-    if after is not None:
-        conditions.append(InspectionRound.id < after)
-    rows = list(
-        session.execute(
-            select(InspectionRound)
-            .where(*conditions)
-            .order_by(InspectionRound.id.desc())
-            .limit(limit + 1)
-        )
-        .scalars()
-        .all()
+    conditions = [
+        *chosen(InspectionRound.held_as, filters.scope, SCOPES),
+        *equal_to(
+            (InspectionRound.node, filters.node),
+            (InspectionRound.kind, filters.kind),
+            (InspectionRound.state, filters.state),
+            (InspectionRound.launch_id, uuid_cursor(filters.launch_id)),
+        ),
+    ]
+    page, next_cursor = newest_first(
+        session, InspectionRound, conditions, cursor=cursor, limit=limit
     )
-    page = rows[:limit]
     audit_listing(session, ctx, actor, "inspection-round", len(page))
-    return RoundPage(
-        items=_rounds_out(session, ctx, page),
-        next_cursor=page[-1].id if len(rows) > limit else None,
-    )
+    return RoundPage(items=_rounds_out(session, ctx, page), next_cursor=next_cursor)
 
 
 # -- coverage -----------------------------------------------------------------------------------
@@ -390,6 +357,9 @@ def get_launch(session: Session, ctx: NodeContext, actor: Actor, launch_id: str)
     return launch_view(session, ctx, launch)
 
 
+BOXES = {"launched": LAUNCHER, "received": ADDRESSEE}
+
+
 def list_launches(
     session: Session,
     ctx: NodeContext,
@@ -401,26 +371,17 @@ def list_launches(
 ) -> LaunchPage:
     """Launches made here (``launched``) or received here (``received``), newest first."""
     require(ctx, actor, READ, object_type="round-launch")
-    conditions: list[ColumnElement[bool]] = []
-    if box == "launched":
-        conditions.append(RoundLaunch.held_as == LAUNCHER)
-    elif box == "received":
-        conditions.append(RoundLaunch.held_as == ADDRESSEE)
-    after = uuid_cursor(cursor)
-    if after is not None:
-        conditions.append(RoundLaunch.id < after)
-    rows = list(
-        session.execute(
-            select(RoundLaunch).where(*conditions).order_by(RoundLaunch.id.desc()).limit(limit + 1)
-        )
-        .scalars()
-        .all()
+    page, next_cursor = newest_first(
+        session,
+        RoundLaunch,
+        chosen(RoundLaunch.held_as, box, BOXES),
+        cursor=cursor,
+        limit=limit,
     )
-    page = rows[:limit]
     now = ctx.clock.now()
     targets = targets_of(session, [launch.id for launch in page])
     audit_listing(session, ctx, actor, "round-launch", len(page))
     return LaunchPage(
         items=[launch_out(ctx, launch, targets.get(launch.id, []), now) for launch in page],
-        next_cursor=page[-1].id if len(rows) > limit else None,
+        next_cursor=next_cursor,
     )

@@ -322,3 +322,34 @@ def test_roles_bad_input_and_audited_refusals(mini_federation: MakeFederation) -
         r[0] for r in fed.rows("huanglong", "SELECT action FROM audit_log WHERE decision = 'deny'")
     ]
     assert denied == ["manage-units", "manage-units", "plan-round"]
+
+
+def test_listings_page_newest_first_with_filters(mini_federation: MakeFederation) -> None:
+    fed = mini_federation("huanglong")
+    county = fed["huanglong"]
+    units = [add_unit(county, name) for name in ("县水利局", "县教育局", "县财政局")]
+    add_unit(county, "城关镇", kind="township")
+    first = ok(call(county, "GET", UNITS, params={"kind": "party_organ", "limit": 2}))
+    assert [u["id"] for u in first["items"]] == units[:0:-1]
+    assert first["next_cursor"] == units[1]
+    rest = ok(
+        call(
+            county,
+            "GET",
+            UNITS,
+            params={"kind": "party_organ", "limit": 2, "cursor": first["next_cursor"].upper()},
+        )
+    )
+    assert [u["id"] for u in rest["items"]] == [units[0]]
+    assert rest["next_cursor"] is None
+    error(call(county, "GET", UNITS, params={"cursor": "zzz"}), 422, "invalid_cursor")
+
+    rounds = [plan(county, [unit])["id"] for unit in units]
+    ok(call(county, "POST", f"{ROUNDS}/{rounds[1]}/start"))
+    started = ok(call(county, "GET", ROUNDS, params={"state": "in_progress", "scope": "own"}))
+    assert [r["id"] for r in started["items"]] == [rounds[1]]
+    assert started["next_cursor"] is None
+    assert ok(call(county, "GET", ROUNDS, params={"scope": "subtree"}))["items"] == []
+    page = ok(call(county, "GET", ROUNDS, params={"limit": 3}))
+    assert [r["id"] for r in page["items"]] == rounds[::-1]
+    assert page["next_cursor"] is None
