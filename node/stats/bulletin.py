@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from calendar import monthrange
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -317,22 +317,67 @@ def _record_figures(
     )
 
 
-def _overdue_item(
-    unit: str,
-    counterpart: str,
-    state_label: str,
-    issued_at: datetime,
-    deadline: datetime,
-    now: datetime,
-) -> OverdueItem:
-    return OverdueItem(
-        unit=unit,
-        counterpart=counterpart,
-        state_label=state_label,
-        issued_at=as_aware(issued_at),
-        deadline=as_aware(deadline),
-        days_overdue=_days_late(deadline, now),
+@dataclass(frozen=True)
+class _Scope:
+    """What every figure of one bulletin counts over."""
+
+    session: Session
+    ctx: NodeContext
+    nodes: list[str] | None
+    period: Period
+    now: datetime
+    rank: dict[str, int]
+
+
+@dataclass(frozen=True)
+class _WorkKind:
+    """One kind of work as the bulletin counts and prints it: its columns, its state labels, the
+    states in which it counts as open, and which of (who owes it, to whom) are node ids, printed
+    by name."""
+
+    columns: queries.WorkColumns
+    labels: dict[str, str]
+    open_states: Collection[str]
+    node_named: tuple[bool, bool]
+
+
+ORDER_WORK = _WorkKind(queries.ORDERS, STATE_LABELS, ORDER_DEADLINES.open_states, (True, True))
+# Owed by a node to a department.
+LEDGER_WORK = _WorkKind(queries.LEDGER, LEDGER_LABELS, LEDGER_OPEN, (True, False))
+# Owed by an inspected unit to the inspecting node.
+RECTIFICATION_WORK = _WorkKind(
+    queries.RECTIFICATIONS,
+    RECTIFICATION_LABELS,
+    RECTIFICATION_DEADLINES.open_states,
+    (False, True),
+)
+
+
+def _overdue_items(scope: _Scope, kind: _WorkKind) -> list[OverdueItem]:
+    def shown(value: str, is_node: bool) -> str:
+        return node_name(scope.ctx, value) if is_node else value
+
+    unit_is_node, counterpart_is_node = kind.node_named
+    rows = queries.bulletin_overdue(
+        scope.session,
+        kind.columns,
+        scope.nodes,
+        scope.period.since,
+        scope.period.until,
+        scope.now,
+        limit=MAX_LISTED,
     )
+    return [
+        OverdueItem(
+            unit=shown(unit, unit_is_node),
+            counterpart=shown(counterpart, counterpart_is_node),
+            state_label=kind.labels.get(state, state),
+            issued_at=as_aware(issued_at),
+            deadline=as_aware(deadline),
+            days_overdue=_days_late(deadline, scope.now),
+        )
+        for unit, counterpart, state, issued_at, deadline in rows
+    ]
 
 
 def _by_state(states: dict[str, list[int]], labels: dict[str, str]) -> list[StateCount]:
@@ -342,104 +387,29 @@ def _by_state(states: dict[str, list[int]], labels: dict[str, str]) -> list[Stat
     ]
 
 
-def _work_figures(
-    ctx: NodeContext,
-    counts: Iterable[tuple[str, str, int, int]],
-    overdue: list[OverdueItem],
-    *,
-    labels: dict[str, str],
-    open_states: Collection[str],
-    rank: dict[str, int],
-) -> WorkFigures:
-    """Figures of one kind of work from its (node, state, count, overdue) rows."""
+def _work_figures(scope: _Scope, kind: _WorkKind) -> WorkFigures:
+    """Orders' or ledger items' figures: per node counted for, by state, the overdue list."""
     per_unit: dict[str, UnitCount] = {}
     states: dict[str, list[int]] = {}
-    for node_id, state, n, late in counts:
-        entry = per_unit.setdefault(node_id, _unit(ctx, node_id))
-        tally(entry, state, n, late, open_states=open_states)
+    for node_id, state, n, late in queries.bulletin_counts(
+        scope.session, kind.columns, scope.nodes, scope.period.since, scope.period.until, scope.now
+    ):
+        entry = per_unit.setdefault(node_id, _unit(scope.ctx, node_id))
+        tally(entry, state, n, late, open_states=kind.open_states)
         add_state(states, state, n, late)
-    return _work(_by_state(states, labels), per_unit, overdue, open_states=open_states, rank=rank)
+    by_state = _by_state(states, kind.labels)
+    overdue = _overdue_items(scope, kind)
+    return _work(by_state, per_unit, overdue, open_states=kind.open_states, rank=scope.rank)
 
 
-def _order_figures(
-    session: Session,
-    ctx: NodeContext,
-    nodes: list[str] | None,
-    period: Period,
-    now: datetime,
-    *,
-    rank: dict[str, int],
-) -> WorkFigures:
-    overdue = [
-        _overdue_item(
-            node_name(ctx, addressee),
-            node_name(ctx, issuer),
-            STATE_LABELS.get(state, state),
-            issued_at,
-            deadline,
-            now,
-        )
-        for addressee, issuer, state, issued_at, deadline in queries.bulletin_overdue_orders(
-            session, nodes, period.since, period.until, now, limit=MAX_LISTED
-        )
-    ]
-    return _work_figures(
-        ctx,
-        queries.bulletin_order_counts(session, nodes, period.since, period.until, now),
-        overdue,
-        labels=STATE_LABELS,
-        open_states=ORDER_DEADLINES.open_states,
-        rank=rank,
-    )
-
-
-def _ledger_figures(
-    session: Session,
-    ctx: NodeContext,
-    nodes: list[str] | None,
-    period: Period,
-    now: datetime,
-    *,
-    rank: dict[str, int],
-) -> WorkFigures:
-    overdue = [
-        _overdue_item(
-            node_name(ctx, node_id),
-            department,
-            LEDGER_LABELS.get(status, status),
-            created_at,
-            deadline,
-            now,
-        )
-        for node_id, department, status, created_at, deadline in queries.bulletin_overdue_ledger(
-            session, nodes, period.since, period.until, now, limit=MAX_LISTED
-        )
-    ]
-    return _work_figures(
-        ctx,
-        queries.bulletin_ledger_counts(session, nodes, period.since, period.until, now),
-        overdue,
-        labels=LEDGER_LABELS,
-        open_states=LEDGER_OPEN,
-        rank=rank,
-    )
-
-
-def _rectification_figures(
-    session: Session,
-    ctx: NodeContext,
-    nodes: list[str] | None,
-    period: Period,
-    now: datetime,
-    *,
-    rank: dict[str, int],
-) -> RectificationFigures:
-    open_states = RECTIFICATION_DEADLINES.open_states
+def _rectification_figures(scope: _Scope) -> RectificationFigures:
+    ctx, since, until = scope.ctx, scope.period.since, scope.period.until
+    kind = RECTIFICATION_WORK
     per_node: dict[str, UnitCount] = {}
     per_unit: dict[tuple[str, str], InspectedUnitCount] = {}
     states: dict[str, list[int]] = {}
     for node_id, unit_name, state, n, late in queries.bulletin_rectification_counts(
-        session, nodes, period.since, period.until, now
+        scope.session, scope.nodes, since, until, scope.now
     ):
         entry = per_node.setdefault(node_id, _unit(ctx, node_id))
         unit = per_unit.setdefault(
@@ -454,33 +424,20 @@ def _rectification_figures(
             ),
         )
         for counted in (entry, unit):
-            tally(counted, state, n, late, open_states=open_states)
+            tally(counted, state, n, late, open_states=kind.open_states)
         add_state(states, state, n, late)
-    overdue = [
-        _overdue_item(
-            unit_name,
-            node_name(ctx, node_id),
-            RECTIFICATION_LABELS.get(state, state),
-            issued_at,
-            deadline,
-            now,
-        )
-        for node_id, unit_name, state, issued_at, deadline in (
-            queries.bulletin_overdue_rectifications(
-                session, nodes, period.since, period.until, now, limit=MAX_LISTED
-            )
-        )
-    ]
+    overdue = _overdue_items(scope, kind)
     closed, closed_total = queries.bulletin_closed_rectifications(
-        session, nodes, period.since, period.until, limit=MAX_LISTED
+        scope.session, scope.nodes, since, until, limit=MAX_LISTED
     )
-    by_state = _by_state(states, RECTIFICATION_LABELS)
-    work = _work(by_state, per_node, overdue, open_states=open_states, rank=rank)
+    by_state = _by_state(states, kind.labels)
+    work = _work(by_state, per_node, overdue, open_states=kind.open_states, rank=scope.rank)
     return RectificationFigures(
         **work.model_dump(),
         units=len({unit for _node, unit in per_unit}),
         by_inspected_unit=[
-            per_unit[k] for k in sorted(per_unit, key=lambda k: (rank.get(k[0], len(rank)), k))
+            per_unit[k]
+            for k in sorted(per_unit, key=lambda k: (scope.rank.get(k[0], len(scope.rank)), k))
         ],
         closures=[
             ClosureItem(
@@ -662,7 +619,7 @@ def rectification_bulletin(
     period = parse_period(since, until, now)
     root, nodes = subtree_of(ctx, subtree)
     findings, readable = _findings(session, ctx, actor, nodes, period, now)
-    rank = _ranked(ctx, root)
+    scope = _Scope(session, ctx, nodes, period, now, _ranked(ctx, root))
     bulletin = Bulletin(
         node=ctx.node_id,
         node_name=node_name(ctx, ctx.node_id),
@@ -674,9 +631,9 @@ def rectification_bulletin(
         period_label=period.label,
         generated_at=now,
         records=_record_figures(session, nodes, period, FINDING_CATEGORY),
-        orders=_order_figures(session, ctx, nodes, period, now, rank=rank),
-        ledger=_ledger_figures(session, ctx, nodes, period, now, rank=rank),
-        rectification=_rectification_figures(session, ctx, nodes, period, now, rank=rank),
+        orders=_work_figures(scope, ORDER_WORK),
+        ledger=_work_figures(scope, LEDGER_WORK),
+        rectification=_rectification_figures(scope),
         rounds=_round_figures(session, ctx, root, nodes, period),
         findings=findings,
         findings_readable=readable,

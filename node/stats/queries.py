@@ -146,13 +146,18 @@ def _in_months(session: Session, column: Any, since: str, until: str) -> ColumnE
 
 @dataclass(frozen=True)
 class WorkColumns:
-    """Where one kind of work keeps what the bulletin counts: the node it is counted for, when
-    it was issued, and its overdue condition and count (``node.deadlines``)."""
+    """Where one kind of work keeps what the bulletin counts and lists: the node it is counted
+    for, its state, when it was issued, its overdue condition and count (``node.deadlines``), and
+    the summary columns an overdue item is listed with, (who owes it, to whom, state, issued at,
+    deadline), in the list's order."""
 
     node: Any
+    state: Any
     issued_at: Any
     overdue_clause: Callable[[datetime], ColumnElement[bool]]
     overdue_count: Callable[[datetime], ColumnElement[int]]
+    listed: tuple[Any, Any, Any, Any, Any]
+    listed_order: tuple[Any, ...]
 
     def in_period(
         self, session: Session, nodes: list[str] | None, since: str, until: str
@@ -161,16 +166,57 @@ class WorkColumns:
 
 
 ORDERS = WorkColumns(
-    OrderTarget.addressee, OrderTarget.issued_at, order_overdue_clause, order_overdue_count
+    node=OrderTarget.addressee,
+    state=OrderTarget.state,
+    issued_at=OrderTarget.issued_at,
+    overdue_clause=order_overdue_clause,
+    overdue_count=order_overdue_count,
+    # Summary columns only: no title, focus or note. Longest overdue first.
+    listed=(
+        OrderTarget.addressee,
+        OrderTarget.issuer,
+        OrderTarget.state,
+        OrderTarget.issued_at,
+        OrderTarget.deadline,
+    ),
+    listed_order=(OrderTarget.deadline, OrderTarget.addressee, OrderTarget.order_id),
 )
 LEDGER = WorkColumns(
-    LedgerItem.node, LedgerItem.created_at, ledger_overdue_clause, ledger_overdue_count
+    node=LedgerItem.node,
+    state=LedgerItem.status,
+    issued_at=LedgerItem.created_at,
+    overdue_clause=ledger_overdue_clause,
+    overdue_count=ledger_overdue_count,
+    # Summary columns only: no title, clue or feedback. Longest overdue first.
+    listed=(
+        LedgerItem.node,
+        LedgerItem.department,
+        LedgerItem.status,
+        LedgerItem.created_at,
+        LedgerItem.feedback_deadline,
+    ),
+    listed_order=(LedgerItem.feedback_deadline, LedgerItem.node, LedgerItem.id),
 )
 RECTIFICATIONS = WorkColumns(
-    Rectification.node,
-    Rectification.issued_at,
-    rectification_overdue_clause,
-    rectification_overdue_count,
+    node=Rectification.node,
+    state=Rectification.state,
+    issued_at=Rectification.issued_at,
+    overdue_clause=rectification_overdue_clause,
+    overdue_count=rectification_overdue_count,
+    # Summary columns only: no finding, text or person. By unit.
+    listed=(
+        Rectification.unit_name,
+        Rectification.node,
+        Rectification.state,
+        Rectification.issued_at,
+        Rectification.deadline,
+    ),
+    listed_order=(
+        Rectification.node,
+        Rectification.unit_name,
+        Rectification.deadline,
+        Rectification.id,
+    ),
 )
 
 
@@ -183,7 +229,6 @@ def _work_counts(
     until: str,
     now: datetime,
 ) -> Sequence[Row[*tuple[Any, ...]]]:
-    """(keys..., count, overdue now) of the work issued in the months given."""
     return session.execute(
         select(*keys, func.count(), work.overdue_count(now))
         .where(*work.in_period(session, nodes, since, until))
@@ -191,94 +236,37 @@ def _work_counts(
     ).all()
 
 
-def _overdue_work(
+def bulletin_counts(
     session: Session,
     work: WorkColumns,
-    columns: Sequence[Any],
+    nodes: list[str] | None,
+    since: str,
+    until: str,
+    now: datetime,
+) -> list[tuple[str, str, int, int]]:
+    """(node, state, count, overdue now) of the ``work`` issued in the months given."""
+    rows = _work_counts(session, work, (work.node, work.state), nodes, since, until, now)
+    return [(r[0], r[1], int(r[2]), int(r[3] or 0)) for r in rows]
+
+
+def bulletin_overdue(
+    session: Session,
+    work: WorkColumns,
     nodes: list[str] | None,
     since: str,
     until: str,
     now: datetime,
     *,
-    order_by: Sequence[Any],
     limit: int,
-) -> Sequence[Row[*tuple[Any, ...]]]:
-    """``columns`` of the overdue work issued in the months given."""
-    return session.execute(
-        select(*columns)
+) -> list[tuple[str, str, str, datetime, datetime]]:
+    """The ``work.listed`` summary columns (who owes it, to whom, state, issued at, deadline) of
+    the overdue ``work`` issued in the months given, in ``work.listed_order``."""
+    rows = session.execute(
+        select(*work.listed)
         .where(*work.in_period(session, nodes, since, until), work.overdue_clause(now))
-        .order_by(*order_by)
+        .order_by(*work.listed_order)
         .limit(limit)
     ).all()
-
-
-def bulletin_order_counts(
-    session: Session, nodes: list[str] | None, since: str, until: str, now: datetime
-) -> list[tuple[str, str, int, int]]:
-    """(addressee, state, targets, overdue now) of orders issued in the months given."""
-    keys = (OrderTarget.addressee, OrderTarget.state)
-    rows = _work_counts(session, ORDERS, keys, nodes, since, until, now)
-    return [(r[0], r[1], int(r[2]), int(r[3] or 0)) for r in rows]
-
-
-def bulletin_overdue_orders(
-    session: Session,
-    nodes: list[str] | None,
-    since: str,
-    until: str,
-    now: datetime,
-    *,
-    limit: int,
-) -> list[tuple[str, str, str, datetime, datetime]]:
-    """(addressee, issuer, state, issued at, deadline) of the overdue targets of orders issued in
-    the months given, longest overdue first. Summary columns only: no title, focus or note."""
-    target = OrderTarget
-    rows = _overdue_work(
-        session,
-        ORDERS,
-        (target.addressee, target.issuer, target.state, target.issued_at, target.deadline),
-        nodes,
-        since,
-        until,
-        now,
-        order_by=(target.deadline, target.addressee, target.order_id),
-        limit=limit,
-    )
-    return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
-
-
-def bulletin_ledger_counts(
-    session: Session, nodes: list[str] | None, since: str, until: str, now: datetime
-) -> list[tuple[str, str, int, int]]:
-    """(node, status, items, overdue now) of clues transferred in the months given."""
-    keys = (LedgerItem.node, LedgerItem.status)
-    rows = _work_counts(session, LEDGER, keys, nodes, since, until, now)
-    return [(r[0], r[1], int(r[2]), int(r[3] or 0)) for r in rows]
-
-
-def bulletin_overdue_ledger(
-    session: Session,
-    nodes: list[str] | None,
-    since: str,
-    until: str,
-    now: datetime,
-    *,
-    limit: int,
-) -> list[tuple[str, str, str, datetime, datetime]]:
-    """(node, department, status, transferred at, feedback deadline) of the overdue items
-    transferred in the months given. Summary columns only: no title, clue or feedback."""
-    item = LedgerItem
-    rows = _overdue_work(
-        session,
-        LEDGER,
-        (item.node, item.department, item.status, item.created_at, item.feedback_deadline),
-        nodes,
-        since,
-        until,
-        now,
-        order_by=(item.feedback_deadline, item.node, item.id),
-        limit=limit,
-    )
     return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
 
@@ -325,32 +313,6 @@ def bulletin_rectification_counts(
     keys = (Rectification.node, Rectification.unit_name, Rectification.state)
     rows = _work_counts(session, RECTIFICATIONS, keys, nodes, since, until, now)
     return [(r[0], r[1], r[2], int(r[3]), int(r[4] or 0)) for r in rows]
-
-
-def bulletin_overdue_rectifications(
-    session: Session,
-    nodes: list[str] | None,
-    since: str,
-    until: str,
-    now: datetime,
-    *,
-    limit: int,
-) -> list[tuple[str, str, str, datetime, datetime]]:
-    """(inspecting node, inspected unit, state, issued at, deadline) of the overdue demands
-    issued in the months given, by unit. Summary columns only: no finding, text or person."""
-    demand = Rectification
-    rows = _overdue_work(
-        session,
-        RECTIFICATIONS,
-        (demand.node, demand.unit_name, demand.state, demand.issued_at, demand.deadline),
-        nodes,
-        since,
-        until,
-        now,
-        order_by=(demand.node, demand.unit_name, demand.deadline, demand.id),
-        limit=limit,
-    )
-    return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
 
 def bulletin_closed_rectifications(
