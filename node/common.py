@@ -8,7 +8,7 @@ Domains build on this module and on the context; it imports no domain.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
@@ -18,6 +18,7 @@ from node.db import Base
 from node.errors import InvalidInput, NotFound, PermissionDenied
 from node.ids import is_uuid
 from node.policy import Actor
+from node.replication.envelope import Envelope, EnvelopeRejected
 
 M = TypeVar("M", bound=Base)
 
@@ -224,3 +225,40 @@ def node_tier(ctx: NodeContext, node_id: str) -> str:
     if tier in TIER_LABELS:
         return tier
     return TIERS[min(ctx.topology.depth(node_id), len(TIERS) - 1)]
+
+
+# -- summaries from below -----------------------------------------------------------------------
+
+
+class Summarised(Protocol):
+    """A row held either as a node's own object or as the summary of a node below's."""
+
+    @property
+    def held_as(self) -> str: ...
+
+    @property
+    def node(self) -> str: ...
+
+
+S = TypeVar("S", bound=Summarised)
+
+
+def check_from_below(ctx: NodeContext, envelope: Envelope, node: str) -> None:
+    """A summary speaks for its sender's own objects (``node``), to the sender's ancestors only:
+    refused ``origin_mismatch`` or ``not_in_subtree`` otherwise."""
+    if node != envelope.origin:
+        raise EnvelopeRejected("origin_mismatch")
+    if ctx.node_id not in ctx.topology.ancestors(envelope.origin):
+        raise EnvelopeRejected("not_in_subtree")
+
+
+def held_summary(
+    session: Session, model: type[S], item_id: str, *, node: str, summary: str
+) -> S | None:
+    """The copy held here of ``node``'s object ``item_id``, locked for update, or None if none is
+    held yet; refused ``origin_mismatch`` if what is held is not a summary of ``node``'s (this
+    node's own object, or another node's)."""
+    item = session.get(model, item_id, with_for_update=True)
+    if item is not None and (item.held_as != summary or item.node != node):
+        raise EnvelopeRejected("origin_mismatch")
+    return item

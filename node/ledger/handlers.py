@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from node.common import check_from_below, held_summary
 from node.context import NodeContext
 from node.ledger.models import LedgerItem
 from node.ledger.state import SUMMARY
 from node.ledger.wire import LedgerSummaryWire
-from node.replication.envelope import Envelope, EnvelopeRejected
+from node.replication.envelope import Envelope
 from node.replication.kinds import Applied, Kind, KindSpec
 
 
@@ -23,15 +23,8 @@ def apply_summary(
 ) -> Applied:
     """A summary from a node below: insert, or replace an older version."""
     origin = envelope.origin
-    if wire.node != origin:
-        raise EnvelopeRejected("origin_mismatch")
-    if ctx.node_id not in ctx.topology.ancestors(origin):
-        raise EnvelopeRejected("not_in_subtree")
-    item = session.execute(
-        select(LedgerItem).where(LedgerItem.id == wire.id).with_for_update()
-    ).scalar_one_or_none()
-    if item is not None and (item.held_as != SUMMARY or item.node != origin):
-        raise EnvelopeRejected("origin_mismatch")
+    check_from_below(ctx, envelope, wire.node)
+    item = held_summary(session, LedgerItem, wire.id, node=origin, summary=SUMMARY)
     if item is not None and item.version >= wire.version:
         return wire.id, wire.version
     if item is None:

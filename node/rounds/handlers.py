@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from node.audit.chain import SYSTEM_ACTOR
 from node.clock import as_aware
-from node.common import audited
+from node.common import audited, check_from_below, held_summary
 from node.context import NodeContext
 from node.replication.envelope import Envelope, EnvelopeRejected
 from node.replication.kinds import Applied, Kind, KindSpec
@@ -29,23 +29,11 @@ from node.rounds.state import ADDRESSEE, LAUNCHER, SUMMARY, target_rank
 from node.rounds.wire import LaunchProgressWire, LaunchWire, RoundSummaryWire, UnitSummaryWire
 
 
-def _from_below(ctx: NodeContext, envelope: Envelope, node: str) -> None:
-    """A summary speaks for its sender's own objects, to the sender's ancestors only."""
-    if node != envelope.origin:
-        raise EnvelopeRejected("origin_mismatch")
-    if ctx.node_id not in ctx.topology.ancestors(envelope.origin):
-        raise EnvelopeRejected("not_in_subtree")
-
-
 def apply_unit_summary(
     session: Session, ctx: NodeContext, envelope: Envelope, wire: UnitSummaryWire
 ) -> Applied:
-    _from_below(ctx, envelope, wire.node)
-    unit = session.execute(
-        select(InspectedUnit).where(InspectedUnit.id == wire.id).with_for_update()
-    ).scalar_one_or_none()
-    if unit is not None and (unit.held_as != SUMMARY or unit.node != wire.node):
-        raise EnvelopeRejected("origin_mismatch")
+    check_from_below(ctx, envelope, wire.node)
+    unit = held_summary(session, InspectedUnit, wire.id, node=wire.node, summary=SUMMARY)
     if unit is not None and unit.version >= wire.version:
         return wire.id, wire.version
     clash = session.execute(
@@ -74,14 +62,10 @@ def apply_unit_summary(
 def apply_round_summary(
     session: Session, ctx: NodeContext, envelope: Envelope, wire: RoundSummaryWire
 ) -> Applied:
-    _from_below(ctx, envelope, wire.node)
+    check_from_below(ctx, envelope, wire.node)
     if wire.period_end < wire.period_start:
         raise EnvelopeRejected("malformed")
-    row = session.execute(
-        select(InspectionRound).where(InspectionRound.id == wire.id).with_for_update()
-    ).scalar_one_or_none()
-    if row is not None and (row.held_as != SUMMARY or row.node != wire.node):
-        raise EnvelopeRejected("origin_mismatch")
+    row = held_summary(session, InspectionRound, wire.id, node=wire.node, summary=SUMMARY)
     if row is not None and row.version >= wire.version:
         return wire.id, wire.version
     if row is None:
