@@ -17,27 +17,31 @@ Prints a table, then one JSON line with every figure (baseline included).
 
 from __future__ import annotations
 
-import gc
 import os
 import random
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, event, func, insert, select
+from sqlalchemy import Connection, Engine, event, insert, select
 
-from bench.common import print_json, print_table, summary_ms
+from bench.common import (
+    TABLES,
+    Seeded,
+    bulk_seed,
+    print_json,
+    print_table,
+    run_on_empty_node,
+    summary_ms,
+    timed_seed,
+)
 from node.audit.chain import SYSTEM_ACTOR
 from node.context import NodeContext
 from node.crypto import generate_keys
-from node.db import Base, upgrade_database
 from node.federation import DEMO_TREE, tree_topology
-from node.models import Record
 from node.policy import Actor
 from node.policy.enforcer import ROLES
 from node.records.service import RecordFilters, list_records
@@ -45,7 +49,6 @@ from node.settings import Settings
 from node.users.service import add_user
 from node.wiring import make_context
 
-TABLES = Base.metadata.tables
 NODE = "yanan"
 PAGE = 50
 GOAL_P95_MS = 50.0
@@ -84,16 +87,6 @@ def _uuid7_at(moment_ms: int, rng: random.Random) -> str:
     value |= 0b10 << 62
     value |= rng.getrandbits(62)
     return str(uuid.UUID(int=value))
-
-
-@dataclass
-class Seeded:
-    records: int = 0
-    parties: int = 0
-    grants: int = 0
-    by_class: dict[str, int] = field(default_factory=dict)
-    stubs: int = 0
-    deleted: int = 0
 
 
 def _rows(
@@ -165,45 +158,13 @@ def _rows(
 
 
 def seed(engine: Engine, count: int, inspector_id: str) -> Seeded:
-    rng = random.Random(SEED)
-    seeded = Seeded()
-    batch: list[dict[str, Any]] = []
-    party_batch: list[dict[str, Any]] = []
-    grant_batch: list[dict[str, Any]] = []
+    def insert_records(conn: Connection, batch: list[dict[str, Any]]) -> None:
+        conn.execute(insert(TABLES["records"]), batch)
 
-    def flush() -> None:
-        with engine.begin() as conn:
-            if batch:
-                conn.execute(insert(TABLES["records"]), batch)
-            if party_batch:
-                conn.execute(insert(TABLES["record_parties"]), party_batch)
-            if grant_batch:
-                conn.execute(insert(TABLES["grants"]), grant_batch)
-        batch.clear()
-        party_batch.clear()
-        grant_batch.clear()
-
-    for record, parties, grant in _rows(count, rng, inspector_id):
-        batch.append(record)
-        party_batch.extend(parties)
-        if grant is not None:
-            grant_batch.append(grant)
-            seeded.grants += 1
-        seeded.records += 1
-        seeded.parties += len(parties)
-        seeded.by_class[record["classification"]] = (
-            seeded.by_class.get(record["classification"], 0) + 1
-        )
-        seeded.stubs += record["is_stub"]
-        seeded.deleted += record["deleted"]
-        if len(batch) >= 20_000:
-            flush()
-    flush()
+    rows = _rows(count, random.Random(SEED), inspector_id)
+    seeded = bulk_seed(engine, rows, batch_size=20_000, insert_records=insert_records)
     with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.exec_driver_sql("ANALYZE")
-        else:
-            conn.exec_driver_sql("ANALYZE")
+        conn.exec_driver_sql("ANALYZE")
     return seeded
 
 
@@ -346,28 +307,12 @@ def _explain(ctx: NodeContext, actor: Actor, filters: RecordFilters) -> list[str
 
 
 def run(records: int = 100_000, pages: int = 200, database_url: str | None = None) -> int:
-    with tempfile.TemporaryDirectory(prefix="fedshare-bench-list-") as tmp:
-        workdir = Path(tmp)
-        url = database_url or f"sqlite:///{workdir / 'node.db'}"
-        upgrade_database(url)
-        ctx = _context(workdir, url)
-        try:
-            with ctx.sessions() as session:
-                existing = session.execute(select(func.count()).select_from(Record)).scalar_one()
-            if existing:
-                print(f"error: the database already holds {existing} records; give an empty one")
-                return 2
-            actors = _users(ctx)
-            started = time.perf_counter()
-            seeded = seed(ctx.engine, records, actors["inspector"].user_id)
-            seed_s = time.perf_counter() - started
-            # As ``fedshare node run`` does once the app is built: long-lived objects stay out of
-            # the cyclic GC's full passes.
-            gc.collect()
-            gc.freeze()
-            return _measure(ctx, actors, seeded, seed_s, pages)
-        finally:
-            ctx.engine.dispose()
+    def bench(ctx: NodeContext) -> int:
+        actors = _users(ctx)
+        seeded, seed_s = timed_seed(lambda: seed(ctx.engine, records, actors["inspector"].user_id))
+        return _measure(ctx, actors, seeded, seed_s, pages)
+
+    return run_on_empty_node("fedshare-bench-list-", database_url, _context, bench)
 
 
 def _measure(

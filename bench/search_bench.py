@@ -21,28 +21,32 @@ Prints a table, then one JSON line with every figure (baseline included).
 
 from __future__ import annotations
 
-import gc
 import importlib.util
 import os
 import random
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Connection, Engine, insert
 
-from bench.common import print_json, print_table, summary_ms
-from bench.list_bench import NODE, PAGE, SEED, Seeded, _baseline, _context, _rows, _users
+from bench.common import (
+    TABLES,
+    Seeded,
+    bulk_seed,
+    print_json,
+    print_table,
+    run_on_empty_node,
+    summary_ms,
+    timed_seed,
+)
+from bench.list_bench import NODE, PAGE, SEED, _baseline, _context, _rows, _users
 from node.context import NodeContext
-from node.db import MIGRATIONS_DIR, Base, upgrade_database
-from node.models import Record
+from node.db import MIGRATIONS_DIR
 from node.policy import Actor
 from node.records.service import RecordFilters, list_records
 
-TABLES = Base.metadata.tables
 GOAL_P95_MS = 50.0
 COLUMNS = [
     "id",
@@ -164,46 +168,21 @@ def _index_off(engine: Engine) -> list[str]:
 
 
 def seed(engine: Engine, count: int, inspector_id: str) -> Seeded:
-    seeded = Seeded()
-    batch: list[dict[str, Any]] = []
-    party_batch: list[dict[str, Any]] = []
-    grant_batch: list[dict[str, Any]] = []
     postgres = engine.dialect.name == "postgresql"
     index_on = _index_off(engine)
 
-    def flush() -> None:
-        with engine.begin() as conn:
-            if batch and postgres:
-                raw = conn.connection.driver_connection
-                with raw.cursor() as cursor:  # type: ignore[union-attr]
-                    with cursor.copy(f"COPY records ({', '.join(COLUMNS)}) FROM STDIN") as copy:
-                        for row in batch:
-                            copy.write_row([row[c] for c in COLUMNS])
-            elif batch:
-                conn.execute(insert(TABLES["records"]), batch)
-            if party_batch:
-                conn.execute(insert(TABLES["record_parties"]), party_batch)
-            if grant_batch:
-                conn.execute(insert(TABLES["grants"]), grant_batch)
-        batch.clear()
-        party_batch.clear()
-        grant_batch.clear()
+    def insert_records(conn: Connection, batch: list[dict[str, Any]]) -> None:
+        if postgres:
+            raw = conn.connection.driver_connection
+            with raw.cursor() as cursor:  # type: ignore[union-attr]
+                with cursor.copy(f"COPY records ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+                    for row in batch:
+                        copy.write_row([row[c] for c in COLUMNS])
+        else:
+            conn.execute(insert(TABLES["records"]), batch)
 
-    for record, parties, grant in _records(count, inspector_id):
-        batch.append(record)
-        party_batch.extend(parties)
-        if grant is not None:
-            grant_batch.append(grant)
-            seeded.grants += 1
-        seeded.records += 1
-        seeded.parties += len(parties)
-        cls = record["classification"]
-        seeded.by_class[cls] = seeded.by_class.get(cls, 0) + 1
-        seeded.stubs += record["is_stub"]
-        seeded.deleted += record["deleted"]
-        if len(batch) >= 50_000:
-            flush()
-    flush()
+    rows = _records(count, inspector_id)
+    seeded = bulk_seed(engine, rows, batch_size=50_000, insert_records=insert_records)
     with engine.begin() as conn:
         for statement in index_on:
             conn.exec_driver_sql(statement)
@@ -263,26 +242,12 @@ def _with_text(case: Case) -> RecordFilters:
 
 
 def run(records: int = 1_000_000, repeats: int = 20, database_url: str | None = None) -> int:
-    with tempfile.TemporaryDirectory(prefix="fedshare-bench-search-") as tmp:
-        workdir = Path(tmp)
-        url = database_url or f"sqlite:///{workdir / 'node.db'}"
-        upgrade_database(url)
-        ctx = _context(workdir, url)
-        try:
-            with ctx.sessions() as session:
-                existing = session.execute(select(func.count()).select_from(Record)).scalar_one()
-            if existing:
-                print(f"error: the database already holds {existing} records; give an empty one")
-                return 2
-            actors = _users(ctx)
-            started = time.perf_counter()
-            seeded = seed(ctx.engine, records, actors["inspector"].user_id)
-            seed_s = time.perf_counter() - started
-            gc.collect()
-            gc.freeze()
-            return _measure(ctx, actors, seeded, seed_s, repeats)
-        finally:
-            ctx.engine.dispose()
+    def bench(ctx: NodeContext) -> int:
+        actors = _users(ctx)
+        seeded, seed_s = timed_seed(lambda: seed(ctx.engine, records, actors["inspector"].user_id))
+        return _measure(ctx, actors, seeded, seed_s, repeats)
+
+    return run_on_empty_node("fedshare-bench-search-", database_url, _context, bench)
 
 
 def _measure(
