@@ -18,3 +18,24 @@ export async function runAction(work, success) {
 export function showError(error) {
   ElMessage({ type: 'error', message: error?.message || String(error), showClose: true, duration: 6000 })
 }
+
+/**
+ * Submit a dialog's form: `form.busy` while `work` runs, the API's error kept in `form.error`
+ * (shown in the dialog) as well as in a message, `success` shown and the dialog closed
+ * (`form.open = false`) when it worked. Returns whether it worked.
+ */
+export async function submitDialog(form, work, success) {
+  form.busy = true
+  form.error = ''
+  const done = await runAction(async () => {
+    try {
+      await work()
+    } catch (error) {
+      form.error = error.message
+      throw error
+    }
+  }, success)
+  form.busy = false
+  if (done) form.open = false
+  return done
+}

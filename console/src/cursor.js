@@ -1,6 +1,7 @@
 // A list over one of the API's cursor-paginated collections: `fetchPage(cursor)` returns
 // `{items, next_cursor}`; pages already seen are reached again through their cursors.
 import { reactive } from 'vue'
+import { api } from './api'
 import { showError } from './actions'
 
 export function useCursorList(fetchPage) {
@@ -37,4 +38,9 @@ export function useCursorList(fetchPage) {
     },
     prev: () => (state.page > 1 ? load(state.page - 2) : undefined),
   }
+}
+
+/** A cursor list over GET `path`, `params()` read again on every page (the screen's filters). */
+export function useApiList(path, params = () => ({}), pageSize = 15) {
+  return useCursorList((cursor) => api.get(path, { ...params(), cursor, limit: pageSize }))
 }

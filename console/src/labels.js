@@ -8,6 +8,9 @@ export const CLASS_SHORT = { general: '一般', restricted: '限定范围', secr
 export const CLASS_TAGS = { general: 'success', restricted: 'warning', secret: 'danger' }
 export const CLASS_ORDER = ['general', 'restricted', 'secret']
 
+// A list's 范围 filter: this node's own items or those of nodes below (summaries).
+export const SCOPES = { own: '本单位', subtree: '下级单位' }
+
 export const RECORD_STATUS = { active: '有效', deleted: '已删除' }
 
 export const REQUEST_STATUS = {
