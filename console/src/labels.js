@@ -57,6 +57,9 @@ export function formatDuration(seconds) {
   return `${Math.round(seconds / 60)}分钟`
 }
 
+/** A share (0 to 1) as a percentage with one decimal; none as 0. */
+export const percent = (value) => (value === null || value === undefined ? 0 : Math.round(value * 1000) / 10)
+
 /** A file size for people: KB below one MB, MB above. */
 export function formatSize(bytes) {
   if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`

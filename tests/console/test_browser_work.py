@@ -3,7 +3,9 @@ province issues an order to a county from the tree picker, with a case-secret at
 access request the form explains; the county acknowledges, reports progress and its findings; the
 province accepts and closes; an order past its deadline is flagged on both sides), 移交台账
 (transfer, feedback, 销号), 整改落实 (a finding becomes a demand, reported, evaluated, closed off
-only with evidence), 统计 (ECharts charts drawn; the Excel export opened with openpyxl),
+only with evidence), 统计 (ECharts charts drawn; the rounds of the term, coverage, synchronised
+rounds and rectification per inspecting unit shown as the API counts them; the Excel export opened
+with openpyxl),
 安全审计 (a grant with its approvers and reads, the audit trail filtered, the chain verified, a
 dead letter) and 联邦 (the tree with each link's state). Menus follow the role. Every wait is on
 a condition; the node clock is moved, never slept on. Screenshots go to ``var/screenshots/``."""
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import timedelta
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -258,12 +261,25 @@ def test_a_finding_becomes_demands_reported_evaluated_and_closed_off(
     shot(page, "rectifications")
 
 
+def table_rows(page: Any, test_id: str, count: int) -> list[list[str]]:
+    """The cells' texts of the table marked ``data-test=<test_id>``, once it has ``count`` rows."""
+    rows = page.locator(f"[data-test={test_id}] .el-table__body tr")
+    expect(rows).to_have_count(count)
+    return [[cell.strip() for cell in row.locator("td").all_inner_texts()] for row in rows.all()]
+
+
+def coverage_text(share: float | None) -> str:
+    """A coverage share as the screen shows it: a percentage with at most one decimal."""
+    return "—" if share is None else f"{int(share * 1000 + 0.5) / 10:g}%"
+
+
 def test_statistics_are_drawn_as_charts_and_export_to_a_workbook(
     live_federation: Callable[..., LiveFederation], new_page: Callable[[], Any]
 ) -> None:
     federation = live_federation("shaanxi", "huanglong")
     shaanxi = federation["shaanxi"]
     user, token = shaanxi.add_user("inspector")
+    finding: dict[str, Any] = {}
     for category, title in (
         ("policy", "巡视工作条例实施办法"),
         ("practice", "县级巡察经验做法"),
@@ -273,15 +289,143 @@ def test_statistics_are_drawn_as_charts_and_export_to_a_workbook(
         body: dict[str, Any] = {"category": category, "title": title}
         if category == "inspection_finding":
             body["parties"] = ["huanglong"]
-        api(shaanxi, token, "POST", "/api/v1/records", json=body)
+        made = api(shaanxi, token, "POST", "/api/v1/records", json=body)
+        if category == "inspection_finding":
+            finding = made
     api(shaanxi, token, "POST", "/api/v1/orders", json=order_body("huanglong"))
+
+    # The term's rounds (one started with problems found, one planned) over two units, a
+    # synchronised round for the county and two demands, each pair one late once the clock moves.
+    now = shaanxi.node.ctx.clock.now()
+    units = [
+        api(
+            shaanxi,
+            token,
+            "POST",
+            "/api/v1/inspected-units",
+            json={"name": name, "kind": "party_organ", "sector": sector},
+        )["id"]
+        for name, sector in (("省水利厅", "水利"), ("省财政厅", "财政"))
+    ]
+    for kind, title, unit in (
+        ("regular", "省委第三轮巡视", units[0]),
+        ("special", "专项巡视", units[1]),
+    ):
+        made = api(
+            shaanxi,
+            token,
+            "POST",
+            "/api/v1/inspection-rounds",
+            json={
+                "kind": kind,
+                "title": title,
+                "theme": "落实全面从严治党主体责任情况",
+                "inspection_group": "省委第一巡视组",
+                "period_start": now.date().isoformat(),
+                "period_end": (now + timedelta(days=45)).date().isoformat(),
+                "unit_ids": [unit],
+            },
+        )
+        if kind == "regular":
+            path = f"/api/v1/inspection-rounds/{made['id']}"
+            api(shaanxi, token, "POST", f"{path}/start", json={})
+            api(shaanxi, token, "POST", f"{path}/progress", json={"problems_found": 6})
+    api(
+        shaanxi,
+        token,
+        "POST",
+        "/api/v1/inspection-rounds/launches",
+        json={
+            "kind": "special",
+            "title": "全省乡村振兴领域专项巡察同步展开",
+            "theme": "乡村振兴领域资金使用",
+            "addressees": ["huanglong"],
+            "start_by": (now + timedelta(minutes=10)).isoformat(),
+            "deadline": (now + timedelta(days=30)).isoformat(),
+        },
+    )
+    api(
+        shaanxi,
+        token,
+        "POST",
+        "/api/v1/rectifications",
+        json={
+            "finding_record_id": finding["id"],
+            "unit_name": "省水利厅",
+            "demands": [
+                {
+                    "content": content,
+                    "responsible": "张三",
+                    "deadline": (now + timedelta(minutes=minutes)).isoformat(),
+                }
+                for content, minutes in (
+                    ("整改工程招投标问题", 10),
+                    ("规范专项资金使用", 60 * 24 * 30),
+                )
+            ],
+        },
+    )
+    shaanxi.node.clock.advance(20 * 60)  # past the start date and the first demand's deadline
 
     page = new_page()
     log_in(page, shaanxi.url, user)
     menu(page, "统计")
     expect(page.locator("[data-test=figures]")).to_contain_text("信息记录")
-    for chart in ("origin", "category", "month", "orders", "ledger"):
+    for chart in ("origin", "category", "month", "orders", "ledger", "rectification"):
         expect(page.locator(f"[data-test=chart-{chart}] canvas").first).to_be_visible()
+
+    # What the screen shows of rounds and rectification is what /stats answers.
+    stats = api(shaanxi, token, "GET", "/api/v1/stats", params={"months": 12})
+    rounds, rectification = stats["rounds"], stats["rectification"]
+    launches, coverage = rounds["launches"], rounds["coverage"]
+    assert (rounds["total"], rounds["problems_found"], coverage["coverage"]) == (2, 6, 0.5)
+    assert (launches["launched"], launches["late"], rectification["overdue"]) == (1, 1, 1)
+    expect(page.locator("[data-test=term]")).to_contain_text(
+        f"{rounds['term_start']} 至 {rounds['term_end']}"
+    )
+    figures = page.locator("[data-test=figures-rounds]")
+    expect(figures.locator(".el-statistic__content")).to_have_text(
+        [
+            str(rounds["total"]),
+            str(rounds["problems_found"]),
+            coverage_text(coverage["coverage"]),
+            str(launches["launched"]),
+            str(launches["late"]),
+            str(launches["overdue"]),
+        ]
+    )
+    expect(figures).to_contain_text(
+        f"已计划 {rounds['planned']} · 巡察中 {rounds['in_progress']} · "
+        f"已完成 {rounds['completed']}"
+    )
+    expect(figures).to_contain_text(
+        f"已巡察 {coverage['units_inspected']} / 被巡察单位 {coverage['units_total']}"
+    )
+    expect(figures).to_contain_text(
+        f"开展单位 {launches['targets']} · 已启动 {launches['started']} · "
+        f"发现问题 {launches['problems_found']}"
+    )
+    expect(page.locator("[data-test=figures-rectification] .el-statistic__content")).to_have_text(
+        [str(rectification["total"]), str(rectification["overdue"])]
+    )
+    assert table_rows(page, "table-rounds", len(rounds["by_kind"])) == [
+        [r["kind_label"], r["state_label"], str(r["count"]), str(r["problems_found"])]
+        for r in rounds["by_kind"]
+    ]
+    assert table_rows(page, "table-coverage", len(rounds["coverage_by_node"])) == [
+        [
+            n["node_name"],
+            *(str(n[k]) for k in ("units_total", "units_inspected", "units_planned")),
+            coverage_text(n["coverage"]),
+            *(str(n[k]) for k in ("rounds", "rounds_in_progress", "rounds_completed")),
+            str(n["problems_found"]),
+        ]
+        for n in rounds["coverage_by_node"]
+    ]
+    assert table_rows(page, "table-rectification-nodes", len(rectification["by_node"])) == [
+        [n["node_name"], *(str(n[k]) for k in ("total", "open", "overdue", "closed"))]
+        for n in rectification["by_node"]
+    ]
     shot(page, "stats")
     with page.expect_download() as download_info:
         page.locator("[data-test=export]").click()
