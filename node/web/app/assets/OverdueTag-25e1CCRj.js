@@ -1,0 +1,1 @@
+import{e as r,m as o,w as n,H as l,f as i,p}from"./index-DdOdDoYv.js";const f={__name:"OverdueTag",props:{size:{type:String,default:"small"}},setup(t){return(s,e)=>{const a=p;return r(),o(a,{"disable-transitions":"",type:"danger",effect:"dark",size:t.size},{default:n(()=>[l(s.$slots,"default",{},()=>[e[0]||(e[0]=i("逾期",-1))])]),_:3},8,["size"])}}};export{f as _};

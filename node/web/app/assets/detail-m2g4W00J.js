@@ -1,0 +1,1 @@
+import{x as o,at as r,s}from"./index-DdOdDoYv.js";function u(a){const t=s({open:!1,item:null});async function i(e){t.open=!0,t.item=e;try{t.item=await o.get(a(e.id))}catch(n){r(n)}}return{detail:t,open:i}}export{u};
