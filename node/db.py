@@ -94,7 +94,18 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kwargs)
+    # Every statement planned for its own values: psycopg prepares a statement after its fifth
+    # run, and PostgreSQL then may switch to a plan made without the values, which cannot use
+    # the trigram index for a search pattern (0.8-1.3 s instead of 8-13 ms at 1,000,000 records).
+    connect_args = {"options": "-c plan_cache_mode=force_custom_plan"}
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=20,
+        connect_args=connect_args,
+        **kwargs,
+    )
 
 
 def _private_database_files(database: Path) -> None:
