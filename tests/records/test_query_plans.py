@@ -104,7 +104,7 @@ def test_postgresql_plans_each_statement_for_its_values(
 ) -> None:
     """A plan made without the values (which PostgreSQL may switch to once psycopg prepares a
     statement) cannot use the trigram index for a search pattern: searches at 1,000,000 records
-    took 0.8-1.3 s instead of 8-13 ms. Every connection forces plans made for the values."""
+    took 0.8-1.3 s instead of 8-13 ms. Every connection sets plans made for the values."""
     made = make_node("yanan")
     if made.ctx.engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL's plan cache")

@@ -106,8 +106,21 @@ SQLITE_DOWNGRADE = [
 ]
 POSTGRESQL_UPGRADE = [
     "CREATE EXTENSION IF NOT EXISTS pg_trgm",
-    "CREATE INDEX ix_records_search_trgm ON records "
-    "USING gin (title gin_trgm_ops, body gin_trgm_ops)",
+    # The operator class named in the schema the extension lives in: a database may have had
+    # pg_trgm installed elsewhere (``public``, an ``extensions`` schema) than on the node's
+    # search path, where ``CREATE EXTENSION IF NOT EXISTS`` leaves it.
+    """
+    DO $$
+    DECLARE ops text;
+    BEGIN
+        SELECT quote_ident(n.nspname) INTO ops
+            FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+            WHERE e.extname = 'pg_trgm';
+        EXECUTE 'CREATE INDEX ix_records_search_trgm ON records USING gin (title '
+            || ops || '.gin_trgm_ops, body ' || ops || '.gin_trgm_ops)';
+    END
+    $$
+    """,
 ]
 POSTGRESQL_DOWNGRADE = ["DROP INDEX IF EXISTS ix_records_search_trgm"]
 
