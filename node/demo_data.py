@@ -89,6 +89,8 @@ SIZES: dict[str, SeedSize] = {
     ),
 }
 SEED = 20_240_601
+ACCESS_DAY_DRAWS = 50
+"""Days an access request story draws before it gives up finding an unused case-secret record."""
 WAIT_AT_MOST = timedelta(days=1)
 """How far the clock may run past a step whose effect another node's next step needs."""
 # The history ends a little before the real time at which seeding starts, so the clock only moves
@@ -1754,13 +1756,19 @@ class Seeder:
         """A request by a user of a node holding the record's stub: an ancestor of its origin
         (most often the tier right above) or a county it names."""
         rng = self.rng
-        asked, decided = self._access_times(outcome)
         needs_two = outcome == "pending_partial"
         categories = ("problem_clue", "petition", "personal_matter_report") if needs_two else None
-        record = self.pick_record(
-            classification="secret", categories=categories, before=asked, unused=True
-        )
-        if record is None:
+        # The request's day is drawn again while no unused case-secret record is old enough on
+        # it: which records exist by a given day moves with the calendar (the demo ends today),
+        # and every outcome must still be shown whatever day the demo is seeded on.
+        for _ in range(ACCESS_DAY_DRAWS):
+            asked, decided = self._access_times(outcome)
+            record = self.pick_record(
+                classification="secret", categories=categories, before=asked, unused=True
+            )
+            if record is not None:
+                break
+        else:
             return None
         ancestors = self.topology.ancestors(record.origin)
         holders = [*ancestors, *(p for p in record.parties if p not in ancestors)]
