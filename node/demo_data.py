@@ -1760,15 +1760,17 @@ class Seeder:
         categories = ("problem_clue", "petition", "personal_matter_report") if needs_two else None
         # The request's day is drawn again while no unused case-secret record is old enough on
         # it: which records exist by a given day moves with the calendar (the demo ends today),
-        # and every outcome must still be shown whatever day the demo is seeded on.
-        for _ in range(ACCESS_DAY_DRAWS):
+        # and every outcome must still be shown whatever day the demo is seeded on; failing
+        # that, a record another request uses will do (two requests for one record are real).
+        record = None
+        for unused, _draw in itertools.product((True, False), range(ACCESS_DAY_DRAWS)):
             asked, decided = self._access_times(outcome)
             record = self.pick_record(
-                classification="secret", categories=categories, before=asked, unused=True
+                classification="secret", categories=categories, before=asked, unused=unused
             )
             if record is not None:
                 break
-        else:
+        if record is None:
             return None
         ancestors = self.topology.ancestors(record.origin)
         holders = [*ancestors, *(p for p in record.parties if p not in ancestors)]
