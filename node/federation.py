@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -129,11 +130,24 @@ def tree_topology(
     )
 
 
+# Ports this process has handed out (``free_port``).
+_HANDED_OUT: set[int] = set()
+_PORTS_LOCK = threading.Lock()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A port free on 127.0.0.1 now and never handed out before by this process. The system
+    can give the same free port twice in a row (nothing holds it between the calls): a
+    federation prepared with two equal ports had a nats-server fail to listen."""
+    with _PORTS_LOCK:
+        for _ in range(1000):
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                port: int = sock.getsockname()[1]
+            if port not in _HANDED_OUT:
+                _HANDED_OUT.add(port)
+                return port
+    raise RuntimeError("no free port left that this process has not handed out")
 
 
 @dataclass
