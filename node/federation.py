@@ -492,12 +492,17 @@ class Federation:
         handle.api = None
 
     def start(self) -> None:
-        for node_id in self.nodes:
-            self.start_nats(node_id)
-        for node_id in self.nodes:
-            self.start_api(node_id, wait=False)
-        for node_id in self.nodes:
-            self.wait_api(node_id)
+        """Every node's nats-server, then every API; if one fails, what started is stopped."""
+        try:
+            for node_id in self.nodes:
+                self.start_nats(node_id)
+            for node_id in self.nodes:
+                self.start_api(node_id, wait=False)
+            for node_id in self.nodes:
+                self.wait_api(node_id)
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self) -> None:
         for handle in self.nodes.values():

@@ -299,13 +299,20 @@ def _child_account(node_id: str, child: str) -> list[str]:
     ]
 
 
-def wait_for_port(host: str, port: int, timeout: float = 15.0) -> None:
+def wait_for_port(
+    host: str, port: int, timeout: float = 15.0, process: subprocess.Popen[bytes] | None = None
+) -> None:
+    """Until something listens on ``host:port``; with ``process``, fail as soon as it exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with socket.socket() as sock:
             sock.settimeout(0.2)
             if sock.connect_ex((host, port)) == 0:
                 return
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(
+                f"the process meant to listen on {host}:{port} exited ({process.returncode})"
+            )
         time.sleep(0.05)
     raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s")
 
@@ -331,7 +338,11 @@ class NatsServerProcess:
             umask=PRIVATE_UMASK,
         )
         log.close()
-        wait_for_port(*host_port(self.client_url))
+        host, port = host_port(self.client_url)
+        try:
+            wait_for_port(host, port, process=self.process)
+        except RuntimeError as exc:
+            raise RuntimeError(f"nats-server did not start: see {self.log_path}") from exc
 
     def stop(self, *, kill: bool = False) -> None:
         if self.process is None:

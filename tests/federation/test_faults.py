@@ -5,6 +5,7 @@ dead-lettered."""
 from __future__ import annotations
 
 import os
+import socket
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from node.federation import leaf_port_of
+from node.replication.natsconf import host_port
 from tests.support import FederationClient, LinkProxy, prepared_federation, wait_for
 
 pytestmark = pytest.mark.federation
@@ -204,3 +206,26 @@ def test_cut_leaf_link_while_both_sides_write(chain: FederationClient) -> None:
         assert_replicated(chain, ("huanglong", "central"), "shaanxi", province.expected)
     finally:
         proxy.close()
+
+
+def test_a_federation_that_fails_to_start_leaves_nothing_running(tmp_path: Path) -> None:
+    """A nats-server that cannot listen (its leafnode port taken) fails the start at once,
+    naming its log, and every process started before it is stopped."""
+    tree = [("shaanxi", "陕西省", None), ("yanan", "延安市", "shaanxi")]
+    with prepared_federation(tmp_path / "fed", tree) as client:
+        federation = client.federation
+        assert federation.topology is not None
+        # Its leafnode port (the client port, taken, would look like the server answering).
+        port = leaf_port_of(federation.topology, "yanan")
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", port))
+            taken.listen()
+            with pytest.raises(RuntimeError, match="nats-server did not start"):
+                federation.start()
+        # The first node's nats-server had started (its log says so) and is stopped again.
+        first = federation.nodes["shaanxi"].nats
+        assert "Server is ready" in first.log_path.read_text()
+        assert first.process is None
+        with socket.socket() as probe:
+            assert probe.connect_ex(host_port(first.client_url)) != 0
+        assert all(handle.api is None for handle in federation.nodes.values())
