@@ -169,11 +169,15 @@ def retry_owed_checkpoint(engine: Engine) -> bool:
     return truncate_wal(engine)
 
 
+def session_engine(session: Session) -> Engine:
+    """The engine ``session`` is bound to."""
+    bind = session.get_bind()
+    return bind if isinstance(bind, Engine) else bind.engine
+
+
 def _after_commit(session: Session) -> None:
     if session.info.pop(PURGED_FLAG, False):
-        bind = session.get_bind()
-        engine = bind if isinstance(bind, Engine) else bind.engine
-        truncate_wal(engine)
+        truncate_wal(session_engine(session))
 
 
 def _after_rollback(session: Session) -> None:

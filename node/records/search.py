@@ -42,7 +42,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import QueryableAttribute, Session
 
-from node.db import truncate_wal
+from node.db import session_engine, truncate_wal
 from node.errors import InvalidInput
 from node.models import Record
 
@@ -188,10 +188,7 @@ def forget_purged(session: Session) -> None:
     sweep, so a purge does not hold the write lock while the whole index is rewritten (11 s at
     1,000,000 records). No-op on PostgreSQL (whose deleted tuples wait for VACUUM like the
     table's own: deploy/README.md)."""
-    bind = session.get_bind()
-    if bind.dialect.name != "sqlite":
-        return
-    owe_merge(bind if isinstance(bind, Engine) else bind.engine)
+    owe_merge(session_engine(session))
 
 
 # Engines whose FTS5 index owes a full merge, with a count of purges (``merge_purged``).

@@ -18,7 +18,6 @@ from node.release.service import sweep
 log = logging.getLogger("fedshare.release")
 
 SWEEP_PERIOD_S = 1.0
-MERGE_STEPS_PER_SWEEP = 1
 
 
 def sweep_once(ctx: NodeContext) -> int:
@@ -28,9 +27,7 @@ def sweep_once(ctx: NodeContext) -> int:
     retry_owed_checkpoint(ctx.engine)
     # A purge's search-index merge, a step each period (its own short transaction), so that
     # writers waiting on SQLite's busy handler find the lock free between steps.
-    for _ in range(MERGE_STEPS_PER_SWEEP):
-        if not merge_purged(ctx.engine):
-            break
+    merge_purged(ctx.engine)
     return changed
 
 

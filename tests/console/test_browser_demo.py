@@ -14,100 +14,28 @@ on; the browser then reloads and Playwright's ``expect`` waits for the screen.""
 
 from __future__ import annotations
 
-import json
 import re
-import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
-import httpx
 import pytest
 
 from node.demo import SAMPLES
 from tests.console.browser import expect, log_in, menu, pick, shot, step
-from tests.support import fedshare, free_base_port, wait_for
+from tests.demo import DemoNode, running_demo
+from tests.support import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.federation]
 
 REPLICATION_S = 60
 
 
-@dataclass(frozen=True)
-class DemoNode:
-    """One node of the running demo, as federation.json describes it."""
-
-    id: str
-    name: str
-    url: str
-    nats: str
-    tokens: dict[str, str]
-    logins: dict[str, tuple[str, str]]
-
-    def get(self, role: str, path: str, **params: Any) -> httpx.Response:
-        return httpx.get(
-            f"{self.url}{path}",
-            params=params,
-            headers={"Authorization": f"Bearer {self.tokens[role]}"},
-            timeout=30,
-        )
-
-    def items(self, role: str, path: str, **params: Any) -> list[dict[str, Any]]:
-        response = self.get(role, path, **params)
-        assert response.status_code == 200, response.text
-        items: list[dict[str, Any]] = response.json()["items"]
-        return items
-
-
-def _listening(address: str) -> bool:
-    parts = urlsplit(address)
-    try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 0), 1):
-            return True
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, DemoNode]]:
-    """``fedshare demo --detach --seed-size small`` on a free block of ports; stopped with
-    ``fedshare demo stop`` at the end, after which no API or nats-server of it still listens."""
-    demo_dir = tmp_path_factory.mktemp("browser-demo") / "demo"
-    started = fedshare(
-        "demo",
-        "--detach",
-        "--dir",
-        str(demo_dir),
-        "--base-port",
-        str(free_base_port()),
-        "--seed-size",
-        "small",
-        timeout=480,
-    )
-    nodes: dict[str, DemoNode] = {}
-    try:
-        assert started.returncode == 0, started.stderr
-        description = json.loads((demo_dir / "federation.json").read_text(encoding="utf-8"))
-        for node_id, node in description["nodes"].items():
-            nodes[node_id] = DemoNode(
-                id=node_id,
-                name=node["name"],
-                url=node["api"],
-                nats=node["nats"],
-                tokens=node["tokens"],
-                logins={
-                    role: (login["username"], login["password"])
-                    for role, login in node["users"].items()
-                },
-            )
-        yield nodes
-    finally:
-        stopped = fedshare("demo", "stop", "--dir", str(demo_dir))
-        assert stopped.returncode == 0, stopped.stderr
-        assert not (demo_dir / "demo.pid").exists()
-        left = [a for n in nodes.values() for a in (n.url, n.nats) if _listening(a)]
-        assert not left, f"the demo left processes listening at {left}"
+    """The running demo (``tests.demo.running_demo``): its nodes by id."""
+    with running_demo(tmp_path_factory.mktemp("browser-demo") / "demo") as running:
+        yield running.nodes
 
 
 def open_as(new_page: Callable[[], Any], node: DemoNode, role: str) -> Any:
