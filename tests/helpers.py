@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from docx.oxml.ns import qn
 from sqlalchemy import Engine, text
 
 from tests.conftest import NodeUnderTest
@@ -90,3 +91,26 @@ def approve_order_requests(fed: Any, order_id: str, origin: str = "shaanxi") -> 
         for role in ("approver", "approver2"):
             path = f"/api/v1/access-requests/{request_id}/approve"
             ok(call(node, "POST", path, role, json={"comment": "同意交办核查"}))
+
+
+def docx_tables(document: Any) -> dict[str, list[list[str]]]:
+    """A python-docx document's tables by caption (the paragraph ``表N　<caption>`` before each),
+    each as rows of cell texts; a caption with no table after it (a bulletin's "（本期无。）") maps
+    to no rows."""
+    found: dict[str, list[list[str]]] = {}
+    caption = ""
+    for element in document.element.body.iterchildren():
+        if element.tag == qn("w:p"):
+            text = "".join(t.text or "" for t in element.iter(qn("w:t")))
+            if text.startswith("表"):
+                caption = text.split("　", 1)[1]
+                found[caption] = []
+        elif element.tag == qn("w:tbl"):
+            found[caption] = [
+                [
+                    "".join(t.text or "" for t in cell.iter(qn("w:t")))
+                    for cell in row.iter(qn("w:tc"))
+                ]
+                for row in element.iter(qn("w:tr"))
+            ]
+    return found

@@ -33,9 +33,9 @@ from typing import Any
 
 import pytest
 from docx import Document
-from docx.oxml.ns import qn
 
 from tests.demo import Demo, DemoNode, running_demo
+from tests.helpers import docx_tables
 from tests.support import wait_for
 
 # The first test also waits for the demo to come up (minutes on a loaded machine).
@@ -115,30 +115,12 @@ def bulletin_of(node: DemoNode, role: str, since: str, until: str) -> bytes:
     return response.content
 
 
-def tables(content: bytes) -> dict[str, list[list[str]]]:
-    """The bulletin's tables by caption (the paragraph ``表N　<caption>`` before each)."""
-    document = Document(BytesIO(content))
-    found: dict[str, list[list[str]]] = {}
-    caption = ""
-    for element in document.element.body.iterchildren():
-        if element.tag == qn("w:p"):
-            text = "".join(t.text or "" for t in element.iter(qn("w:t")))
-            if text.startswith("表"):
-                caption = text.split("　", 1)[1]
-                found[caption] = []  # an empty table is a caption and "（本期无。）"
-        elif element.tag == qn("w:tbl"):
-            found[caption] = [
-                [
-                    "".join(t.text or "" for t in cell.iter(qn("w:t")))
-                    for cell in row.iter(qn("w:tc"))
-                ]
-                for row in element.iter(qn("w:tr"))
-            ]
-    return found
-
-
 def table(content: bytes, prefix: str) -> list[list[str]]:
-    (rows,) = [rows for caption, rows in tables(content).items() if caption.startswith(prefix)]
+    (rows,) = [
+        rows
+        for caption, rows in docx_tables(Document(BytesIO(content))).items()
+        if caption.startswith(prefix)
+    ]
     return rows
 
 

@@ -20,7 +20,7 @@ from openpyxl import load_workbook
 
 from node.stats.bulletin import tree_order
 from node.stats.export import TABLE_SHEETS
-from tests.helpers import call, error, later, ok, order_body
+from tests.helpers import call, docx_tables, error, later, ok, order_body
 from tests.inprocess import MiniFederation
 
 MakeFederation = Callable[..., MiniFederation]
@@ -38,27 +38,6 @@ def docx_of(response: Any) -> DocumentType:
     assert "attachment" in response.headers["content-disposition"]
     document: DocumentType = Document(BytesIO(response.content))
     return document
-
-
-def tables(document: DocumentType) -> dict[str, list[list[str]]]:
-    """Every table by its caption (the bold paragraph before it, ``表N　<caption>``)."""
-    found: dict[str, list[list[str]]] = {}
-    caption = ""
-    for element in document.element.body.iterchildren():
-        if element.tag == qn("w:p"):
-            text = "".join(t.text or "" for t in element.iter(qn("w:t")))
-            if text.startswith("表"):
-                caption = text.split("　", 1)[1]
-        elif element.tag == qn("w:tbl"):
-            rows = [
-                [
-                    "".join(t.text or "" for t in cell.iter(qn("w:t")))
-                    for cell in row.iter(qn("w:tc"))
-                ]
-                for row in element.iter(qn("w:tr"))
-            ]
-            found[caption] = rows
-    return found
 
 
 def text_of(document: DocumentType) -> str:
@@ -211,7 +190,7 @@ def test_the_bulletin_holds_the_statistics(fed: MiniFederation) -> None:
     assert f"问题线索共{ledger['total']}件" in text
     assert f"逾期未反馈{ledger['overdue']}件" in text
 
-    found = tables(document)
+    found = docx_tables(document)
     assert found["交办事项按状态统计"][0] == ["状态", "件数", "其中逾期"]
     assert found["交办事项按状态统计"][1:] == [
         [s["state_label"], str(s["count"]), str(s["overdue"])] for s in orders["by_state"]
@@ -305,7 +284,7 @@ def test_a_bulletin_of_part_of_the_subtree_and_of_other_months(fed: MiniFederati
     # The county's own figures (two orders to it, one overdue), not the city's order.
     assert county["orders"]["total"] == 2
     assert f"交办事项共{county['orders']['total']}件次" in text
-    assert [row[0] for row in tables(document)["交办事项按单位统计"][1:]] == ["黄龙县"]
+    assert [row[0] for row in docx_tables(document)["交办事项按单位统计"][1:]] == ["黄龙县"]
     # A period before anything happened: all zero, tables marked empty.
     empty = text_of(docx_of(call(province, "GET", f"{BULLETIN}?from=2026-12&to=2027-02")))
     assert "2026年12月至2027年2月" in empty
@@ -592,7 +571,7 @@ def test_the_issue_flow_seen_in_the_provinces_statistics_and_bulletin(
     assert "其中逾期未报送整改情况1条" in text
     assert "期间开展巡察2轮次，发现问题9个" in text
     assert "同步巡察涉及2个单位次，已启动2个，逾期未启动0个，已发现问题9个" in text
-    found = tables(document)
+    found = docx_tables(document)
     assert [row[:3] + row[5:] for row in found["本级部署的同步巡察落实情况"][1:]] == [
         ["全省乡村振兴领域专项巡察同步展开", "黄龙县", "已启动", "否", "6"],
         ["全省乡村振兴领域专项巡察同步展开", "宜川县", "已启动", "否", "3"],
